@@ -1,0 +1,26 @@
+// `npm test`: every node:test suite of every workspace, unit and integration, in one run.
+// Extra arguments narrow it: `npm test -- services/guardian` runs that folder's suites only.
+import { spawnSync } from 'node:child_process';
+import { globSync } from 'node:fs';
+
+const filters = process.argv.slice(2);
+const files = globSync(['services/*/test/**/*.test.ts', 'loadtest/test/**/*.test.ts']).filter(
+  (f) => filters.length === 0 || filters.some((x) => f.includes(x)),
+);
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
+const concurrency = process.env['PADDOCK_TEST_CONCURRENCY'] ?? '2';
+const r = spawnSync(
+  process.execPath,
+  [
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    '--test-timeout=300000',
+    ...files.sort(),
+  ],
+  { stdio: 'inherit' },
+);
+process.exit(r.status ?? 1);

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// Set-up shared by `npm start` and `npm test` (their `pre` hook). Plain JavaScript: it runs on the
+// machine's own Node, before any dependency exists. Idempotent: each step checks before it acts.
+//   1. npm ci when node_modules is missing or older than package-lock.json
+//   2. on Debian/Ubuntu as root: apt-get install what is missing (redis-server, docker.io, debootstrap)
+//   3. dockerd started when no Docker engine answers
+//   4. the sandbox base image built when absent (on the project's Node 24)
+// PADDOCK_SKIP_SETUP=1 skips all of it.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const log = (line) => console.error(`[setup] ${line}`);
+const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const run = (cmd, args, opts = {}) => {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.status !== 0) {
+    log(`failed: ${cmd} ${args.join(' ')} (exit ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+};
+
+if (process.env.PADDOCK_SKIP_SETUP === '1') process.exit(0);
+
+// 1. Dependencies: reinstalled when package-lock.json changed since the last install.
+const lockHash = createHash('sha256')
+  .update(readFileSync(join(root, 'package-lock.json')))
+  .digest('hex');
+const stamp = join(root, 'node_modules', '.paddock-lock-hash');
+if (
+  !existsSync(stamp) ||
+  readFileSync(stamp, 'utf8') !== lockHash ||
+  !existsSync(join(root, 'node_modules/.bin/node'))
+) {
+  log('installing npm dependencies (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+  writeFileSync(stamp, lockHash);
+}
+
+// 2. System packages.
+const needed = [
+  ['redis-server', 'redis-server'],
+  ['dockerd', 'docker.io'],
+  ['debootstrap', 'debootstrap'],
+].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
+if (needed.length > 0) {
+  const packages = needed.map(([, pkg]) => pkg);
+  const isRoot = process.getuid?.() === 0;
+  if (process.platform === 'linux' && isRoot && have('apt-get')) {
+    log(`installing ${packages.join(', ')} with apt-get`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update', '-qq'], { env });
+    run(
+      'apt-get',
+      ['install', '-y', '-qq', '--no-install-recommends', ...packages, 'iptables', 'ca-certificates'],
+      { env },
+    );
+  } else {
+    log(
+      `missing: ${packages.join(', ')}. Install them (Debian/Ubuntu: sudo apt-get install ${packages.join(' ')}) and run again.`,
+    );
+    process.exit(1);
+  }
+}
+
+// 3. A Docker engine that answers.
+const { ensureDockerEngine } = await import('../services/shared/src/testing/docker-engine.mjs');
+try {
+  const state = await ensureDockerEngine({ log });
+  if (state === 'started') log('dockerd started');
+} catch (err) {
+  log(err.message);
+  process.exit(1);
+}
+
+// 4. Sandbox images, built by the project's Node 24 (TypeScript).
+run(join(root, 'node_modules/.bin/node'), [join(root, 'scripts/ensure-images.ts')]);

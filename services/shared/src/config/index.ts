@@ -1,0 +1,4 @@
+export * from './cluster.ts';
+export * from './resolve.ts';
+export * from './schema.ts';
+export * from './validate.ts';

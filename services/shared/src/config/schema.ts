@@ -1,0 +1,182 @@
+// The configuration schema: the agent settings every layer may set (Codex's key names),
+// the tenant's managed requirements, and the cluster file's service sections.
+// TypeBox is the one schema library of the project: the same schemas validate config and HTTP bodies.
+import Type, { type Static } from 'typebox';
+
+export const SANDBOX_MODES = ['read-only', 'workspace-write', 'danger-full-access'] as const;
+export const APPROVAL_POLICIES = ['untrusted', 'on-request', 'never'] as const;
+export const APPROVALS_REVIEWERS = ['user', 'auto_review'] as const;
+export const NETWORK_MODES = ['off', 'allowlist', 'full'] as const;
+export const HTTP_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+export const RULE_DECISIONS = ['allow', 'prompt', 'forbidden'] as const;
+export const WIRE_APIS = ['chat', 'responses'] as const;
+
+export type SandboxMode = (typeof SANDBOX_MODES)[number];
+export type ApprovalPolicy = (typeof APPROVAL_POLICIES)[number];
+export type ApprovalsReviewer = (typeof APPROVALS_REVIEWERS)[number];
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+export type RuleDecision = (typeof RULE_DECISIONS)[number];
+
+const oneOf = <T extends readonly string[]>(values: T, description: string) =>
+  Type.Enum([...values] as string[] as T[number][], { description });
+
+// `example.com`, `*.example.com` (subdomains only) or `**.example.com` (apex and subdomains).
+const DOMAIN_PATTERN =
+  '^(\\*\\*?\\.)?([a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?\\.)*[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?$';
+const ENV_VAR_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+export const ModelProvider = Type.Object(
+  {
+    name: Type.Optional(Type.String({ description: 'Display name' })),
+    base_url: Type.String({
+      pattern: '^https?://',
+      description: 'OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1',
+    }),
+    env_key: Type.Optional(
+      Type.String({
+        pattern: ENV_VAR_NAME,
+        description: 'Name of the environment variable that holds the API key',
+      }),
+    ),
+    wire_api: Type.Optional(oneOf(WIRE_APIS, 'chat (Chat Completions) or responses (Responses API)')),
+    request_timeout_ms: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Budget for one model request' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const PrefixRule = Type.Object(
+  {
+    pattern: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description: 'argv prefix, e.g. ["npm", "test"]',
+    }),
+    decision: oneOf(RULE_DECISIONS, 'allow runs, prompt goes to the reviewer, forbidden never runs'),
+  },
+  { additionalProperties: false },
+);
+
+export const AgentConfig = Type.Object(
+  {
+    model: Type.Optional(Type.String({ minLength: 1, description: 'Model name sent to the provider' })),
+    model_provider: Type.Optional(Type.String({ minLength: 1, description: 'Key into [model_providers]' })),
+    model_providers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ModelProvider)),
+    sandbox_mode: Type.Optional(oneOf(SANDBOX_MODES, 'What commands may write')),
+    approval_policy: Type.Optional(oneOf(APPROVAL_POLICIES, 'When an action needs approval')),
+    approvals_reviewer: Type.Optional(oneOf(APPROVALS_REVIEWERS, 'Who reviews: a person or the guardian')),
+    sandbox_workspace_write: Type.Optional(
+      Type.Object(
+        {
+          writable_roots: Type.Optional(
+            Type.Array(Type.String({ pattern: '^/', description: 'must be an absolute path' }), {
+              description: 'Extra writable paths',
+            }),
+          ),
+          network_access: Type.Optional(Type.Boolean({ description: 'Commands may use the network' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    auto_review: Type.Optional(
+      Type.Object(
+        { policy: Type.Optional(Type.String({ description: "Replaces the guardian's default policy" })) },
+        { additionalProperties: false },
+      ),
+    ),
+    network: Type.Optional(
+      Type.Object(
+        {
+          mode: Type.Optional(oneOf(NETWORK_MODES, 'off, allowlist or full')),
+          allowed_domains: Type.Optional(Type.Array(Type.String({ pattern: DOMAIN_PATTERN }))),
+          denied_domains: Type.Optional(Type.Array(Type.String({ pattern: DOMAIN_PATTERN }))),
+          allowed_methods: Type.Optional(Type.Array(oneOf(HTTP_METHODS, 'HTTP method'))),
+          allowed_ports: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }))),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    rules: Type.Optional(Type.Array(PrefixRule, { description: 'Prefix rules; strictest match wins' })),
+  },
+  { additionalProperties: false },
+);
+export type AgentConfig = Static<typeof AgentConfig>;
+
+export const Requirements = Type.Object(
+  {
+    allowed_sandbox_modes: Type.Optional(Type.Array(oneOf(SANDBOX_MODES, 'sandbox mode'), { minItems: 1 })),
+    allowed_approval_policies: Type.Optional(
+      Type.Array(oneOf(APPROVAL_POLICIES, 'approval policy'), { minItems: 1 }),
+    ),
+    allowed_approvals_reviewers: Type.Optional(
+      Type.Array(oneOf(APPROVALS_REVIEWERS, 'approvals reviewer'), { minItems: 1 }),
+    ),
+    guardian_policy_config: Type.Optional(
+      Type.String({ description: "Tenant's guardian policy; overrides [auto_review].policy" }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Requirements = Static<typeof Requirements>;
+
+const Listen = (port: number) => ({
+  host: Type.Optional(Type.String({ default: '127.0.0.1', description: 'Bind address' })),
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: port, description: 'TCP port' })),
+});
+
+// Service sections: only the cluster file (and PADDOCK_* environment variables) set these.
+export const ServiceSections = {
+  redis: Type.Optional(
+    Type.Object(
+      {
+        url: Type.Optional(
+          Type.String({ pattern: '^rediss?://', description: 'Redis URL; unset: npm start runs one' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  orchestrator: Type.Optional(
+    Type.Object(
+      {
+        ...Listen(8080),
+        operator_key_env: Type.Optional(
+          Type.String({
+            pattern: ENV_VAR_NAME,
+            description: 'Environment variable holding the operator key',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  guardian: Type.Optional(
+    Type.Object(
+      {
+        ...Listen(8081),
+        url: Type.Optional(
+          Type.String({ pattern: '^https?://', description: 'Where workers and the proxy reach it' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  egress_proxy: Type.Optional(Type.Object({ ...Listen(3128) }, { additionalProperties: false })),
+  sandbox_worker: Type.Optional(
+    Type.Object(
+      {
+        ...Listen(8083),
+        concurrency: Type.Optional(
+          Type.Integer({ minimum: 1, default: 4, description: 'Turns run at once' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+};
+
+export const ClusterFile = Type.Object(
+  { ...AgentConfig.properties, ...ServiceSections, requirements: Type.Optional(Requirements) },
+  { additionalProperties: false },
+);
+export type ClusterFile = Static<typeof ClusterFile>;

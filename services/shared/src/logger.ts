@@ -1,0 +1,30 @@
+// pino logging: one JSON line per event; children carry a request or job id on every line.
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(service: string, level = process.env['PADDOCK_LOG_LEVEL'] ?? 'info'): Logger {
+  return pino({
+    name: service,
+    level,
+    base: { service },
+    // Secrets never reach a log line, whichever object they ride in on.
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'token',
+        'secret',
+        '*.token',
+        '*.secret',
+        'apiKey',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}
+
+/** A child logger for one unit of work (HTTP request, BullMQ job, review). */
+export function forWork(logger: Logger, ids: Record<string, string | undefined>): Logger {
+  return logger.child(Object.fromEntries(Object.entries(ids).filter(([, v]) => v !== undefined)));
+}
