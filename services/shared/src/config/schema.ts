@@ -2,6 +2,11 @@
 // the tenant's managed requirements, and the cluster file's service sections.
 // TypeBox is the one schema library of the project: the same schemas validate config and HTTP bodies.
 import Type, { type Static } from 'typebox';
+import { EgressProxySection } from './sections/egress-proxy.ts';
+import { GuardianSection } from './sections/guardian.ts';
+import { OrchestratorSection } from './sections/orchestrator.ts';
+import { RedisSection } from './sections/redis.ts';
+import { SandboxWorkerSection } from './sections/sandbox-worker.ts';
 
 export const SANDBOX_MODES = ['read-only', 'workspace-write', 'danger-full-access'] as const;
 export const APPROVAL_POLICIES = ['untrusted', 'on-request', 'never'] as const;
@@ -23,7 +28,7 @@ const oneOf = <T extends readonly string[]>(values: T, description: string) =>
 // `example.com`, `*.example.com` (subdomains only) or `**.example.com` (apex and subdomains).
 const DOMAIN_PATTERN =
   '^(\\*\\*?\\.)?([a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?\\.)*[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?$';
-const ENV_VAR_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
+export const ENV_VAR_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
 
 export const ModelProvider = Type.Object(
   {
@@ -119,60 +124,14 @@ export const Requirements = Type.Object(
 );
 export type Requirements = Static<typeof Requirements>;
 
-const Listen = (port: number) => ({
-  host: Type.Optional(Type.String({ default: '127.0.0.1', description: 'Bind address' })),
-  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: port, description: 'TCP port' })),
-});
-
 // Service sections: only the cluster file (and PADDOCK_* environment variables) set these.
+// One file per service in sections/, so each service's settings live beside each other.
 export const ServiceSections = {
-  redis: Type.Optional(
-    Type.Object(
-      {
-        url: Type.Optional(
-          Type.String({ pattern: '^rediss?://', description: 'Redis URL; unset: npm start runs one' }),
-        ),
-      },
-      { additionalProperties: false },
-    ),
-  ),
-  orchestrator: Type.Optional(
-    Type.Object(
-      {
-        ...Listen(8080),
-        operator_key_env: Type.Optional(
-          Type.String({
-            pattern: ENV_VAR_NAME,
-            description: 'Environment variable holding the operator key',
-          }),
-        ),
-      },
-      { additionalProperties: false },
-    ),
-  ),
-  guardian: Type.Optional(
-    Type.Object(
-      {
-        ...Listen(8081),
-        url: Type.Optional(
-          Type.String({ pattern: '^https?://', description: 'Where workers and the proxy reach it' }),
-        ),
-      },
-      { additionalProperties: false },
-    ),
-  ),
-  egress_proxy: Type.Optional(Type.Object({ ...Listen(3128) }, { additionalProperties: false })),
-  sandbox_worker: Type.Optional(
-    Type.Object(
-      {
-        ...Listen(8083),
-        concurrency: Type.Optional(
-          Type.Integer({ minimum: 1, default: 4, description: 'Turns run at once' }),
-        ),
-      },
-      { additionalProperties: false },
-    ),
-  ),
+  redis: Type.Optional(RedisSection),
+  orchestrator: Type.Optional(OrchestratorSection),
+  guardian: Type.Optional(GuardianSection),
+  egress_proxy: Type.Optional(EgressProxySection),
+  sandbox_worker: Type.Optional(SandboxWorkerSection),
 };
 
 export const ClusterFile = Type.Object(
