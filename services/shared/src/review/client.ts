@@ -1,0 +1,62 @@
+// The guardian client the sandbox worker and the egress proxy use. It never throws and never
+// approves on its own: a deadline passed is `timed_out`, anything else that is not a valid verdict
+// from the guardian (connection refused, 5xx, bad JSON) is `failed`. Fail closed.
+import Value from 'typebox/value';
+import { type ReviewOutcome, type ReviewRequest, Verdict } from './contract.ts';
+
+export type GuardianClient = {
+  review(request: ReviewRequest, opts?: { signal?: AbortSignal }): Promise<Verdict>;
+};
+
+/** Extra time the client waits beyond `deadline_ms` for the guardian's own timed_out answer. */
+const GRACE_MS = 250;
+
+export function createGuardianClient(opts: { url: string; graceMs?: number }): GuardianClient {
+  const endpoint = new URL('/v1/reviews', opts.url).toString();
+  const graceMs = opts.graceMs ?? GRACE_MS;
+  return {
+    async review(request, { signal } = {}) {
+      const startedAt = Date.now();
+      const closed = (outcome: ReviewOutcome, reason: string, rationale: string): Verdict => ({
+        review_id: request.review_id,
+        outcome,
+        risk_level: 'high',
+        user_authorization: 'unknown',
+        rationale,
+        latency_ms: Date.now() - startedAt,
+        reason,
+      });
+      const budget = AbortSignal.timeout(request.deadline_ms + graceMs);
+      const combined = signal ? AbortSignal.any([signal, budget]) : budget;
+      let res: Response;
+      try {
+        res = await fetch(endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(request),
+          signal: combined,
+        });
+      } catch (err) {
+        if (signal?.aborted) return closed('aborted', 'aborted', 'the review was aborted by the caller');
+        if (budget.aborted)
+          return closed('timed_out', 'deadline', 'the guardian did not answer before the deadline');
+        const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        return closed(
+          'failed',
+          cause === 'ECONNREFUSED' ? 'connection_refused' : 'unreachable',
+          `guardian unreachable (${cause})`,
+        );
+      }
+      let body: unknown;
+      try {
+        body = await res.json();
+      } catch {
+        return closed('failed', 'bad_response', `guardian answered ${res.status} without a JSON verdict`);
+      }
+      if (!res.ok || !Value.Check(Verdict, body)) {
+        return closed('failed', 'bad_response', `guardian answered ${res.status} without a valid verdict`);
+      }
+      return body;
+    },
+  };
+}
