@@ -4,9 +4,11 @@ import { spawnSync } from 'node:child_process';
 import { globSync } from 'node:fs';
 
 const filters = process.argv.slice(2);
-const files = globSync(['services/*/test/**/*.test.ts', 'loadtest/test/**/*.test.ts']).filter(
-  (f) => filters.length === 0 || filters.some((x) => f.includes(x)),
-);
+const files = globSync([
+  'services/*/test/**/*.test.ts',
+  'scripts/test/**/*.test.ts',
+  'loadtest/test/**/*.test.ts',
+]).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);

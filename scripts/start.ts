@@ -15,7 +15,7 @@ const say = (line: string) => console.error(`[paddock] ${line}`);
 
 async function startLocalRedis(): Promise<string> {
   const port = Number(process.env['PADDOCK_LOCAL_REDIS_PORT'] ?? 6390);
-  const dir = join(root, '.paddock', 'redis');
+  const dir = join(resolve(root, process.env['PADDOCK_DATA_DIR'] ?? '.paddock'), 'redis');
   mkdirSync(dir, { recursive: true });
   const url = `redis://127.0.0.1:${port}`;
   const args = [
@@ -49,7 +49,7 @@ async function startLocalRedis(): Promise<string> {
     10_000,
     `local Redis on ${url}`,
   );
-  say(`local Redis on ${url} (data in .paddock/redis)`);
+  say(`local Redis on ${url} (data in ${dir})`);
   return url;
 }
 

@@ -1,0 +1,71 @@
+// `npm start` end to end: the cluster script brings up a local Redis and the four services,
+// each health endpoint answers, and SIGTERM stops everything with exit code 0.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { freePort, REPO_ROOT, waitFor } from '@paddock/shared/testing';
+
+let cluster: ChildProcess | undefined;
+after(() => {
+  if (cluster && cluster.exitCode === null) cluster.kill('SIGKILL');
+});
+
+test('npm start brings every service up and SIGTERM stops all with exit code 0', async () => {
+  const ports = {
+    PADDOCK_LOCAL_REDIS_PORT: await freePort(),
+    PADDOCK_ORCHESTRATOR_PORT: await freePort(),
+    PADDOCK_GUARDIAN_PORT: await freePort(),
+    PADDOCK_EGRESS_PROXY_PORT: await freePort(),
+    PADDOCK_SANDBOX_WORKER_PORT: await freePort(),
+  };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PADDOCK_DATA_DIR: mkdtempSync(join(tmpdir(), 'paddock-start-')),
+  };
+  delete env['PADDOCK_CONFIG'];
+  delete env['PADDOCK_REDIS_URL'];
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  let output = '';
+  cluster = spawn(process.execPath, [join(REPO_ROOT, 'scripts/start.ts')], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cluster.stdout?.on('data', (b: Buffer) => {
+    output += b.toString();
+  });
+  cluster.stderr?.on('data', (b: Buffer) => {
+    output += b.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => cluster?.once('exit', (code) => resolve(code)));
+
+  await waitFor(
+    () => output.includes('cluster is up'),
+    30_000,
+    `cluster start (output so far:\n${output})`,
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${output}`);
+  });
+  for (const [name, port] of [
+    ['orchestrator', ports.PADDOCK_ORCHESTRATOR_PORT],
+    ['guardian', ports.PADDOCK_GUARDIAN_PORT],
+    ['egress-proxy', ports.PADDOCK_EGRESS_PROXY_PORT],
+    ['sandbox-worker', ports.PADDOCK_SANDBOX_WORKER_PORT],
+  ] as const) {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(res.status, 200, `${name} /healthz`);
+  }
+  assert.match(output, new RegExp(`API: http://127\\.0\\.0\\.1:${ports.PADDOCK_ORCHESTRATOR_PORT}/v1`));
+  // The orchestrator reaches the Redis that start.ts launched.
+  assert.equal((await fetch(`http://127.0.0.1:${ports.PADDOCK_ORCHESTRATOR_PORT}/readyz`)).status, 200);
+
+  cluster.kill('SIGTERM');
+  assert.equal(await exited, 0, output);
+  // Nothing is left listening.
+  await assert.rejects(fetch(`http://127.0.0.1:${ports.PADDOCK_ORCHESTRATOR_PORT}/healthz`));
+  assert.match(output, /stopping/);
+  assert.doesNotMatch(output, /exited with/);
+});
