@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ClusterFile } from './schema.ts';
-import { ConfigError, readClusterFile } from './resolve.ts';
+import { ConfigError, type ConfigLayer, readClusterFile } from './resolve.ts';
 
 export type Listen = { host: string; port: number };
 
@@ -86,4 +86,11 @@ export function requireRedisUrl(settings: ClusterSettings): string {
     ]);
   }
   return settings.redisUrl;
+}
+
+/** The cluster file's agent keys as the `cluster` layer of resolveConfig (service sections left out). */
+export function clusterLayer(settings: Pick<ClusterSettings, 'file' | 'configPath'>): ConfigLayer {
+  const { redis, orchestrator, guardian, egress_proxy, sandbox_worker, requirements, ...agent } =
+    settings.file;
+  return { layer: 'cluster', source: settings.configPath ?? 'built-in defaults', value: agent };
 }
