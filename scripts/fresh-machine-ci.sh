@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs .ci/run on a clean clone of HEAD inside a fresh Debian container that has only Node 20 and
+# npm (no Docker, no Redis): the closest this machine gets to CI's fresh machine. The container runs
+# its own nested dockerd (see ../shared/FIELD-NOTES.md for the flags). Everything it creates is
+# labelled and removed at the end. Usage: scripts/fresh-machine-ci.sh [LOG_FILE]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+log="${1:-/tmp/paddock-fresh-ci.log}"
+name="paddock-fresh-ci-$$"
+label="paddock.test=$name"
+clone="$(mktemp -d /tmp/paddock-fresh-clone.XXXXXX)"
+cleanup() {
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker volume rm "$name-docker" >/dev/null 2>&1 || true
+  rm -rf "$clone"
+}
+trap cleanup EXIT
+
+git clone -q "$repo" "$clone/main"
+[ -d "$repo/../shared" ] && cp -r "$repo/../shared" "$clone/shared"
+base="${PADDOCK_SANDBOX_BASE:-paddock/debian:bookworm-local}"
+docker image inspect "$base" >/dev/null 2>&1 || bash "$repo/sandbox-images/build-local-base.sh" "$base"
+docker volume create --label "$label" "$name-docker" >/dev/null
+
+node_bin="$(command -v node)"
+npm_dir="$(dirname "$(readlink -f "$(command -v npm)")")/.."
+docker run -d --name "$name" --label "$label" \
+  --cap-add ALL --cap-drop SYS_RESOURCE \
+  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+  -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+  -v "$name-docker:/var/lib/docker" \
+  -v "$clone:/work" \
+  -v "$node_bin:/usr/local/bin/node:ro" \
+  -v "$(readlink -f "$npm_dir"):/usr/local/lib/node_modules/npm:ro" \
+  "$base" sleep infinity >/dev/null
+docker exec "$name" ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
+docker exec "$name" ln -s /usr/local/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
+
+echo "fresh-machine CI: node $(docker exec "$name" node --version), log in $log"
+set +e
+docker exec -e CI=true -w /work/main "$name" bash -c 'bash .ci/run' >"$log" 2>&1
+code=$?
+set -e
+tail -n 25 "$log"
+echo "fresh-machine CI exit code: $code"
+exit "$code"

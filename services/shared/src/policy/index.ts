@@ -1,0 +1,6 @@
+export * from './action-hash.ts';
+export * from './classify.ts';
+export * from './denial-breaker.ts';
+export * from './model-messages.ts';
+export * from './prefix-rules.ts';
+export * from './trusted-commands.ts';
