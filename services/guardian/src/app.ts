@@ -1,11 +1,114 @@
-// The guardian's HTTP app: health now; the review API arrives with the Guardian issue.
-import { installErrorHandler } from '@paddock/shared';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+// The guardian's HTTP app: builds the review parts from settings, then the routes —
+// POST /v1/reviews, /healthz, /readyz. Process concerns (listen, signals) stay in main.ts.
+import { type Meter, metrics as otelMetrics, type Tracer, trace } from '@opentelemetry/api';
+import { badRequest, installErrorHandler } from '@paddock/shared';
+import {
+  ExecAction,
+  FileWriteAction,
+  NetworkAction,
+  ReviewRequest,
+  ToolCallAction,
+} from '@paddock/shared/review/contract.ts';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import Type, { type TSchema } from 'typebox';
+import Value from 'typebox/value';
+import { createAdmission } from './admission.ts';
+import { createMetrics } from './metrics.ts';
+import { createModelCaller } from './model-call.ts';
+import { createReadiness } from './readiness.ts';
+import { createReviewer } from './reviewer.ts';
+import type { GuardianSettings } from './settings.ts';
+import { createVerdictCache } from './verdict-cache.ts';
 
-export async function buildApp(deps: { logger: Logger }): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024 });
+export type AppDeps = { logger: Logger; settings: GuardianSettings; tracer?: Tracer; meter?: Meter };
+
+const ACTION_SCHEMAS: Record<string, TSchema> = {
+  exec: ExecAction,
+  network: NetworkAction,
+  file_write: FileWriteAction,
+  tool_call: ToolCallAction,
+};
+
+// The body schema checks the action's kind only; the kind's own schema is checked next, so an
+// error names the field of that kind instead of the first branch of a union.
+const RequestBody = Type.Object(
+  {
+    ...ReviewRequest.properties,
+    action: Type.Object({ type: Type.Enum(Object.keys(ACTION_SCHEMAS)) }, { additionalProperties: true }),
+  },
+  { additionalProperties: false },
+);
+
+function checkAction(action: { type: string }): void {
+  const schema = ACTION_SCHEMAS[action.type]!;
+  const first = [...Value.Errors(schema, action)][0] as
+    | { instancePath?: string; message?: string; params?: Record<string, unknown> }
+    | undefined;
+  if (!first) return;
+  const extra = first.params?.['additionalProperties'] as string[] | undefined;
+  const missing = (first.params?.['requiredProperties'] as string[] | undefined)?.[0];
+  const path = (first.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  const leaf = extra?.[0] ?? missing;
+  const field = ['action', path, leaf].filter((s) => s).join('.');
+  throw badRequest(
+    `${field} ${extra ? 'is not a field of' : missing ? 'is required for' : `${first.message ?? 'is invalid'} in`} a ${action.type} action`,
+    field,
+  );
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { settings, logger } = deps;
+  const readiness = createReadiness({ baseUrl: settings.baseUrl });
+  const reviewer = createReviewer({
+    caller: createModelCaller({
+      baseUrl: settings.baseUrl,
+      model: settings.model,
+      apiKey: settings.apiKey,
+      maxRetries: settings.maxRetries,
+      retryBackoffMs: settings.retryBackoffMs,
+      onReachability: (reachable) => readiness.observe(reachable),
+    }),
+    admission: createAdmission({
+      maxInFlight: settings.maxInFlight,
+      maxQueue: settings.maxQueue,
+      expectedLatencyMs: settings.expectedModelLatencyMs,
+    }),
+    cache: createVerdictCache({
+      maxEntries: settings.verdictCacheEntries,
+      ttlMs: settings.verdictCacheTtlMs,
+    }),
+    metrics: createMetrics(deps.meter ?? otelMetrics.getMeter('paddock.guardian')),
+    tracer: deps.tracer ?? trace.getTracer('paddock.guardian'),
+    logger,
+    options: {
+      maxDeadlineMs: settings.maxDeadlineMs,
+      highRiskMinAuthorization: settings.highRiskMinAuthorization,
+      transcript: { maxChars: settings.transcriptMaxChars, itemMaxChars: settings.transcriptItemMaxChars },
+    },
+  });
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: 2 * 1024 * 1024,
+    // One log line per review (reviewer.ts) is enough at thousands of reviews per second.
+    logController: new LogController({ disableRequestLogging: true }),
+    keepAliveTimeout: 65_000,
+    // Unknown fields are refused, not silently dropped; types are not coerced.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
   installErrorHandler(app);
+
   app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const state = await readiness.check();
+    if (state.ready) return { status: 'ready', model: settings.model, detail: state.detail };
+    return reply.code(503).send({ error: { code: 'model_unreachable', message: state.detail } });
+  });
+  app.post('/v1/reviews', { schema: { body: RequestBody } }, async (req) => {
+    const body = req.body as ReviewRequest;
+    checkAction(body.action);
+    return reviewer.review(body);
+  });
   return app;
 }

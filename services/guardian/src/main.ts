@@ -1,12 +1,17 @@
 // Guardian entry: config, the HTTP app; closes on SIGTERM.
 import { closeOnSignals, createLogger, loadClusterSettings, startTelemetry } from '@paddock/shared';
 import { buildApp } from './app.ts';
+import { guardianSettings } from './settings.ts';
 
 const logger = createLogger('guardian');
-const settings = loadClusterSettings();
+const settings = guardianSettings(loadClusterSettings());
 const telemetry = await startTelemetry('guardian');
-const app = await buildApp({ logger });
-await app.listen({ host: settings.guardian.host, port: settings.guardian.port });
+const app = await buildApp({ logger, settings, tracer: telemetry.tracer, meter: telemetry.meter });
+await app.listen({ host: settings.host, port: settings.port });
+logger.info(
+  { model: settings.model, baseUrl: settings.baseUrl, maxInFlight: settings.maxInFlight },
+  'guardian ready',
+);
 
 closeOnSignals(logger, [
   { name: 'http', close: () => app.close() },

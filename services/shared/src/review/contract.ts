@@ -55,8 +55,9 @@ export const ToolCallAction = Type.Object(
 export const ReviewAction = Type.Union([ExecAction, NetworkAction, FileWriteAction, ToolCallAction]);
 export type ReviewAction = Static<typeof ReviewAction>;
 
+/** `reasoning` items (a model's hidden reasoning) are accepted so callers may pass a raw history, and are never sent to the reviewing model. */
 export const TranscriptItem = Type.Object(
-  { role: Type.Enum(['user', 'assistant', 'tool']), content: Type.String() },
+  { role: Type.Enum(['user', 'assistant', 'tool', 'reasoning']), content: Type.String() },
   { additionalProperties: false },
 );
 export type TranscriptItem = Static<typeof TranscriptItem>;
@@ -67,6 +68,10 @@ export const PolicyContext = Type.Object(
     approval_policy: Type.String(),
     /** The effective policy text (managed > [auto_review].policy); absent: the guardian's default. */
     guardian_policy: Type.Optional(Type.String()),
+    /** The thread's `[auto_review].policy`, when the caller passes the layers rather than the result. */
+    auto_review_policy: Type.Optional(Type.String()),
+    /** The tenant's managed `guardian_policy_config`: overrides every other policy. */
+    managed_policy: Type.Optional(Type.String()),
     /** A user's approval of an earlier denial of this exact action (one retry). */
     user_override: Type.Optional(
       Type.Object({
@@ -104,7 +109,13 @@ export const Verdict = Type.Object({
   rationale: Type.String(),
   model: Type.Optional(Type.String()),
   latency_ms: Type.Number(),
-  /** Why a review did not reach a model decision: "overloaded", "deadline", "model_error", "connection_refused", ... */
+  /** Time spent in model calls (all attempts), when one was made. */
+  model_latency_ms: Type.Optional(Type.Number()),
+  /**
+   * Why the outcome is what it is when not simply the model's decision: "overloaded", "deadline",
+   * "model_error", "model_unreachable", "refusal", "unparseable", "schema_invalid", "critical_risk",
+   * "insufficient_authorization"; client side: "connection_refused", "unreachable", "bad_response", "aborted".
+   */
   reason: Type.Optional(Type.String()),
 });
 export type Verdict = Static<typeof Verdict>;

@@ -1,0 +1,152 @@
+// The review model call through the `openai` SDK: one budget (the deadline) covers every attempt,
+// transient errors are retried only inside it, and the request is aborted when it passes.
+// Results are values: the reviewer maps each to an outcome, never to `approved` by default.
+import { setTimeout as sleep } from 'node:timers/promises';
+import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import type { ReviewPrompt } from './prompt.ts';
+import { MODEL_ANSWER_SCHEMA, type ModelAnswer, parseModelAnswer } from './verdict.ts';
+
+export type ModelCallResult =
+  | { kind: 'answer'; answer: ModelAnswer; model: string; latencyMs: number; attempts: number }
+  | {
+      kind: 'failed';
+      reason: 'model_error' | 'model_unreachable' | 'refusal' | 'unparseable' | 'schema_invalid';
+      detail: string;
+      latencyMs: number;
+      attempts: number;
+    }
+  | { kind: 'timed_out'; detail: string; latencyMs: number; attempts: number };
+
+export type ModelCallOptions = {
+  baseUrl: string;
+  model: string;
+  apiKey: string | undefined;
+  maxRetries: number;
+  retryBackoffMs: number;
+  /** Told about every attempt's connection outcome: feeds readiness. */
+  onReachability?: (reachable: boolean) => void;
+};
+
+export type ModelCaller = {
+  readonly model: string;
+  call(prompt: ReviewPrompt, deadlineAt: number): Promise<ModelCallResult>;
+};
+
+const isTransient = (err: unknown): boolean =>
+  err instanceof APIConnectionError ||
+  (err instanceof APIError &&
+    err.status !== undefined &&
+    (err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500));
+
+export function createModelCaller(opts: ModelCallOptions): ModelCaller {
+  const client = new OpenAI({
+    baseURL: opts.baseUrl,
+    // Local OpenAI-compatible servers often need no key; the SDK insists on a string.
+    apiKey: opts.apiKey ?? 'unset',
+    maxRetries: 0, // retries are ours, inside the deadline
+    timeout: 600_000, // the deadline's AbortSignal is the budget, not the SDK's per-attempt timeout
+  });
+  return {
+    model: opts.model,
+    async call(prompt, deadlineAt) {
+      const startedAt = performance.now();
+      const remaining = () => deadlineAt - performance.now();
+      const signal = AbortSignal.timeout(Math.max(1, Math.ceil(remaining())));
+      const done = <T extends object>(r: T, attempts: number) => ({
+        ...r,
+        latencyMs: performance.now() - startedAt,
+        attempts,
+      });
+      let lastError = '';
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const completion = await client.chat.completions.create(
+            {
+              model: opts.model,
+              messages: prompt.messages,
+              temperature: 0,
+              response_format: {
+                type: 'json_schema',
+                json_schema: { name: 'guardian_verdict', strict: true, schema: { ...MODEL_ANSWER_SCHEMA } },
+              },
+            },
+            { signal },
+          );
+          opts.onReachability?.(true);
+          const message = completion.choices[0]?.message;
+          if (message?.refusal) {
+            return done(
+              { kind: 'failed', reason: 'refusal', detail: `model refused: ${message.refusal}` } as const,
+              attempt,
+            );
+          }
+          if (typeof message?.content !== 'string' || completion.choices[0]?.finish_reason === 'length') {
+            return done(
+              {
+                kind: 'failed',
+                reason: 'unparseable',
+                detail: 'model answered without a complete JSON verdict',
+              } as const,
+              attempt,
+            );
+          }
+          const parsed = parseModelAnswer(message.content);
+          if (!parsed.ok)
+            return done({ kind: 'failed', reason: parsed.reason, detail: parsed.detail } as const, attempt);
+          return done(
+            { kind: 'answer', answer: parsed.answer, model: completion.model || opts.model } as const,
+            attempt,
+          );
+        } catch (err) {
+          if (signal.aborted || err instanceof APIUserAbortError) {
+            return done(
+              {
+                kind: 'timed_out',
+                detail: `no model verdict before the deadline${lastError ? ` (earlier: ${lastError})` : ''}`,
+              } as const,
+              attempt,
+            );
+          }
+          if (err instanceof APIConnectionError) opts.onReachability?.(false);
+          else if (err instanceof APIError) opts.onReachability?.(true);
+          lastError = err instanceof APIError && err.status ? `HTTP ${err.status}` : (err as Error).message;
+          if (!(err instanceof APIError)) {
+            // A 200 whose body is not JSON: the SDK's parse failed. Not transient.
+            return done(
+              {
+                kind: 'failed',
+                reason: 'unparseable',
+                detail: `model response unreadable: ${lastError}`,
+              } as const,
+              attempt,
+            );
+          }
+          const backoffMs = opts.retryBackoffMs * 2 ** (attempt - 1);
+          // Retry only when the next attempt can still start inside the deadline.
+          if (!isTransient(err) || attempt > opts.maxRetries || remaining() <= backoffMs) {
+            const reason = err instanceof APIConnectionError ? 'model_unreachable' : 'model_error';
+            return done(
+              {
+                kind: 'failed',
+                reason,
+                detail: `model call failed after ${attempt} attempt(s): ${lastError}`,
+              } as const,
+              attempt,
+            );
+          }
+          try {
+            await sleep(backoffMs, undefined, { signal });
+          } catch {
+            return done(
+              {
+                kind: 'timed_out',
+                detail: `no model verdict before the deadline (earlier: ${lastError})`,
+              } as const,
+              attempt,
+            );
+          }
+        }
+      }
+    },
+  };
+}

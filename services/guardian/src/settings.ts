@@ -1,0 +1,82 @@
+// The guardian's settings: [guardian] of the cluster file, the model provider it names, and the
+// PADDOCK_GUARDIAN_* environment overrides, with every default in one place.
+import { type ClusterSettings, ConfigError } from '@paddock/shared';
+
+export type GuardianSettings = {
+  host: string;
+  port: number;
+  baseUrl: string;
+  model: string;
+  apiKeyEnv: string;
+  apiKey: string | undefined;
+  maxInFlight: number;
+  maxQueue: number;
+  expectedModelLatencyMs: number;
+  maxDeadlineMs: number;
+  maxRetries: number;
+  retryBackoffMs: number;
+  highRiskMinAuthorization: 'low' | 'medium' | 'high';
+  transcriptMaxChars: number;
+  transcriptItemMaxChars: number;
+  verdictCacheEntries: number;
+  verdictCacheTtlMs: number;
+};
+
+export function guardianSettings(
+  cluster: ClusterSettings,
+  env: NodeJS.ProcessEnv = process.env,
+): GuardianSettings {
+  const file = cluster.file;
+  const g = file.guardian ?? {};
+  const source = cluster.configPath ?? 'built-in defaults';
+  const providerName = g.model_provider ?? file.model_provider;
+  const provider = providerName ? file.model_providers?.[providerName] : undefined;
+  if (g.model_provider && !provider) {
+    throw new ConfigError([
+      { source, path: 'guardian.model_provider', message: `names no [model_providers.${g.model_provider}]` },
+    ]);
+  }
+  const baseUrl = env['PADDOCK_GUARDIAN_MODEL_BASE_URL'] || g.base_url || provider?.base_url;
+  const model = env['PADDOCK_GUARDIAN_MODEL'] || g.model || file.model;
+  const missing = [
+    ...(baseUrl
+      ? []
+      : [
+          {
+            source,
+            path: 'guardian.base_url',
+            message: 'no review model endpoint: set it, a model_provider, or PADDOCK_GUARDIAN_MODEL_BASE_URL',
+          },
+        ]),
+    ...(model
+      ? []
+      : [
+          {
+            source,
+            path: 'guardian.model',
+            message: 'no review model: set it, model, or PADDOCK_GUARDIAN_MODEL',
+          },
+        ]),
+  ];
+  if (missing.length > 0) throw new ConfigError(missing);
+  const apiKeyEnv = g.api_key_env ?? provider?.env_key ?? 'PADDOCK_GUARDIAN_API_KEY';
+  return {
+    host: cluster.guardian.host,
+    port: cluster.guardian.port,
+    baseUrl: baseUrl!,
+    model: model!,
+    apiKeyEnv,
+    apiKey: env[apiKeyEnv] || undefined,
+    maxInFlight: g.max_in_flight ?? 256,
+    maxQueue: g.max_queue ?? 1024,
+    expectedModelLatencyMs: g.expected_model_latency_ms ?? 1000,
+    maxDeadlineMs: g.max_deadline_ms ?? 120_000,
+    maxRetries: g.max_retries ?? 2,
+    retryBackoffMs: g.retry_backoff_ms ?? 50,
+    highRiskMinAuthorization: g.high_risk_min_authorization ?? 'medium',
+    transcriptMaxChars: g.transcript_max_chars ?? 24_000,
+    transcriptItemMaxChars: g.transcript_item_max_chars ?? 4000,
+    verdictCacheEntries: g.verdict_cache_entries ?? 100_000,
+    verdictCacheTtlMs: g.verdict_cache_ttl_ms ?? 3_600_000,
+  };
+}
