@@ -17,12 +17,24 @@ cleanup() {
 trap cleanup EXIT
 
 git clone -q "$repo" "$clone/main"
+# PADDOCK_FRESH_PREPARE: a command run in the clone before the test (to try a change without committing).
+[ -n "${PADDOCK_FRESH_PREPARE:-}" ] && (cd "$clone/main" && eval "$PADDOCK_FRESH_PREPARE")
 [ -d "$repo/../shared" ] && cp -r "$repo/../shared" "$clone/shared"
 base="${PADDOCK_SANDBOX_BASE:-paddock/debian:bookworm-local}"
 docker image inspect "$base" >/dev/null 2>&1 || bash "$repo/sandbox-images/build-local-base.sh" "$base"
 docker volume create --label "$label" "$name-docker" >/dev/null
 
 node_bin="$(command -v node)"
+# This workplace reaches registries through a TLS-inspecting proxy: the fresh machine gets the same
+# CA bundle and npm settings as this one (CI's machine has them too).
+ca_mounts=""
+for f in /etc/ssl/certs/ca-certificates.crt /root/.npmrc /usr/local/etc/npmrc; do
+  [ -f "$f" ] && ca_mounts="$ca_mounts -v $f:$f:ro"
+done
+ca_env=""
+for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE CURL_CA_BUNDLE; do
+  [ -n "${!v:-}" ] && ca_env="$ca_env -e $v=${!v}"
+done
 npm_dir="$(dirname "$(readlink -f "$(command -v npm)")")/.."
 docker run -d --name "$name" --label "$label" \
   --cap-add ALL --cap-drop SYS_RESOURCE \
@@ -32,13 +44,14 @@ docker run -d --name "$name" --label "$label" \
   -v "$clone:/work" \
   -v "$node_bin:/usr/local/bin/node:ro" \
   -v "$(readlink -f "$npm_dir"):/usr/local/lib/node_modules/npm:ro" \
+  $ca_mounts \
   "$base" sleep infinity >/dev/null
 docker exec "$name" ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 docker exec "$name" ln -s /usr/local/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 
 echo "fresh-machine CI: node $(docker exec "$name" node --version), log in $log"
 set +e
-docker exec -e CI=true -w /work/main "$name" bash -c 'bash .ci/run' >"$log" 2>&1
+docker exec -e CI=true $ca_env -w /work/main "$name" bash -c 'bash .ci/run' >"$log" 2>&1
 code=$?
 set -e
 tail -n 25 "$log"

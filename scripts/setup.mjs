@@ -55,7 +55,7 @@ if (needed.length > 0) {
     run('apt-get', ['update', '-qq'], { env });
     run(
       'apt-get',
-      ['install', '-y', '-qq', '--no-install-recommends', ...packages, 'iptables', 'ca-certificates'],
+      ['install', '-y', '-qq', '--no-install-recommends', ...packages, 'iptables'],
       { env },
     );
   } else {
