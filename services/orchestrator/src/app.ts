@@ -1,20 +1,58 @@
-// The orchestrator's HTTP app: plugins, then routes. No process concerns here (see server.ts).
-import { installErrorHandler } from '@paddock/shared';
+// The orchestrator's HTTP app: plugins (schemas, OpenAPI, auth, error mapping), then routes.
+// No process concerns here (see main.ts and orchestrator.ts).
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import { installErrorHandler, unavailable } from '@paddock/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { authenticate } from './auth.ts';
+import type { RouteContext } from './context.ts';
+import { accessTokenRoutes } from './routes/access-tokens.ts';
+import { approvalRoutes } from './routes/approvals.ts';
+import { environmentRoutes } from './routes/environments.ts';
+import { eventRoutes } from './routes/events.ts';
+import { threadRoutes } from './routes/threads.ts';
+import { workspaceRoutes } from './routes/workspaces.ts';
 
-export type AppDeps = { redis: Redis; logger: Logger };
+export type AppDeps = RouteContext & { logger: Logger };
+
+/** ioredis errors that mean "Redis is unreachable": the API answers 503 at once (fail closed). */
+function isRedisDown(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: string };
+  return (
+    e?.name === 'MaxRetriesPerRequestError' ||
+    e?.code === 'ECONNREFUSED' ||
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET/.test(
+      e?.message ?? '',
+    )
+  );
+}
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: 1024 * 1024,
+    bodyLimit: deps.settings.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
   });
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.decorateRequest('principal', undefined);
   installErrorHandler(app);
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  // Managed requirements may arrive as TOML; the route parses and validates the text.
+  app.addContentTypeParser('application/toml', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Paddock orchestrator', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
     try {
       await deps.redis.ping();
       return { status: 'ready' };
@@ -23,6 +61,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         .code(503)
         .send({ error: { code: 'unavailable', message: `redis: ${(err as Error).message}` } });
     }
+  });
+
+  await app.register(async (api) => {
+    // Redis errors become 503 here; everything else goes on to the shared handler.
+    api.setErrorHandler((err) => {
+      throw isRedisDown(err) ? unavailable('storage unavailable, try again') : err;
+    });
+    const auth = authenticate(deps);
+    api.addHook('preHandler', async (req, reply) => {
+      if ((req.routeOptions.config as { public?: boolean }).public) return;
+      await auth(req, reply);
+    });
+    workspaceRoutes(api, deps, deps);
+    accessTokenRoutes(api, deps);
+    environmentRoutes(api, deps);
+    threadRoutes(api, deps);
+    eventRoutes(api, deps);
+    approvalRoutes(api, deps);
   });
   return app;
 }

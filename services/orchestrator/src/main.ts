@@ -1,4 +1,4 @@
-// Orchestrator entry: config, Redis, the HTTP app; closes on SIGTERM.
+// Orchestrator entry: config, the orchestrator's parts, listen; closes on SIGTERM.
 import {
   closeOnSignals,
   createLogger,
@@ -6,20 +6,21 @@ import {
   requireRedisUrl,
   startTelemetry,
 } from '@paddock/shared';
-import { Redis } from 'ioredis';
-import { buildApp } from './app.ts';
+import { startOrchestrator } from './orchestrator.ts';
+import { orchestratorSettings } from './settings.ts';
 
 const logger = createLogger('orchestrator');
-const settings = loadClusterSettings();
+const cluster = loadClusterSettings();
 const telemetry = await startTelemetry('orchestrator');
-// enableOfflineQueue false: with Redis down a request fails at once (503) instead of hanging.
-const redis = new Redis(requireRedisUrl(settings), { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
-const app = await buildApp({ redis, logger });
-await app.listen({ host: settings.orchestrator.host, port: settings.orchestrator.port });
+const orchestrator = await startOrchestrator({
+  redisUrl: requireRedisUrl(cluster),
+  settings: orchestratorSettings(cluster),
+  clusterFile: cluster.file,
+  logger,
+});
+await orchestrator.app.listen({ host: cluster.orchestrator.host, port: cluster.orchestrator.port });
 
 closeOnSignals(logger, [
-  { name: 'http', close: () => app.close() },
-  { name: 'redis', close: () => redis.quit() },
+  { name: 'orchestrator', close: () => orchestrator.close() },
   { name: 'telemetry', close: () => telemetry.shutdown() },
 ]);

@@ -1,4 +1,4 @@
-// [orchestrator]: the public API.
+// [orchestrator]: the public API and the fair turn scheduler.
 import Type from 'typebox';
 import { ENV_VAR_NAME_PATTERN, listen } from './listen.ts';
 
@@ -9,6 +9,39 @@ export const OrchestratorSection = Type.Object(
       Type.String({
         pattern: ENV_VAR_NAME_PATTERN,
         description: 'Environment variable holding the operator key',
+      }),
+    ),
+    body_limit_bytes: Type.Optional(
+      Type.Integer({ minimum: 1024, default: 1_048_576, description: 'Largest request body accepted' }),
+    ),
+    rate_limit: Type.Optional(
+      Type.Object(
+        {
+          requests: Type.Optional(
+            Type.Integer({ minimum: 1, default: 600, description: 'Requests per token per window' }),
+          ),
+          window_ms: Type.Optional(Type.Integer({ minimum: 1000, default: 60_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    default_page_size: Type.Optional(Type.Integer({ minimum: 1, default: 20 })),
+    max_page_size: Type.Optional(Type.Integer({ minimum: 1, default: 100 })),
+    max_running_turns_per_workspace: Type.Optional(
+      Type.Integer({ minimum: 1, default: 4, description: 'Turns of one workspace dispatched or running' }),
+    ),
+    dispatch_window: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 8,
+        description: 'Turns waiting in BullMQ at most; set near the workers total concurrency',
+      }),
+    ),
+    idempotency_ttl_s: Type.Optional(Type.Integer({ minimum: 60, default: 86_400 })),
+    redis_durability: Type.Optional(
+      Type.Enum(['refuse', 'warn'], {
+        default: 'refuse',
+        description: 'Start-up without AOF or noeviction: refuse to start, or warn',
       }),
     ),
   },

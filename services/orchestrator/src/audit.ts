@@ -1,0 +1,53 @@
+// The workspace audit log: who created or revoked a token, who ran which turn with which model,
+// and the other changes to a workspace. A Redis stream per workspace; ids are time-ordered, so a
+// time range is a stream range and the cursor is the last id served.
+import { badRequest } from '@paddock/shared';
+import type { AuditEntry } from '@paddock/shared/api/index.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import type { Redis } from 'ioredis';
+
+export type Actor = { email: string; tokenId: string | null };
+
+export async function audit(
+  redis: Redis,
+  workspaceId: string,
+  actor: Actor,
+  action: string,
+  target: string,
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  const entry = {
+    at: new Date().toISOString(),
+    actor: actor.email,
+    token_id: actor.tokenId,
+    action,
+    target,
+    details,
+  };
+  await redis.xadd(keys.audit(workspaceId), '*', 'entry', JSON.stringify(entry));
+}
+
+const STREAM_ID = /^\d+-\d+$/;
+
+export async function readAudit(
+  redis: Redis,
+  workspaceId: string,
+  q: { from?: string; to?: string; cursor?: string; limit: number },
+): Promise<{ items: AuditEntry[]; next_cursor: string | null }> {
+  let start = q.from ? String(Date.parse(q.from)) : '-';
+  const end = q.to ? String(Date.parse(q.to)) : '+';
+  if (q.cursor !== undefined) {
+    if (!STREAM_ID.test(q.cursor)) throw badRequest('cursor is not one this API gave', 'cursor');
+    start = `(${q.cursor}`;
+  }
+  const rows = (await redis.xrange(keys.audit(workspaceId), start, end, 'COUNT', q.limit + 1)) as [
+    string,
+    string[],
+  ][];
+  const items = rows.slice(0, q.limit).map(([id, fields]) => ({
+    id,
+    ...(JSON.parse(fields[1] ?? '{}') as Omit<AuditEntry, 'id'>),
+  }));
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > q.limit && last ? last.id : null };
+}

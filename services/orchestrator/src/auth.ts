@@ -1,0 +1,116 @@
+// Who is calling: a bearer access token resolved to a workspace member (or the operator key for
+// workspace creation), then the per-token rate limit. Expired, revoked or unknown tokens are 401;
+// role checks are 403; another workspace's resources are 404 (see ownedBy).
+import { forbidden, notFound, PaddockError, unauthorized } from '@paddock/shared';
+import type { Member, Role } from '@paddock/shared/api/index.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { countRequest } from './rate-limit.ts';
+import type { OrchestratorSettings } from './settings.ts';
+import { secretsEqual, verifySecret } from './tokens.ts';
+
+export type Principal = {
+  workspaceId: string;
+  email: string;
+  role: Role;
+  canCreateTokens: boolean;
+  tokenId: string;
+};
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+  interface FastifyContextConfig {
+    /** Routes that do their own authentication (workspace creation with the operator key). */
+    public?: boolean;
+  }
+}
+
+export type AuthDeps = { redis: Redis; settings: OrchestratorSettings; now: () => number };
+
+function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+export async function loadMember(
+  redis: Redis,
+  workspaceId: string,
+  email: string,
+): Promise<Member | undefined> {
+  const raw = await redis.hget(keys.members(workspaceId), email.toLowerCase());
+  return raw ? (JSON.parse(raw) as Member) : undefined;
+}
+
+/** preHandler for every /v1 route but workspace creation. */
+export function authenticate(deps: AuthDeps) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const secret = bearer(req);
+    if (!secret) throw unauthorized('missing bearer access token');
+    const token = await verifySecret(deps.redis, secret);
+    if (!token) throw unauthorized('invalid access token');
+    if (token.revoked_at) throw unauthorized('access token revoked');
+    if (token.expires_at && Date.parse(token.expires_at) <= deps.now())
+      throw unauthorized('access token expired');
+    const member = await loadMember(deps.redis, token.workspace_id, token.member_email);
+    if (!member) throw unauthorized('the token owner is no longer a member');
+    const retryAfterSec = await countRequest(deps.redis, token.id, deps.settings.rateLimit, deps.now());
+    if (retryAfterSec !== undefined) {
+      reply.header('retry-after', String(retryAfterSec));
+      throw new PaddockError(
+        'rate_limited',
+        `rate limit: ${deps.settings.rateLimit.requests} requests per ${deps.settings.rateLimit.windowMs} ms per token`,
+        { status: 429 },
+      );
+    }
+    req.principal = {
+      workspaceId: token.workspace_id,
+      email: member.email,
+      role: member.role,
+      canCreateTokens: member.can_create_tokens,
+      tokenId: token.id,
+    };
+  };
+}
+
+/** preHandler of workspace creation: the operator key from config/env, compared in constant time. */
+export function authenticateOperator(deps: AuthDeps) {
+  return async (req: FastifyRequest) => {
+    const secret = bearer(req);
+    if (!deps.settings.operatorKey) throw unauthorized('no operator key is configured on this server');
+    if (!secret || !secretsEqual(secret, deps.settings.operatorKey))
+      throw unauthorized('invalid operator key');
+  };
+}
+
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw unauthorized();
+  return req.principal;
+}
+
+/** The caller's own workspace, or 404 (another tenant's workspace does not exist for them). */
+export function requireWorkspace(req: FastifyRequest, ws: string): Principal {
+  const p = principalOf(req);
+  if (p.workspaceId !== ws) throw notFound('workspace');
+  return p;
+}
+
+export function requireRole(p: Principal, roles: Role[], what: string): void {
+  if (!roles.includes(p.role)) throw forbidden(`${what} needs role ${roles.join(' or ')}`);
+}
+
+/** A record of another workspace is answered exactly like a missing one. */
+export function ownedBy<T extends { workspace_id: string }>(
+  p: Principal,
+  rec: T | undefined,
+  what: string,
+): T {
+  if (!rec || rec.workspace_id !== p.workspaceId) throw notFound(what);
+  return rec;
+}
+
+export const actorOf = (p: Principal) => ({ email: p.email, tokenId: p.tokenId });

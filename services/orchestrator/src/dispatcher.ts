@@ -1,0 +1,124 @@
+// Runs the fair scheduler's dispatch passes: on every wake-up (a turn accepted, a slot freed) and
+// on a timer as a safety net, moves ready turns into the BullMQ turn queue (job id = turn id).
+// On start and periodically it re-adds dispatched turns whose BullMQ add may have been lost
+// (a crash between the Lua dispatch and the add); BullMQ ignores an add whose job id exists.
+import { channels, TURN_QUEUE, TURN_QUEUE_PREFIX, TurnScheduler } from '@paddock/shared/turns/index.ts';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+export type DispatcherOptions = {
+  redisUrl: string;
+  capPerWorkspace: number;
+  window: number;
+  logger: Logger;
+  tickMs?: number;
+  reconcileAfterMs?: number;
+};
+
+const JOB_OPTIONS = {
+  attempts: 1,
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 86_400 },
+};
+
+export class Dispatcher {
+  readonly queue: Queue;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly scheduler: TurnScheduler;
+  private readonly opts: DispatcherOptions;
+  private timer: NodeJS.Timeout | undefined;
+  private passing: Promise<void> | undefined;
+  private again = false;
+  private lastReconcile = 0;
+  private closed = false;
+
+  constructor(opts: DispatcherOptions) {
+    this.opts = opts;
+    this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    this.sub = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    for (const c of [this.redis, this.sub])
+      c.on('error', (err) => opts.logger.warn({ err: err.message }, 'dispatcher redis'));
+    this.scheduler = new TurnScheduler(this.redis);
+    this.queue = new Queue(TURN_QUEUE, {
+      connection: { url: opts.redisUrl, maxRetriesPerRequest: 1, enableOfflineQueue: false },
+      prefix: TURN_QUEUE_PREFIX,
+    });
+    this.queue.on('error', (err) => opts.logger.warn({ err: err.message }, 'turn queue'));
+  }
+
+  async start(): Promise<void> {
+    await this.redis.ping().catch(() => undefined);
+    await this.sub.subscribe(channels.wake);
+    this.sub.on('message', () => this.kick());
+    this.timer = setInterval(() => this.kick(), this.opts.tickMs ?? 1000);
+    this.timer.unref();
+    await this.reconcile(0).catch((err) => this.opts.logger.warn({ err: err.message }, 'reconcile failed'));
+    this.kick();
+  }
+
+  /** Asks for a pass; passes never overlap, and a kick during one runs another after it. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.passing) {
+      this.again = true;
+      return;
+    }
+    this.passing = this.pass()
+      .catch((err) => this.opts.logger.warn({ err: (err as Error).message }, 'dispatch pass failed'))
+      .finally(() => {
+        this.passing = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** Waits for the current pass (tests use it to observe a settled state). */
+  async idle(): Promise<void> {
+    while (this.passing) await this.passing;
+  }
+
+  private async pass(): Promise<void> {
+    for (let round = 0; round < 100; round++) {
+      const batch = await this.scheduler.dispatch({
+        capPerWorkspace: this.opts.capPerWorkspace,
+        window: this.opts.window,
+        maxBatch: 100,
+      });
+      if (batch.length === 0) break;
+      await this.add(batch);
+    }
+    const reconcileAfterMs = this.opts.reconcileAfterMs ?? 10_000;
+    if (Date.now() - this.lastReconcile > reconcileAfterMs) await this.reconcile(reconcileAfterMs);
+  }
+
+  private async add(batch: { turnId: string; jobJson: string }[]): Promise<void> {
+    await this.queue.addBulk(
+      batch.map((b) => ({
+        name: 'turn',
+        data: JSON.parse(b.jobJson),
+        opts: { ...JOB_OPTIONS, jobId: b.turnId },
+      })),
+    );
+  }
+
+  private async reconcile(olderThanMs: number): Promise<void> {
+    this.lastReconcile = Date.now();
+    const stale = await this.scheduler.staleDispatched(olderThanMs);
+    if (stale.length === 0) return;
+    this.opts.logger.info({ turns: stale.length }, 're-adding dispatched turns to the queue');
+    await this.add(stale);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.idle();
+    await this.queue.close().catch(() => undefined);
+    this.sub.disconnect();
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,68 @@
+// Builds the whole orchestrator from settings: Redis (checked for durability), the scheduler,
+// the dispatcher and the HTTP app. main.ts, the tests and the queue benchmark all start it here.
+import type { ClusterFile } from '@paddock/shared';
+import { TurnScheduler } from '@paddock/shared/turns/index.ts';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { checkDurability } from './redis-check.ts';
+import type { OrchestratorSettings } from './settings.ts';
+
+export type Orchestrator = {
+  app: FastifyInstance;
+  dispatcher: Dispatcher;
+  redis: Redis;
+  close: () => Promise<void>;
+};
+
+export async function startOrchestrator(o: {
+  redisUrl: string;
+  settings: OrchestratorSettings;
+  clusterFile?: ClusterFile;
+  logger: Logger;
+  now?: () => number;
+  /** Off for tests that look at queued state before any consumer runs. */
+  dispatch?: boolean;
+}): Promise<Orchestrator> {
+  // enableOfflineQueue false: with Redis down a request fails at once (503) instead of hanging.
+  const redis = new Redis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on('error', (err) => o.logger.warn({ err: err.message }, 'redis error'));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      redis.once('ready', resolve);
+      redis.once('error', reject);
+    });
+    await checkDurability(redis, o.settings.redisDurability, o.logger);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  const dispatcher = new Dispatcher({
+    redisUrl: o.redisUrl,
+    capPerWorkspace: o.settings.maxRunningTurnsPerWorkspace,
+    window: o.settings.dispatchWindow,
+    logger: o.logger,
+  });
+  if (o.dispatch !== false) await dispatcher.start();
+  const app = await buildApp({
+    redis,
+    logger: o.logger,
+    settings: o.settings,
+    clusterFile: o.clusterFile ?? {},
+    scheduler: new TurnScheduler(redis),
+    now: o.now ?? Date.now,
+  });
+  await app.ready();
+  return {
+    app,
+    dispatcher,
+    redis,
+    close: async () => {
+      await app.close();
+      await dispatcher.close();
+      redis.disconnect();
+    },
+  };
+}

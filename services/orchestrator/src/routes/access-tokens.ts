@@ -1,0 +1,123 @@
+// Access tokens: create (secret shown once), list (never the secret), revoke (immediate).
+// Owners and admins manage every token of the workspace; members only their own, and create
+// only with the token permission.
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { forbidden, notFound } from '@paddock/shared';
+import {
+  AccessTokenPage,
+  AccessTokenView,
+  CreateAccessTokenBody,
+  CreatedAccessToken,
+  ErrorResponse,
+  PageQuery,
+  TokenParams,
+  WorkspaceParams,
+} from '@paddock/shared/api/index.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import type { FastifyInstance } from 'fastify';
+import { audit } from '../audit.ts';
+import { actorOf, type Principal, requireWorkspace } from '../auth.ts';
+import type { RouteContext } from '../context.ts';
+import { pageLimit, zsetPage } from '../paging.ts';
+import { createToken, loadToken, revokeToken, type TokenRecord, tokenView } from '../tokens.ts';
+
+const DAY_MS = 86_400_000;
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+const manager = (p: Principal) => p.role === 'owner' || p.role === 'admin';
+
+export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.post(
+    '/v1/workspaces/:ws/access-tokens',
+    {
+      schema: {
+        summary: 'Create an access token for yourself; the secret is in this answer only',
+        tags: ['tenancy'],
+        params: WorkspaceParams,
+        body: CreateAccessTokenBody,
+        response: { 201: CreatedAccessToken, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const p = requireWorkspace(req, req.params.ws);
+      if (!manager(p) && !p.canCreateTokens) throw forbidden('this member may not create access tokens');
+      const days = req.body.expires_in_days;
+      const { record, secret } = await createToken(ctx.redis, {
+        workspaceId: p.workspaceId,
+        memberEmail: p.email,
+        createdBy: p.email,
+        name: req.body.name,
+        expiresAt: days === null ? null : new Date(ctx.now() + days * DAY_MS).toISOString(),
+      });
+      await audit(ctx.redis, p.workspaceId, actorOf(p), 'token.created', record.id, {
+        name: record.name,
+        expires_at: record.expires_at,
+      });
+      return reply.code(201).send({ ...tokenView(record), secret });
+    },
+  );
+
+  r.get(
+    '/v1/workspaces/:ws/access-tokens',
+    {
+      schema: {
+        summary: 'List tokens (owners and admins: all; members: their own); never the secrets',
+        tags: ['tenancy'],
+        params: WorkspaceParams,
+        querystring: PageQuery,
+        response: { 200: AccessTokenPage, ...errors },
+      },
+    },
+    async (req) => {
+      const p = requireWorkspace(req, req.params.ws);
+      const limit = pageLimit(ctx.settings, req.query.limit);
+      // Members see their own tokens: filter while paging so a page is never short for that reason.
+      const all = manager(p);
+      const page = await zsetPage(
+        async (start, stop) => {
+          if (all) return ctx.redis.zrange(keys.workspaceTokens(p.workspaceId), String(start), String(stop));
+          const ids = await ctx.redis.zrange(keys.workspaceTokens(p.workspaceId), '0', '-1');
+          const recs = await Promise.all(ids.map((id) => loadToken(ctx.redis, id)));
+          return recs
+            .filter((t): t is TokenRecord => t?.member_email === p.email)
+            .map((t) => t.id)
+            .slice(start, stop + 1);
+        },
+        req.query.cursor,
+        limit,
+      );
+      const recs = await Promise.all(page.ids.map((id) => loadToken(ctx.redis, id)));
+      return {
+        items: recs.filter((t): t is TokenRecord => t !== undefined).map(tokenView),
+        next_cursor: page.next_cursor,
+      };
+    },
+  );
+
+  r.delete(
+    '/v1/workspaces/:ws/access-tokens/:id',
+    {
+      schema: {
+        summary: 'Revoke a token, effective at once',
+        tags: ['tenancy'],
+        params: TokenParams,
+        response: { 200: AccessTokenView, ...errors },
+      },
+    },
+    async (req) => {
+      const p = requireWorkspace(req, req.params.ws);
+      const token = await loadToken(ctx.redis, req.params.id);
+      if (!token || token.workspace_id !== p.workspaceId) throw notFound('access token');
+      if (!manager(p) && token.member_email !== p.email)
+        throw forbidden('members revoke only their own tokens');
+      const revoked = await revokeToken(ctx.redis, token, new Date(ctx.now()).toISOString());
+      if (revoked !== token) {
+        await audit(ctx.redis, p.workspaceId, actorOf(p), 'token.revoked', token.id, {
+          member_email: token.member_email,
+        });
+      }
+      return tokenView(revoked);
+    },
+  );
+}

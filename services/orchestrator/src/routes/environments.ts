@@ -1,0 +1,99 @@
+// Environments: image, setup script, and an agent config layer (TOML) checked when created.
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { newId, readAgentLayer } from '@paddock/shared';
+import {
+  CreateEnvironmentBody,
+  Environment,
+  EnvironmentPage,
+  ErrorResponse,
+  IdParams,
+  PageQuery,
+} from '@paddock/shared/api/index.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { audit } from '../audit.ts';
+import { actorOf, ownedBy, principalOf } from '../auth.ts';
+import type { RouteContext } from '../context.ts';
+import { pageLimit, zsetPage } from '../paging.ts';
+
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+
+export async function loadEnvironment(redis: Redis, id: string): Promise<Environment | undefined> {
+  const raw = await redis.get(keys.environment(id));
+  return raw ? (JSON.parse(raw) as Environment) : undefined;
+}
+
+export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.post(
+    '/v1/environments',
+    {
+      schema: {
+        summary: 'Create an environment',
+        tags: ['environments'],
+        body: CreateEnvironmentBody,
+        response: { 201: Environment, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const p = principalOf(req);
+      const config = req.body.config ?? '';
+      readAgentLayer({ source: 'config', text: config }); // refuses bad TOML or keys now, naming them
+      const env: Environment = {
+        id: newId('env'),
+        workspace_id: p.workspaceId,
+        name: req.body.name,
+        image: req.body.image,
+        setup_script: req.body.setup_script ?? '',
+        config,
+        created_by: p.email,
+        created_at: new Date().toISOString(),
+      };
+      await ctx.redis
+        .multi()
+        .set(keys.environment(env.id), JSON.stringify(env))
+        .zadd(keys.workspaceEnvironments(p.workspaceId), Date.now(), env.id)
+        .exec();
+      await audit(ctx.redis, p.workspaceId, actorOf(p), 'environment.created', env.id, { image: env.image });
+      return reply.code(201).send(env);
+    },
+  );
+
+  r.get(
+    '/v1/environments',
+    {
+      schema: {
+        summary: "List the workspace's environments",
+        tags: ['environments'],
+        querystring: PageQuery,
+        response: { 200: EnvironmentPage, ...errors },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const page = await zsetPage(
+        (start, stop) =>
+          ctx.redis.zrange(keys.workspaceEnvironments(p.workspaceId), String(start), String(stop)),
+        req.query.cursor,
+        pageLimit(ctx.settings, req.query.limit),
+      );
+      const envs = await Promise.all(page.ids.map((id) => loadEnvironment(ctx.redis, id)));
+      return { items: envs.filter((e) => e !== undefined), next_cursor: page.next_cursor };
+    },
+  );
+
+  r.get(
+    '/v1/environments/:id',
+    {
+      schema: {
+        summary: 'One environment',
+        tags: ['environments'],
+        params: IdParams,
+        response: { 200: Environment, ...errors },
+      },
+    },
+    async (req) => ownedBy(principalOf(req), await loadEnvironment(ctx.redis, req.params.id), 'environment'),
+  );
+}

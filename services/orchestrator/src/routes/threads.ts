@@ -1,0 +1,271 @@
+// Threads and their turns: create (config resolved and checked), read, close; turns accepted
+// with idempotency, queued through the fair scheduler, read and interrupted.
+import { createHash } from 'node:crypto';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { badRequest, type EffectiveConfig, newId, PaddockError } from '@paddock/shared';
+import {
+  CreateThreadBody,
+  CreateTurnBody,
+  ErrorResponse,
+  IdParams,
+  Thread,
+  Turn,
+  TurnAccepted,
+  TurnParams,
+} from '@paddock/shared/api/index.ts';
+import { appendEvent, keys, type TurnJob, turnFromHash } from '@paddock/shared/turns/index.ts';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import Type from 'typebox';
+import { audit } from '../audit.ts';
+import { actorOf, ownedBy, type Principal, principalOf } from '../auth.ts';
+import type { RouteContext } from '../context.ts';
+import { apiLayer, effectiveConfig } from '../effective-config.ts';
+import { loadEnvironment } from './environments.ts';
+
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+type ThreadRecord = Thread & { effective_config: EffectiveConfig };
+
+export async function loadThread(redis: Redis, p: Principal, id: string): Promise<ThreadRecord> {
+  const h = await redis.hgetall(keys.thread(id));
+  const rec = h['json'] ? ({ ...JSON.parse(h['json']), status: h['status'] } as ThreadRecord) : undefined;
+  return ownedBy(p, rec, 'thread');
+}
+
+function turnView(h: Record<string, string>) {
+  const t = turnFromHash(h);
+  if (!t) return undefined;
+  return {
+    id: t.id,
+    thread_id: t.thread_id,
+    workspace_id: t.workspace_id,
+    seq: t.seq,
+    status: t.status,
+    created_at: t.created_at,
+    created_by: t.created_by,
+    started_at: t.started_at ?? null,
+    finished_at: t.finished_at ?? null,
+    error: t.error ?? null,
+    interrupt_requested: t.interrupt_requested ?? false,
+    model: t.job.config.model,
+  };
+}
+
+/** Exactly one of input and commands; each command exactly one of argv and cmd. */
+function checkTurnBody(body: CreateTurnBody): void {
+  if ((body.input === undefined) === (body.commands === undefined)) {
+    throw badRequest(
+      'give exactly one of input and commands',
+      body.input === undefined ? 'input' : 'commands',
+    );
+  }
+  body.commands?.forEach((c, i) => {
+    if ((c.argv === undefined) === (c.cmd === undefined)) {
+      throw badRequest(`commands[${i}]: give exactly one of argv and cmd`, `commands[${i}].argv`);
+    }
+  });
+}
+
+export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.post(
+    '/v1/threads',
+    {
+      schema: {
+        summary: 'Open a thread in an environment; the config is resolved and checked now',
+        tags: ['threads'],
+        body: CreateThreadBody,
+        response: { 201: Thread, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const p = principalOf(req);
+      const env = await loadEnvironment(ctx.redis, req.body.environment_id);
+      if (!env || env.workspace_id !== p.workspaceId) {
+        throw new PaddockError('not_found', 'environment not found', {
+          status: 404,
+          field: 'environment_id',
+        });
+      }
+      const threadLayer = apiLayer('thread', req.body.config);
+      const effective = await effectiveConfig(ctx.redis, ctx.clusterFile, p.workspaceId, [
+        { layer: 'environment', source: `environment ${env.id}`, text: env.config },
+        threadLayer,
+      ]);
+      const thread: ThreadRecord = {
+        id: newId('thr'),
+        workspace_id: p.workspaceId,
+        environment_id: env.id,
+        status: 'active',
+        config: (req.body.config ?? {}) as Record<string, unknown>,
+        effective_config: effective,
+        created_by: p.email,
+        created_at: new Date().toISOString(),
+      };
+      if (typeof req.body.config === 'string') thread.config = { toml: req.body.config };
+      await ctx.redis
+        .multi()
+        .hset(keys.thread(thread.id), 'json', JSON.stringify(thread), 'status', 'active')
+        .zadd(keys.workspaceThreads(p.workspaceId), Date.now(), thread.id)
+        .exec();
+      await appendEvent(ctx.redis, thread.id, { type: 'thread.started', thread_id: thread.id });
+      await audit(ctx.redis, p.workspaceId, actorOf(p), 'thread.created', thread.id, {
+        environment_id: env.id,
+      });
+      return reply.code(201).send(thread);
+    },
+  );
+
+  r.get(
+    '/v1/threads/:id',
+    {
+      schema: {
+        summary: 'One thread',
+        tags: ['threads'],
+        params: IdParams,
+        response: { 200: Thread, ...errors },
+      },
+    },
+    async (req) => loadThread(ctx.redis, principalOf(req), req.params.id),
+  );
+
+  r.delete(
+    '/v1/threads/:id',
+    {
+      schema: {
+        summary: 'Close a thread: queued turns are cancelled, the running one interrupted',
+        tags: ['threads'],
+        params: IdParams,
+        response: { 200: Thread, ...errors },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const thread = await loadThread(ctx.redis, p, req.params.id);
+      if (await ctx.scheduler.closeThread(thread.id, p.workspaceId)) {
+        await audit(ctx.redis, p.workspaceId, actorOf(p), 'thread.deleted', thread.id);
+      }
+      return { ...thread, status: 'deleted' as const };
+    },
+  );
+
+  r.post(
+    '/v1/threads/:id/turns',
+    {
+      schema: {
+        summary: 'Queue a turn (input, or scripted commands); honours Idempotency-Key',
+        tags: ['turns'],
+        params: IdParams,
+        body: CreateTurnBody,
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        }),
+        response: { 202: TurnAccepted, ...errors, 409: ErrorResponse },
+      },
+    },
+    async (req, reply) => {
+      const p = principalOf(req);
+      checkTurnBody(req.body);
+      const thread = await loadThread(ctx.redis, p, req.params.id);
+      if (thread.status !== 'active')
+        throw new PaddockError('thread_closed', 'the thread is deleted', { status: 409 });
+      const env = await loadEnvironment(ctx.redis, thread.environment_id);
+      if (!env) throw new PaddockError('not_found', 'the thread environment is gone', { status: 404 });
+      const threadConfig = (thread.config as { toml?: unknown }).toml ?? thread.config;
+      const config = await effectiveConfig(ctx.redis, ctx.clusterFile, p.workspaceId, [
+        { layer: 'environment', source: `environment ${env.id}`, text: env.config },
+        apiLayer('thread', threadConfig),
+        apiLayer('turn', req.body.config),
+      ]);
+      const turnId = newId('turn');
+      const job: TurnJob = {
+        turn_id: turnId,
+        thread_id: thread.id,
+        workspace_id: p.workspaceId,
+        environment: { id: env.id, image: env.image, setup_script: env.setup_script },
+        config,
+      };
+      if (req.body.input !== undefined) job.input = req.body.input;
+      if (req.body.commands !== undefined) job.commands = req.body.commands;
+      const idemKey = req.headers['idempotency-key'];
+      const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+      const result = await ctx.scheduler.accept({
+        turnId,
+        threadId: thread.id,
+        workspaceId: p.workspaceId,
+        idempotency:
+          idemKey === undefined
+            ? undefined
+            : {
+                key: keys.idempotency(thread.id, sha(idemKey)),
+                fingerprint: sha(JSON.stringify(req.body)),
+                ttlSec: ctx.settings.idempotencyTtlSec,
+              },
+        createdAt: new Date().toISOString(),
+        createdBy: p.email,
+        jobJson: JSON.stringify(job),
+      });
+      switch (result.kind) {
+        case 'thread_gone':
+          throw new PaddockError('thread_closed', 'the thread is deleted', { status: 409 });
+        case 'conflict':
+          throw new PaddockError('idempotency_conflict', 'this Idempotency-Key was used with another body', {
+            status: 409,
+            field: 'Idempotency-Key',
+          });
+        case 'existing':
+          return reply.code(202).send({ id: result.turnId, status: 'queued' as const });
+        case 'created':
+          await audit(ctx.redis, p.workspaceId, actorOf(p), 'turn.created', turnId, {
+            thread_id: thread.id,
+            model: config.model,
+            model_provider: config.model_provider,
+          });
+          return reply.code(202).send({ id: turnId, status: 'queued' as const });
+      }
+    },
+  );
+
+  r.get(
+    '/v1/threads/:id/turns/:turn_id',
+    {
+      schema: {
+        summary: 'One turn',
+        tags: ['turns'],
+        params: TurnParams,
+        response: { 200: Turn, ...errors },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const thread = await loadThread(ctx.redis, p, req.params.id);
+      const turn = turnView(await ctx.redis.hgetall(keys.turn(req.params.turn_id)));
+      if (!turn || turn.thread_id !== thread.id)
+        throw new PaddockError('not_found', 'turn not found', { status: 404 });
+      return turn;
+    },
+  );
+
+  r.post(
+    '/v1/threads/:id/turns/:turn_id/interrupt',
+    {
+      schema: {
+        summary: 'Interrupt a turn: a queued one never runs, a running one is told to stop',
+        tags: ['turns'],
+        params: TurnParams,
+        response: { 202: Turn, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const p = principalOf(req);
+      const thread = await loadThread(ctx.redis, p, req.params.id);
+      const before = turnView(await ctx.redis.hgetall(keys.turn(req.params.turn_id)));
+      if (!before || before.thread_id !== thread.id)
+        throw new PaddockError('not_found', 'turn not found', { status: 404 });
+      const outcome = await ctx.scheduler.interrupt(before.id);
+      await audit(ctx.redis, p.workspaceId, actorOf(p), 'turn.interrupted', before.id, { outcome });
+      return reply.code(202).send(turnView(await ctx.redis.hgetall(keys.turn(before.id)))!);
+    },
+  );
+}

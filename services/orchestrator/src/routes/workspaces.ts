@@ -1,0 +1,186 @@
+// Workspaces, members, managed requirements and the audit log.
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { newId, PaddockError, readRequirements } from '@paddock/shared';
+import {
+  AddMemberBody,
+  AddMemberResponse,
+  AuditPage,
+  AuditQuery,
+  CreateWorkspaceBody,
+  CreateWorkspaceResponse,
+  ErrorResponse,
+  type Member,
+  WorkspaceParams,
+} from '@paddock/shared/api/index.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
+import { audit, readAudit } from '../audit.ts';
+import { actorOf, type AuthDeps, authenticateOperator, requireRole, requireWorkspace } from '../auth.ts';
+import type { RouteContext } from '../context.ts';
+import { checkRequirementsFit } from '../effective-config.ts';
+import { pageLimit } from '../paging.ts';
+import { createToken, tokenView } from '../tokens.ts';
+
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+
+export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDeps: AuthDeps): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.post(
+    '/v1/workspaces',
+    {
+      preHandler: authenticateOperator(authDeps),
+      config: { public: true },
+      schema: {
+        summary: 'Create a workspace and its first owner (operator key only)',
+        tags: ['tenancy'],
+        body: CreateWorkspaceBody,
+        response: { 201: CreateWorkspaceResponse, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const id = newId('ws');
+      const now = new Date().toISOString();
+      const email = req.body.owner_email.toLowerCase();
+      const workspace = { id, name: req.body.name, created_at: now };
+      const member: Member = {
+        email,
+        role: 'owner',
+        can_create_tokens: true,
+        added_by: 'operator',
+        added_at: now,
+      };
+      await ctx.redis
+        .multi()
+        .set(keys.workspace(id), JSON.stringify(workspace))
+        .zadd(keys.workspaces(), Date.now(), id)
+        .hset(keys.members(id), email, JSON.stringify(member))
+        .exec();
+      const { record, secret } = await createToken(ctx.redis, {
+        workspaceId: id,
+        memberEmail: email,
+        createdBy: 'operator',
+        name: 'owner',
+        expiresAt: null,
+      });
+      const operator = { email: 'operator', tokenId: null };
+      await audit(ctx.redis, id, operator, 'workspace.created', id, { name: workspace.name });
+      await audit(ctx.redis, id, operator, 'member.added', email, { role: 'owner' });
+      await audit(ctx.redis, id, operator, 'token.created', record.id, {
+        member_email: email,
+        name: record.name,
+      });
+      return reply.code(201).send({ workspace, owner_token: { ...tokenView(record), secret } });
+    },
+  );
+
+  r.post(
+    '/v1/workspaces/:ws/members',
+    {
+      schema: {
+        summary: 'Add a member (owners and admins); answers their first access token, once',
+        tags: ['tenancy'],
+        params: WorkspaceParams,
+        body: AddMemberBody,
+        response: { 201: AddMemberResponse, ...errors, 409: ErrorResponse },
+      },
+    },
+    async (req, reply) => {
+      const p = requireWorkspace(req, req.params.ws);
+      requireRole(p, ['owner', 'admin'], 'adding members');
+      if (req.body.role === 'owner' && p.role !== 'owner')
+        throw new PaddockError('forbidden', 'only owners add owners', { status: 403, field: 'role' });
+      const email = req.body.email.toLowerCase();
+      const member: Member = {
+        email,
+        role: req.body.role,
+        can_create_tokens: req.body.can_create_tokens,
+        added_by: p.email,
+        added_at: new Date().toISOString(),
+      };
+      const added = await ctx.redis.hsetnx(keys.members(p.workspaceId), email, JSON.stringify(member));
+      if (added === 0)
+        throw new PaddockError('conflict', `${email} is already a member`, { status: 409, field: 'email' });
+      const { record, secret } = await createToken(ctx.redis, {
+        workspaceId: p.workspaceId,
+        memberEmail: email,
+        createdBy: p.email,
+        name: 'initial',
+        expiresAt: null,
+      });
+      await audit(ctx.redis, p.workspaceId, actorOf(p), 'member.added', email, {
+        role: member.role,
+        can_create_tokens: member.can_create_tokens,
+      });
+      await audit(ctx.redis, p.workspaceId, actorOf(p), 'token.created', record.id, {
+        member_email: email,
+        name: record.name,
+      });
+      return reply.code(201).send({ member, access_token: { ...tokenView(record), secret } });
+    },
+  );
+
+  const requirementsSchema = {
+    tags: ['tenancy'],
+    params: WorkspaceParams,
+    response: { 200: Type.Record(Type.String(), Type.Unknown()), ...errors },
+  };
+
+  r.get(
+    '/v1/workspaces/:ws/requirements',
+    { schema: { summary: 'Managed requirements (owners and admins)', ...requirementsSchema } },
+    async (req) => {
+      const p = requireWorkspace(req, req.params.ws);
+      requireRole(p, ['owner', 'admin'], 'reading requirements');
+      const raw = await ctx.redis.get(keys.requirements(p.workspaceId));
+      return raw ? JSON.parse(raw) : {};
+    },
+  );
+
+  r.put(
+    '/v1/workspaces/:ws/requirements',
+    {
+      schema: {
+        summary: 'Replace managed requirements: JSON, or TOML as application/toml (owners and admins)',
+        ...requirementsSchema,
+      },
+    },
+    async (req) => {
+      const p = requireWorkspace(req, req.params.ws);
+      requireRole(p, ['owner', 'admin'], 'changing requirements');
+      const body = req.body as unknown;
+      const requirements =
+        typeof body === 'string'
+          ? readRequirements({ source: 'requirements', text: body })
+          : readRequirements({ source: 'requirements', value: body ?? {} });
+      checkRequirementsFit(ctx.clusterFile.requirements ?? {}, requirements);
+      await ctx.redis.set(keys.requirements(p.workspaceId), JSON.stringify(requirements));
+      await audit(ctx.redis, p.workspaceId, actorOf(p), 'requirements.updated', p.workspaceId, {
+        requirements,
+      });
+      return requirements;
+    },
+  );
+
+  r.get(
+    '/v1/workspaces/:ws/audit-log',
+    {
+      schema: {
+        summary: 'Audit log, oldest first, by time range and cursor (owners and admins)',
+        tags: ['tenancy'],
+        params: WorkspaceParams,
+        querystring: AuditQuery,
+        response: { 200: AuditPage, ...errors },
+      },
+    },
+    async (req) => {
+      const p = requireWorkspace(req, req.params.ws);
+      requireRole(p, ['owner', 'admin'], 'reading the audit log');
+      return readAudit(ctx.redis, p.workspaceId, {
+        ...req.query,
+        limit: pageLimit(ctx.settings, req.query.limit),
+      });
+    },
+  );
+}

@@ -1,0 +1,33 @@
+// The orchestrator's settings: the [orchestrator] section of the cluster file with its defaults,
+// and the operator key read from the environment variable it names.
+import type { ClusterSettings } from '@paddock/shared';
+
+export type OrchestratorSettings = {
+  operatorKey: string | undefined;
+  bodyLimitBytes: number;
+  rateLimit: { requests: number; windowMs: number };
+  defaultPageSize: number;
+  maxPageSize: number;
+  maxRunningTurnsPerWorkspace: number;
+  dispatchWindow: number;
+  idempotencyTtlSec: number;
+  redisDurability: 'refuse' | 'warn';
+};
+
+export function orchestratorSettings(
+  cluster: Pick<ClusterSettings, 'file' | 'orchestrator'>,
+  env: NodeJS.ProcessEnv = process.env,
+): OrchestratorSettings {
+  const s = cluster.file.orchestrator ?? {};
+  return {
+    operatorKey: env[cluster.orchestrator.operatorKeyEnv] || undefined,
+    bodyLimitBytes: s.body_limit_bytes ?? 1_048_576,
+    rateLimit: { requests: s.rate_limit?.requests ?? 600, windowMs: s.rate_limit?.window_ms ?? 60_000 },
+    defaultPageSize: s.default_page_size ?? 20,
+    maxPageSize: s.max_page_size ?? 100,
+    maxRunningTurnsPerWorkspace: s.max_running_turns_per_workspace ?? 4,
+    dispatchWindow: s.dispatch_window ?? 8,
+    idempotencyTtlSec: s.idempotency_ttl_s ?? 86_400,
+    redisDurability: (s.redis_durability as 'refuse' | 'warn' | undefined) ?? 'refuse',
+  };
+}

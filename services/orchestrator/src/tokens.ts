@@ -1,0 +1,81 @@
+// Access tokens: random secrets shown once, stored only as a sha256 hash, checked in constant time.
+// A secret reads `pdk.<token id>.<random>`, so the check loads one record by id, never scans.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { newId } from '@paddock/shared';
+import type { AccessTokenView } from '@paddock/shared/api/index.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import type { Redis } from 'ioredis';
+
+export type TokenRecord = AccessTokenView & { workspace_id: string; hash: string };
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/** Constant-time equality of two secrets of any length (compares their hashes). */
+export function secretsEqual(a: string, b: string): boolean {
+  return timingSafeEqual(sha256(a), sha256(b));
+}
+
+export function parseSecret(secret: string): string | undefined {
+  const m = /^pdk\.(tok_[A-Za-z0-9_-]{22})\.[A-Za-z0-9_-]{43}$/.exec(secret);
+  return m?.[1];
+}
+
+export async function createToken(
+  redis: Redis,
+  t: { workspaceId: string; memberEmail: string; createdBy: string; name: string; expiresAt: string | null },
+): Promise<{ record: TokenRecord; secret: string }> {
+  const id = newId('tok');
+  const secret = `pdk.${id}.${randomBytes(32).toString('base64url')}`;
+  const record: TokenRecord = {
+    id,
+    workspace_id: t.workspaceId,
+    name: t.name,
+    member_email: t.memberEmail,
+    created_by: t.createdBy,
+    created_at: new Date().toISOString(),
+    expires_at: t.expiresAt,
+    revoked_at: null,
+    hash: sha256(secret).toString('hex'),
+  };
+  await redis
+    .multi()
+    .set(keys.token(id), JSON.stringify(record))
+    .zadd(keys.workspaceTokens(t.workspaceId), Date.now(), id)
+    .exec();
+  return { record, secret };
+}
+
+export async function loadToken(redis: Redis, id: string): Promise<TokenRecord | undefined> {
+  const raw = await redis.get(keys.token(id));
+  return raw ? (JSON.parse(raw) as TokenRecord) : undefined;
+}
+
+/** The token a secret belongs to, when the secret matches its stored hash (constant time). */
+export async function verifySecret(redis: Redis, secret: string): Promise<TokenRecord | undefined> {
+  const id = parseSecret(secret);
+  if (!id) return undefined;
+  const record = await loadToken(redis, id);
+  if (!record) return undefined;
+  const stored = Buffer.from(record.hash, 'hex');
+  const given = sha256(secret);
+  return stored.length === given.length && timingSafeEqual(stored, given) ? record : undefined;
+}
+
+export async function revokeToken(redis: Redis, record: TokenRecord, at: string): Promise<TokenRecord> {
+  if (record.revoked_at) return record;
+  const next = { ...record, revoked_at: at };
+  await redis.set(keys.token(record.id), JSON.stringify(next));
+  return next;
+}
+
+export function tokenView(r: TokenRecord): AccessTokenView {
+  return {
+    id: r.id,
+    name: r.name,
+    member_email: r.member_email,
+    created_by: r.created_by,
+    created_at: r.created_at,
+    expires_at: r.expires_at,
+    revoked_at: r.revoked_at,
+  };
+}

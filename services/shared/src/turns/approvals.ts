@@ -1,0 +1,142 @@
+// Approval requests (an action waiting for a person) and denials (kept per thread, the last 10,
+// one of which a person may approve for a single retry). The worker writes them through these
+// functions; the orchestrator lists and decides them.
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import Type from 'typebox';
+import { newId } from '../ids.ts';
+import { keys } from './keys.ts';
+
+export const APPROVAL_DECISIONS = ['approve', 'approve_for_thread', 'deny', 'abort'] as const;
+export type ApprovalDecision = (typeof APPROVAL_DECISIONS)[number];
+export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'aborted'] as const;
+export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+
+/** The action as the worker describes it: the review contract's exec or network action. */
+export const ActionRecord = Type.Record(Type.String(), Type.Unknown());
+
+export type ApprovalRecord = {
+  id: string;
+  thread_id: string;
+  turn_id: string;
+  workspace_id: string;
+  action: Record<string, unknown>;
+  reason: string;
+  status: ApprovalStatus;
+  created_at: string;
+  decision?: ApprovalDecision;
+  decided_by?: string;
+  decided_at?: string;
+};
+
+export type DenialRecord = {
+  id: string;
+  thread_id: string;
+  turn_id: string;
+  action: Record<string, unknown>;
+  rationale: string;
+  /** Who denied: the guardian, a person, a rule, or the approval policy. */
+  source: string;
+  created_at: string;
+  override?: { approved_by: string; approved_at: string };
+};
+
+/** Denials kept per thread. */
+export const DENIALS_KEPT = 10;
+
+/** A stable fingerprint of an action: the same action always gives the same one. */
+export function actionFingerprint(action: Record<string, unknown>): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v as object)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(action)))
+    .digest('hex');
+}
+
+/** Worker: asks a person about an action; wait with `waitForDecision`. */
+export async function createApprovalRequest(
+  redis: Redis,
+  a: {
+    threadId: string;
+    turnId: string;
+    workspaceId: string;
+    action: Record<string, unknown>;
+    reason: string;
+  },
+): Promise<ApprovalRecord> {
+  const rec: ApprovalRecord = {
+    id: newId('apr'),
+    thread_id: a.threadId,
+    turn_id: a.turnId,
+    workspace_id: a.workspaceId,
+    action: a.action,
+    reason: a.reason,
+    status: 'pending',
+    created_at: new Date().toISOString(),
+  };
+  await redis
+    .multi()
+    .set(keys.approval(rec.id), JSON.stringify(rec))
+    .zadd(keys.approvals(a.threadId), Date.now(), rec.id)
+    .exec();
+  return rec;
+}
+
+/** Worker: blocks up to `timeoutMs` for a person's decision; undefined when none came (fail closed). */
+export async function waitForDecision(
+  redis: Redis,
+  approvalId: string,
+  timeoutMs: number,
+): Promise<ApprovalDecision | undefined> {
+  const got = await redis.blpop(keys.approvalDecision(approvalId), Math.max(0.01, timeoutMs / 1000));
+  return got ? (got[1] as ApprovalDecision) : undefined;
+}
+
+/** Worker: was this action approved for the rest of the thread? */
+export async function approvedForThread(
+  redis: Redis,
+  threadId: string,
+  action: Record<string, unknown>,
+): Promise<boolean> {
+  return (await redis.sismember(keys.approvedForThread(threadId), actionFingerprint(action))) === 1;
+}
+
+/** Worker: records a denial; the thread keeps the last DENIALS_KEPT. */
+export async function recordDenial(
+  redis: Redis,
+  d: Omit<DenialRecord, 'id' | 'created_at' | 'override'>,
+): Promise<DenialRecord> {
+  const rec: DenialRecord = { ...d, id: newId('den'), created_at: new Date().toISOString() };
+  await redis
+    .multi()
+    .lpush(keys.denials(d.thread_id), JSON.stringify(rec))
+    .ltrim(keys.denials(d.thread_id), 0, DENIALS_KEPT - 1)
+    .exec();
+  return rec;
+}
+
+/**
+ * Worker: takes the one retry a person granted for exactly this action (the retry is still
+ * reviewed, with the override in its context). Returns the denial id, or undefined.
+ */
+export async function takeOverride(
+  redis: Redis,
+  threadId: string,
+  action: Record<string, unknown>,
+): Promise<string | undefined> {
+  const fp = actionFingerprint(action);
+  const [[, denialId]] = ((await redis
+    .multi()
+    .hget(keys.overrides(threadId), fp)
+    .hdel(keys.overrides(threadId), fp)
+    .exec()) ?? [[null, null]]) as [[unknown, string | null]];
+  return denialId ?? undefined;
+}

@@ -1,0 +1,112 @@
+// The consumer side of the turn queue, for the sandbox worker (and the tests' stub consumers):
+// takes BullMQ jobs, claims each turn through the scheduler (so a redelivered or interrupted turn
+// never runs twice), emits turn.started / turn.completed / turn.failed, passes an AbortSignal
+// that fires on interrupt, and frees the thread's slot when done.
+import { type Job, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { withDeadline } from '../lifecycle.ts';
+import { appendEvent, type Usage } from './events.ts';
+import { channels, TURN_QUEUE, TURN_QUEUE_PREFIX } from './keys.ts';
+import type { TurnJob } from './records.ts';
+import { TurnScheduler } from './scheduler.ts';
+
+export type TurnOutcome =
+  | { status: 'completed'; usage?: Usage }
+  | { status: 'failed'; error: { code: string; message: string } };
+
+export type RunTurn = (
+  job: TurnJob,
+  ctx: { signal: AbortSignal; redis: Redis; log?: Logger },
+) => Promise<TurnOutcome>;
+
+export type TurnConsumer = { close: () => Promise<void>; worker: Worker };
+
+export async function startTurnConsumer(opts: {
+  redisUrl: string;
+  concurrency: number;
+  run: RunTurn;
+  logger?: Logger;
+  closeDeadlineMs?: number;
+}): Promise<TurnConsumer> {
+  // One connection for our scripts and events, one subscribed to interrupts; BullMQ owns its own.
+  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  const sub = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => opts.logger?.warn({ err: err.message }, 'consumer redis error'));
+  sub.on('error', (err) => opts.logger?.warn({ err: err.message }, 'consumer redis error'));
+  const scheduler = new TurnScheduler(redis);
+  const running = new Map<string, AbortController>();
+  await sub.subscribe(channels.interrupt);
+  sub.on('message', (_channel, turnId: string) => running.get(turnId)?.abort(new Error('interrupted')));
+
+  const processJob = async (job: Job<TurnJob>) => {
+    const data = job.data;
+    const turnId = data.turn_id;
+    const claim = await scheduler.start(turnId);
+    if (claim === 'running') {
+      // A stalled job redelivered after its worker died: fail it rather than run its actions twice.
+      await scheduler.finish(turnId, 'failed', {
+        code: 'worker_lost',
+        message: 'the worker running this turn stopped',
+      });
+      await appendEvent(redis, data.thread_id, {
+        type: 'turn.failed',
+        turn_id: turnId,
+        error: { code: 'worker_lost', message: 'the worker running this turn stopped' },
+      });
+      return;
+    }
+    if (claim !== 'started') return; // interrupted before it started, or already finished
+    const controller = new AbortController();
+    running.set(turnId, controller);
+    await appendEvent(redis, data.thread_id, { type: 'turn.started', turn_id: turnId });
+    let outcome: TurnOutcome;
+    try {
+      outcome = await opts.run(data, { signal: controller.signal, redis, log: opts.logger });
+    } catch (err) {
+      outcome = { status: 'failed', error: { code: 'turn_error', message: (err as Error).message } };
+    } finally {
+      running.delete(turnId);
+    }
+    if (controller.signal.aborted) {
+      await scheduler.finish(turnId, 'interrupted');
+      await appendEvent(redis, data.thread_id, {
+        type: 'turn.failed',
+        turn_id: turnId,
+        error: { code: 'interrupted', message: 'the turn was interrupted' },
+      });
+    } else if (outcome.status === 'completed') {
+      await scheduler.finish(turnId, 'completed');
+      await appendEvent(redis, data.thread_id, {
+        type: 'turn.completed',
+        turn_id: turnId,
+        usage: outcome.usage ?? { input_tokens: 0, output_tokens: 0 },
+      });
+    } else {
+      await scheduler.finish(turnId, 'failed', outcome.error);
+      await appendEvent(redis, data.thread_id, {
+        type: 'turn.failed',
+        turn_id: turnId,
+        error: outcome.error,
+      });
+    }
+  };
+
+  const worker = new Worker<TurnJob>(TURN_QUEUE, processJob, {
+    connection: { url: opts.redisUrl, maxRetriesPerRequest: null },
+    prefix: TURN_QUEUE_PREFIX,
+    concurrency: opts.concurrency,
+  });
+  worker.on('error', (err) => opts.logger?.warn({ err: err.message }, 'turn worker error'));
+  await worker.waitUntilReady();
+  return {
+    worker,
+    close: async () => {
+      await withDeadline(worker.close(), opts.closeDeadlineMs ?? 10_000, 'turn worker close').catch(() =>
+        worker.close(true),
+      );
+      sub.disconnect();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+// Thread events: the shapes of `codex exec --json` plus ours (approval_request, review), and the
+// append that the worker (and tests) use. Stored in the thread's Redis stream, one JSON per entry.
+import type { Redis } from 'ioredis';
+import { keys } from './keys.ts';
+
+export type Usage = { input_tokens: number; cached_input_tokens?: number; output_tokens: number };
+
+export type ThreadItem =
+  | { id: string; type: 'agent_message'; text: string }
+  | {
+      id: string;
+      type: 'command_execution';
+      command: string;
+      aggregated_output: string;
+      exit_code: number | null;
+      status: 'in_progress' | 'completed' | 'failed' | 'declined';
+    }
+  | {
+      id: string;
+      type: 'file_change';
+      changes: { path: string; kind: 'add' | 'delete' | 'update' }[];
+      status: 'completed' | 'failed';
+    }
+  | { id: string; type: 'error'; message: string }
+  | {
+      id: string;
+      type: 'approval_request';
+      approval_id: string;
+      action: unknown;
+      status: 'pending' | 'approved' | 'denied' | 'aborted' | 'timed_out';
+    }
+  | {
+      id: string;
+      type: 'review';
+      review_id: string;
+      outcome: string;
+      risk_level?: string;
+      rationale: string;
+    };
+
+export type ThreadEvent =
+  | { type: 'thread.started'; thread_id: string }
+  | { type: 'turn.started'; turn_id: string }
+  | { type: 'turn.completed'; turn_id: string; usage: Usage }
+  | { type: 'turn.failed'; turn_id: string; error: { message: string; code?: string } }
+  | { type: 'item.started' | 'item.updated' | 'item.completed'; turn_id?: string; item: ThreadItem };
+
+/** Events kept per thread (approximate trim): the stream is a log for clients, not an archive. */
+export const EVENTS_MAX_LEN = 10_000;
+
+/** Appends one event to the thread's stream; returns its stream id (the SSE event id). */
+export async function appendEvent(redis: Redis, threadId: string, event: ThreadEvent): Promise<string> {
+  const id = await redis.xadd(
+    keys.events(threadId),
+    'MAXLEN',
+    '~',
+    String(EVENTS_MAX_LEN),
+    '*',
+    'event',
+    JSON.stringify(event),
+  );
+  return id as string;
+}
+
+/** Stream entries -> [id, event] pairs. */
+export function parseEntries(entries: [string, string[]][]): { id: string; event: ThreadEvent }[] {
+  const out: { id: string; event: ThreadEvent }[] = [];
+  for (const [id, fields] of entries) {
+    const at = fields.indexOf('event');
+    const raw = at >= 0 ? fields[at + 1] : undefined;
+    if (raw !== undefined) out.push({ id, event: JSON.parse(raw) as ThreadEvent });
+  }
+  return out;
+}
