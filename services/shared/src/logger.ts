@@ -1,10 +1,14 @@
 // pino logging: one JSON line per event; children carry a request or job id on every line.
-import { pino, type Logger } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger };
 
-export function createLogger(service: string, level = process.env['PADDOCK_LOG_LEVEL'] ?? 'info'): Logger {
-  return pino({
+export function createLogger(
+  service: string,
+  level = process.env['PADDOCK_LOG_LEVEL'] ?? 'info',
+  destination?: DestinationStream,
+): Logger {
+  const options = {
     name: service,
     level,
     base: { service },
@@ -21,7 +25,8 @@ export function createLogger(service: string, level = process.env['PADDOCK_LOG_L
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** A child logger for one unit of work (HTTP request, BullMQ job, review). */

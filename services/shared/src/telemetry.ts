@@ -16,9 +16,12 @@ export async function startTelemetry(serviceName: string, env = process.env): Pr
     const { resourceFromAttributes } = await import('@opentelemetry/resources');
     const sdk = new NodeSDK({
       resource: resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] ?? serviceName }),
-      traceExporter: new OTLPTraceExporter(),
+      traceExporter: new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces` }),
       metricReaders: [
-        new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: 5000 }),
+        new PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/metrics` }),
+          exportIntervalMillis: 5000,
+        }),
       ],
     });
     sdk.start();
