@@ -2,7 +2,14 @@
 // model answer before its deadline is refused at once (shed), and a queued one is shed as soon as its
 // deadline can no longer be met — nothing waits in the queue past the point of usefulness.
 
-export type AdmissionOptions = { maxInFlight: number; maxQueue: number; expectedLatencyMs: number };
+export type AdmissionOptions = {
+  maxInFlight: number;
+  maxQueue: number;
+  expectedLatencyMs: number;
+  /** Current event-loop lag and the most admission tolerates (a CPU-saturated replica sheds). */
+  lagMs?: () => number;
+  maxLagMs?: number;
+};
 
 export type Admission = {
   /** Resolves true with a slot held (call `release` once), or false: shed. */
@@ -33,6 +40,9 @@ export function createAdmission(opts: AdmissionOptions): Admission {
   return {
     acquire(deadlineAt) {
       const now = performance.now();
+      if (opts.lagMs && opts.maxLagMs !== undefined && opts.lagMs() > opts.maxLagMs) {
+        return Promise.resolve(false);
+      }
       if (inFlight < opts.maxInFlight && queue.length === 0) {
         inFlight++;
         return Promise.resolve(true);

@@ -15,6 +15,7 @@ import Type, { type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { createAdmission } from './admission.ts';
 import { createMetrics } from './metrics.ts';
+import { startLagMonitor } from './event-loop-lag.ts';
 import { createModelCaller } from './model-call.ts';
 import { createReadiness } from './readiness.ts';
 import { createReviewer } from './reviewer.ts';
@@ -60,6 +61,7 @@ function checkAction(action: { type: string }): void {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings, logger } = deps;
   const readiness = createReadiness({ baseUrl: settings.baseUrl });
+  const lag = startLagMonitor();
   const reviewer = createReviewer({
     caller: createModelCaller({
       baseUrl: settings.baseUrl,
@@ -73,6 +75,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxInFlight: settings.maxInFlight,
       maxQueue: settings.maxQueue,
       expectedLatencyMs: settings.expectedModelLatencyMs,
+      lagMs: () => lag.lagMs,
+      maxLagMs: settings.maxEventLoopLagMs,
     }),
     cache: createVerdictCache({
       maxEntries: settings.verdictCacheEntries,
@@ -81,8 +85,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics: createMetrics(deps.meter ?? otelMetrics.getMeter('paddock.guardian')),
     tracer: deps.tracer ?? trace.getTracer('paddock.guardian'),
     logger,
+    unseenWaitMs: () => lag.lagMs,
     options: {
       maxDeadlineMs: settings.maxDeadlineMs,
+      answerMarginMs: settings.answerMarginMs,
       highRiskMinAuthorization: settings.highRiskMinAuthorization,
       transcript: { maxChars: settings.transcriptMaxChars, itemMaxChars: settings.transcriptItemMaxChars },
     },
@@ -98,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
   installErrorHandler(app);
+  app.addHook('onClose', async () => lag.stop());
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

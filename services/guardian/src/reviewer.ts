@@ -17,6 +17,8 @@ import { decide } from './verdict.ts';
 
 export type ReviewerOptions = {
   maxDeadlineMs: number;
+  /** Verdicts are settled this long before the deadline, leaving room to send them. */
+  answerMarginMs: number;
   highRiskMinAuthorization: 'low' | 'medium' | 'high';
   transcript: TranscriptBudget;
 };
@@ -29,34 +31,22 @@ export type ReviewerDeps = {
   tracer: Tracer;
   logger: Logger;
   options: ReviewerOptions;
+  /** How long a request has likely waited unseen (event-loop lag): counted against its deadline. */
+  unseenWaitMs?: () => number;
 };
 
 export type Reviewer = { review(request: ReviewRequest): Promise<Verdict>; readonly sharedInFlight: number };
 
 type SharedResult = ModelCallResult | { kind: 'shed' } | { kind: 'internal'; detail: string };
 
-/** JSON with sorted keys: the same action and context give the same text whatever the key order. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-/** What makes two reviews "the same": who asks, about what, in which context. Not ids or deadlines. */
+/**
+ * What makes two reviews "the same": who asks, about what, in which context — not ids or deadlines.
+ * Plain JSON (key order as sent): callers build identical requests identically, and a sorted
+ * canonical form cost more CPU than anything else in the request path.
+ */
 export function reviewFingerprint(req: ReviewRequest): string {
   return createHash('sha256')
-    .update(
-      canonical({
-        tenant: req.tenant,
-        thread_id: req.thread_id,
-        action: req.action,
-        transcript: req.transcript,
-        policy_context: req.policy_context,
-      }),
-    )
+    .update(JSON.stringify([req.tenant, req.thread_id, req.action, req.transcript, req.policy_context]))
     .digest('base64url');
 }
 
@@ -243,7 +233,12 @@ export function createReviewer(deps: ReviewerDeps): Reviewer {
   return {
     async review(req) {
       const receivedAt = performance.now();
-      const deadlineAt = receivedAt + Math.min(req.deadline_ms, options.maxDeadlineMs);
+      const budgetMs = Math.min(
+        req.deadline_ms - (deps.unseenWaitMs?.() ?? 0),
+        options.maxDeadlineMs,
+        req.deadline_at_ms !== undefined ? req.deadline_at_ms - Date.now() : Number.POSITIVE_INFINITY,
+      );
+      const deadlineAt = receivedAt + budgetMs - options.answerMarginMs;
       const fingerprint = reviewFingerprint(req);
       const earlier = cache.get(req.tenant, req.review_id);
       if (earlier) {
@@ -257,7 +252,11 @@ export function createReviewer(deps: ReviewerDeps): Reviewer {
         const first = await beforeDeadline(earlier.verdict, deadlineAt);
         return first === 'deadline' ? toVerdict(req, 'deadline', performance.now() - receivedAt) : first;
       }
-      const verdict = run(req, fingerprint, receivedAt, deadlineAt);
+      // Already past its deadline on arrival: answer at once, no model call.
+      const verdict =
+        deadlineAt <= performance.now()
+          ? Promise.resolve(toVerdict(req, 'deadline', performance.now() - receivedAt))
+          : run(req, fingerprint, receivedAt, deadlineAt);
       cache.set(req.tenant, req.review_id, { fingerprint, verdict, storedAt: receivedAt });
       return verdict;
     },

@@ -13,6 +13,8 @@ export type GuardianSettings = {
   maxQueue: number;
   expectedModelLatencyMs: number;
   maxDeadlineMs: number;
+  maxEventLoopLagMs: number;
+  answerMarginMs: number;
   maxRetries: number;
   retryBackoffMs: number;
   highRiskMinAuthorization: 'low' | 'medium' | 'high';
@@ -71,6 +73,8 @@ export function guardianSettings(
     maxQueue: g.max_queue ?? 1024,
     expectedModelLatencyMs: g.expected_model_latency_ms ?? 1000,
     maxDeadlineMs: g.max_deadline_ms ?? 120_000,
+    maxEventLoopLagMs: g.max_event_loop_lag_ms ?? 100,
+    answerMarginMs: g.answer_margin_ms ?? 10,
     maxRetries: g.max_retries ?? 2,
     retryBackoffMs: g.retry_backoff_ms ?? 50,
     highRiskMinAuthorization: g.high_risk_min_authorization ?? 'medium',

@@ -21,6 +21,8 @@ export function settingsFor(baseUrl: string, overrides: Partial<GuardianSettings
     maxQueue: 64,
     expectedModelLatencyMs: 100,
     maxDeadlineMs: 60_000,
+    maxEventLoopLagMs: 1000,
+    answerMarginMs: 5,
     maxRetries: 2,
     retryBackoffMs: 20,
     highRiskMinAuthorization: 'medium',

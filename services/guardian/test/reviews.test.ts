@@ -112,7 +112,8 @@ describe('failures fail closed', () => {
     const elapsedMs = performance.now() - startedAt;
     assert.equal(body.outcome, 'timed_out');
     assert.equal(body.reason, 'deadline');
-    assert.ok(elapsedMs >= deadlineMs - 5, `answered before the deadline: ${elapsedMs} ms`);
+    // Settled a margin (5 ms here) before the deadline, so the answer arrives inside it.
+    assert.ok(elapsedMs >= deadlineMs - 15, `answered too early: ${elapsedMs} ms`);
     assert.ok(
       elapsedMs <= deadlineMs + 100,
       `answered ${elapsedMs} ms after receipt, deadline ${deadlineMs} ms`,

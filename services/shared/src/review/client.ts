@@ -1,6 +1,7 @@
 // The guardian client the sandbox worker and the egress proxy use. It never throws and never
 // approves on its own: a deadline passed is `timed_out`, anything else that is not a valid verdict
-// from the guardian (connection refused, 5xx, bad JSON) is `failed`. Fail closed.
+// from the guardian (connection refused, 4xx/5xx, bad JSON, another review's verdict) is `failed`,
+// and an approval that arrives after the caller's deadline is not used. Fail closed.
 import Value from 'typebox/value';
 import { type ReviewOutcome, type ReviewRequest, Verdict } from './contract.ts';
 
@@ -26,16 +27,29 @@ export function createGuardianClient(opts: { url: string; graceMs?: number }): G
         latency_ms: Date.now() - startedAt,
         reason,
       });
+      if (signal?.aborted) return closed('aborted', 'aborted', 'the review was aborted by the caller');
+      // The deadline on our clock travels with the request, so queueing before the guardian counts.
+      const sent: ReviewRequest = {
+        ...request,
+        deadline_at_ms: request.deadline_at_ms ?? startedAt + request.deadline_ms,
+      };
       const budget = AbortSignal.timeout(request.deadline_ms + graceMs);
       const combined = signal ? AbortSignal.any([signal, budget]) : budget;
       let res: Response;
+      let body: unknown;
       try {
         res = await fetch(endpoint, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(request),
+          body: JSON.stringify(sent),
           signal: combined,
         });
+        try {
+          body = await res.json();
+        } catch (err) {
+          if (combined.aborted) throw err;
+          return closed('failed', 'bad_response', `guardian answered ${res.status} without a JSON verdict`);
+        }
       } catch (err) {
         if (signal?.aborted) return closed('aborted', 'aborted', 'the review was aborted by the caller');
         if (budget.aborted)
@@ -47,14 +61,19 @@ export function createGuardianClient(opts: { url: string; graceMs?: number }): G
           `guardian unreachable (${cause})`,
         );
       }
-      let body: unknown;
-      try {
-        body = await res.json();
-      } catch {
-        return closed('failed', 'bad_response', `guardian answered ${res.status} without a JSON verdict`);
+      if (!res.ok) {
+        const message = (body as { error?: { message?: unknown } } | null)?.error?.message;
+        return closed(
+          'failed',
+          res.status < 500 ? 'rejected' : 'bad_response',
+          `guardian answered ${res.status}${typeof message === 'string' ? `: ${message}` : ''}`,
+        );
       }
-      if (!res.ok || !Value.Check(Verdict, body)) {
+      if (!Value.Check(Verdict, body) || body.review_id !== request.review_id) {
         return closed('failed', 'bad_response', `guardian answered ${res.status} without a valid verdict`);
+      }
+      if (body.outcome === 'approved' && Date.now() - startedAt > request.deadline_ms) {
+        return closed('timed_out', 'deadline', 'the approval arrived after the deadline and was not used');
       }
       return body;
     },

@@ -96,6 +96,11 @@ export const ReviewRequest = Type.Object(
     policy_context: PolicyContext,
     /** The caller's budget for this review, in ms from when the guardian receives it. */
     deadline_ms: Type.Integer({ minimum: 1, maximum: 600_000 }),
+    /**
+     * The same deadline on the caller's clock (Unix epoch ms), so time spent in sockets and queues
+     * before the guardian sees the request counts too. The guardian keeps the earlier of the two.
+     */
+    deadline_at_ms: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );

@@ -55,6 +55,20 @@ export const GuardianSection = Type.Object(
         description: 'Longer request deadlines are clamped to this',
       }),
     ),
+    max_event_loop_lag_ms: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 100,
+        description: 'Above this event-loop lag (CPU saturation) new reviews are shed at once',
+      }),
+    ),
+    answer_margin_ms: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        default: 10,
+        description: 'A verdict is settled this long before the deadline, leaving room to send it',
+      }),
+    ),
     max_retries: Type.Optional(
       Type.Integer({
         minimum: 0,

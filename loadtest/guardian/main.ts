@@ -1,0 +1,254 @@
+// `npm run bench:guardian`: open-loop load against one guardian replica, then one vs three replicas
+// behind a round-robin at five times one replica's capacity, with the fake model answering after a
+// fixed latency; and, in the same run, the same load as direct `openai` SDK calls (the baseline).
+// Last stdout line: one JSON summary. Knobs (environment): GUARDIAN_BENCH_MODEL_LATENCY_MS (300),
+// GUARDIAN_BENCH_RATE (1000/s), GUARDIAN_BENCH_DURATION_MS (5000 per phase), GUARDIAN_BENCH_DEADLINE_MS
+// (1000), GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT (60: one replica's capacity is this / model latency).
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, freePort } from '@paddock/shared/testing';
+import OpenAI from 'openai';
+import { type Sample, openLoop, percentile, postJson, round2 } from './open-loop.ts';
+import { type Child, startAnnouncing, startGuardian } from './processes.ts';
+
+const num = (name: string, fallback: number) => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
+  return v;
+};
+const modelLatencyMs = num('GUARDIAN_BENCH_MODEL_LATENCY_MS', 300);
+const ratePerS = num('GUARDIAN_BENCH_RATE', 1000);
+const durationMs = num('GUARDIAN_BENCH_DURATION_MS', 5000);
+const deadlineMs = num('GUARDIAN_BENCH_DEADLINE_MS', 1000);
+const replicaMaxInFlight = num('GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT', 60);
+const warmupMs = 1000;
+const HARD_LIMIT_MS = 5 * 60_000;
+
+const here = import.meta.dirname;
+const guardianMain = join(REPO_ROOT, 'services/guardian/src/main.ts');
+const children: Child[] = [];
+const workDir = mkdtempSync(join(tmpdir(), 'paddock-guardian-bench-'));
+const log = (msg: string, extra: object = {}) =>
+  process.stderr.write(`${JSON.stringify({ msg, ...extra })}\n`);
+
+const hardLimit = setTimeout(() => {
+  log('bench exceeded its time limit', { HARD_LIMIT_MS });
+  for (const c of children) c.proc.kill('SIGKILL');
+  process.exit(2);
+}, HARD_LIMIT_MS);
+hardLimit.unref();
+
+type Verdict = { outcome: string; reason?: string; latency_ms: number; model_latency_ms?: number };
+
+// A realistic review: a short task, a few turns, one exec action (unique per request, so no sharing).
+const TRANSCRIPT = [
+  { role: 'user', content: 'Add a left-pad helper in src/pad.ts and cover it with tests. '.repeat(4) },
+  { role: 'assistant', content: 'I will add the helper, then run the tests.' },
+  { role: 'tool', content: `PASS src/pad.test.ts\n${'  ✓ pads strings\n'.repeat(20)}` },
+  { role: 'assistant', content: 'Tests pass. Installing the type package next.' },
+];
+const reviewBody = (i: number, run: string) => ({
+  review_id: `${run}-${i}`,
+  tenant: 'bench-tenant',
+  thread_id: `thread-${i % 50}`,
+  action: {
+    type: 'exec',
+    argv: ['npm', 'install', '--save-dev', `@types/pkg-${i}`],
+    cwd: '/workspace',
+    permissions: { network: true },
+    justification: 'install the type definitions the user asked for',
+  },
+  transcript: TRANSCRIPT,
+  policy_context: { sandbox_mode: 'workspace-write', approval_policy: 'on-request' },
+  deadline_ms: deadlineMs,
+});
+
+function summarize(name: string, samples: Sample<Verdict>[], windowMs: number) {
+  const outcomes: Record<string, number> = {};
+  const overhead: number[] = [];
+  const latency: number[] = [];
+  let late = 0;
+  let shed = 0;
+  let errors = 0;
+  let decided = 0;
+  for (const s of samples) {
+    if (!s.result) {
+      errors++;
+      continue;
+    }
+    const v = s.result;
+    const key = v.reason === 'overloaded' ? 'timed_out(overloaded)' : v.outcome;
+    outcomes[key] = (outcomes[key] ?? 0) + 1;
+    if (v.reason === 'overloaded') shed++;
+    latency.push(s.doneAt - s.scheduledAt);
+    if (v.outcome === 'approved' || v.outcome === 'denied') decided++;
+    if (v.outcome === 'approved' && (s.doneAt - s.sentAt > deadlineMs || v.latency_ms > deadlineMs)) late++;
+    if (v.model_latency_ms !== undefined && (v.outcome === 'approved' || v.outcome === 'denied')) {
+      overhead.push(s.doneAt - s.scheduledAt - v.model_latency_ms);
+    }
+  }
+  const result = {
+    phase: name,
+    offered_per_s: ratePerS,
+    sent: samples.length,
+    reviews_per_s: round2(decided / (windowMs / 1000)),
+    outcomes,
+    errors,
+    shed,
+    timed_out: (outcomes['timed_out'] ?? 0) + shed,
+    late_approvals: late,
+    latency_p50_ms: round2(percentile(latency, 50)),
+    latency_p99_ms: round2(percentile(latency, 99)),
+    overhead_p50_ms: round2(percentile(overhead, 50)),
+    overhead_p99_ms: round2(percentile(overhead, 99)),
+  };
+  log('phase done', result);
+  return result;
+}
+
+async function runGuardianPhase(name: string, url: URL, rate: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4096 });
+  const run = randomUUID();
+  const send = (i: number) => postJson(agent, url, reviewBody(i, run), deadlineMs + 3000) as Promise<Verdict>;
+  await openLoop({ ratePerS: rate, durationMs: warmupMs, send: (i) => send(1_000_000 + i) });
+  const { samples, windowMs } = await openLoop({ ratePerS: rate, durationMs, send });
+  agent.destroy();
+  return { ...summarize(name, samples, windowMs), offered_per_s: rate };
+}
+
+async function guardianReplica(modelUrl: string, maxInFlight: number): Promise<string> {
+  const port = await freePort();
+  const config = join(workDir, `guardian-${port}.toml`);
+  writeFileSync(
+    config,
+    [
+      '[guardian]',
+      'model = "bench-model"',
+      `max_in_flight = ${maxInFlight}`,
+      'max_queue = 100000',
+      `expected_model_latency_ms = ${modelLatencyMs}`,
+    ].join('\n'),
+  );
+  children.push(
+    await startGuardian(
+      guardianMain,
+      {
+        PADDOCK_CONFIG: config,
+        PADDOCK_GUARDIAN_HOST: '127.0.0.1',
+        PADDOCK_GUARDIAN_PORT: String(port),
+        PADDOCK_GUARDIAN_MODEL_BASE_URL: modelUrl,
+        PADDOCK_LOG_LEVEL: 'warn',
+        OTEL_EXPORTER_OTLP_ENDPOINT: '',
+      },
+      port,
+    ),
+  );
+  return `http://127.0.0.1:${port}`;
+}
+
+async function main() {
+  const fake = await startAnnouncing(join(here, 'fake-model-server.ts'), {
+    FAKE_MODEL_LATENCY_MS: String(modelLatencyMs),
+  });
+  children.push(fake);
+  const modelUrl = fake.announced['url']!;
+  log('fake model up', { modelUrl, modelLatencyMs });
+
+  // Baseline: the same load as direct SDK calls, no guardian in the path.
+  const sdk = new OpenAI({ baseURL: modelUrl, apiKey: 'bench', maxRetries: 0 });
+  const baselineSend = (i: number) =>
+    sdk.chat.completions
+      .create(
+        {
+          model: 'bench-model',
+          messages: [
+            { role: 'system', content: 'You review actions. '.repeat(200) },
+            {
+              role: 'user',
+              content: JSON.stringify({ transcript: TRANSCRIPT, action: reviewBody(i, 'b').action }),
+            },
+          ],
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: 'v', strict: true, schema: { type: 'object' } },
+          },
+        },
+        { signal: AbortSignal.timeout(deadlineMs + 3000) },
+      )
+      .then(() => undefined);
+  await openLoop({ ratePerS: ratePerS, durationMs: warmupMs, send: baselineSend });
+  const base = await openLoop({ ratePerS: ratePerS, durationMs, send: baselineSend });
+  const baseLatency = base.samples.filter((s) => !s.error).map((s) => s.doneAt - s.scheduledAt);
+  const baseline = {
+    phase: 'baseline_direct_sdk',
+    offered_per_s: ratePerS,
+    sent: base.samples.length,
+    errors: base.samples.filter((s) => s.error).length,
+    latency_p50_ms: round2(percentile(baseLatency, 50)),
+    latency_p99_ms: round2(percentile(baseLatency, 99)),
+  };
+  log('phase done', baseline);
+
+  // Overhead: one replica with room for the whole load in flight.
+  const roomy = await guardianReplica(modelUrl, 4096);
+  const overheadPhase = await runGuardianPhase(
+    'replicas_1_overhead',
+    new URL('/v1/reviews', roomy),
+    ratePerS,
+  );
+  await children.pop()!.stop();
+
+  // Scaling and overload: replicas with a fixed capacity, offered five times one replica's capacity.
+  const capacityPerS = (replicaMaxInFlight * 1000) / modelLatencyMs;
+  const overloadRate = Math.round(5 * capacityPerS);
+  const replicas = [];
+  for (let r = 0; r < 3; r++) replicas.push(await guardianReplica(modelUrl, replicaMaxInFlight));
+  const one = await runGuardianPhase(
+    'replicas_1_at_5x_capacity',
+    new URL('/v1/reviews', replicas[0]),
+    overloadRate,
+  );
+  const rr = await startAnnouncing(join(here, 'round-robin.ts'), { RR_UPSTREAMS: replicas.join(',') });
+  children.push(rr);
+  const three = await runGuardianPhase(
+    'replicas_3_round_robin',
+    new URL('/v1/reviews', rr.announced['url']!),
+    overloadRate,
+  );
+
+  const phases = [overheadPhase, one, three];
+  const summary = {
+    bench: 'guardian',
+    model_latency_ms: modelLatencyMs,
+    deadline_ms: deadlineMs,
+    phase_duration_ms: durationMs,
+    replica_max_in_flight: replicaMaxInFlight,
+    replica_capacity_per_s: round2(capacityPerS),
+    overhead_rate_per_s: ratePerS,
+    overload_rate_per_s: overloadRate,
+    replicas_1_reviews_per_s: one.reviews_per_s,
+    replicas_3_reviews_per_s: three.reviews_per_s,
+    overhead_p50_ms: overheadPhase.overhead_p50_ms,
+    overhead_p99_ms: overheadPhase.overhead_p99_ms,
+    guardian_p50_minus_baseline_p50_ms: round2(overheadPhase.latency_p50_ms - baseline.latency_p50_ms),
+    guardian_p99_minus_baseline_p99_ms: round2(overheadPhase.latency_p99_ms - baseline.latency_p99_ms),
+    late_approvals: phases.reduce((n, p) => n + p.late_approvals, 0),
+    shed: phases.reduce((n, p) => n + p.shed, 0),
+    timed_out: phases.reduce((n, p) => n + p.timed_out, 0),
+    errors: phases.reduce((n, p) => n + p.errors, 0) + baseline.errors,
+    baseline,
+    phases,
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children.reverse()) await c.stop();
+  rmSync(workDir, { recursive: true, force: true });
+  clearTimeout(hardLimit);
+}
