@@ -1,24 +1,40 @@
-// Egress proxy entry: config, the proxy server; closes on SIGTERM.
-import { closeOnSignals, createLogger, loadClusterSettings, startTelemetry } from '@paddock/shared';
-import { createProxyServer } from './proxy-server.ts';
+// Egress proxy entry: config, Redis, the guardian client, the proxy and its listeners; closes on SIGTERM.
+import {
+  closeOnSignals,
+  createLogger,
+  loadClusterSettings,
+  requireRedisUrl,
+  startTelemetry,
+} from '@paddock/shared';
+import { createGuardianClient } from '@paddock/shared/review/client.ts';
+import { Redis } from 'ioredis';
+import { createEgressProxy } from './proxy-server.ts';
+import { createResolver } from './resolver.ts';
+import { egressProxySettings } from './settings.ts';
 
 const logger = createLogger('egress-proxy');
 const settings = loadClusterSettings();
+const proxySettings = egressProxySettings(settings);
 const telemetry = await startTelemetry('egress-proxy');
-const server = createProxyServer();
-await new Promise<void>((resolve) =>
-  server.listen(settings.egressProxy.port, settings.egressProxy.host, resolve),
-);
-logger.info({ host: settings.egressProxy.host, port: settings.egressProxy.port }, 'egress proxy listening');
+// Fail fast when Redis is away: a request whose policy cannot be read is refused, not queued.
+const redis = new Redis(requireRedisUrl(settings), { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+await new Promise<void>((resolve, reject) => {
+  redis.once('ready', resolve);
+  redis.once('error', reject);
+});
+redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
+
+const proxy = createEgressProxy({
+  redis,
+  guardian: createGuardianClient({ url: proxySettings.guardianUrl }),
+  lookup: createResolver({ hosts: proxySettings.hosts }),
+  logger,
+  options: proxySettings.options,
+});
+for (const listener of proxySettings.listeners) await proxy.listen(listener);
 
 closeOnSignals(logger, [
-  {
-    name: 'proxy',
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  },
+  { name: 'proxy', close: () => proxy.close() },
+  { name: 'redis', close: () => redis.quit() },
   { name: 'telemetry', close: () => telemetry.shutdown() },
 ]);

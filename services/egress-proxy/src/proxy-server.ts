@@ -1,21 +1,368 @@
-// The egress proxy's server. Until per-sandbox policy exists every proxied request is refused
-// (fail closed); origin-form GET /healthz is answered for operators.
-import { createServer, type Server } from 'node:http';
+// The egress proxy: one HTTP parser fed by a listener per sandbox network (the listener says which
+// network a connection came in on; its source address says which sandbox). Plain absolute-form
+// requests are forwarded to the checked address; CONNECT becomes a gated tunnel. Every request
+// ends in one decision record.
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request as httpRequest,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Logger } from '@paddock/shared';
+import type { DecisionRecord } from '@paddock/shared/egress/decision.ts';
+import { REASON_HEADER, type RefusalReason } from '@paddock/shared/egress/reasons.ts';
+import type { GuardianClient } from '@paddock/shared/review/client.ts';
+import type { Redis } from 'ioredis';
+import { type Admission, createAdmission } from './admission.ts';
+import { createAddressPolicy } from './address-policy.ts';
+import { createAuditLog } from './audit-log.ts';
+import { createEscalator } from './escalation.ts';
+import { forwardHeaders } from './forward-headers.ts';
+import { createIdentityReader } from './identity.ts';
+import { rawRefusal, refusalBody } from './refusal.ts';
+import type { Lookup } from './resolver.ts';
+import { parseAbsoluteTarget, parseConnectTarget, type Target } from './target.ts';
+import { runTunnel } from './tunnel.ts';
 
-export function createProxyServer(): Server {
-  const server = createServer((req, res) => {
+export type ProxyOptions = {
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  clientHelloTimeoutMs: number;
+  reviewDeadlineMs: number;
+  threadGrantTtlMs: number;
+  maxConnectionsPerSandbox: number;
+  tlsPorts: readonly number[];
+  allowedPrivateRanges: readonly string[];
+  auditMaxPending: number;
+};
+
+export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+  clientHelloTimeoutMs: 10_000,
+  reviewDeadlineMs: 30_000,
+  threadGrantTtlMs: 86_400_000,
+  maxConnectionsPerSandbox: 64,
+  tlsPorts: [443],
+  allowedPrivateRanges: [],
+  auditMaxPending: 10_000,
+};
+
+export type Listener = { network: string; host: string; port: number };
+
+export type EgressProxy = {
+  /** Starts a listener for one network; resolves with the bound port. */
+  listen(listener: Listener): Promise<number>;
+  /** Writes buffered decision records now (tests, shutdown). */
+  flushAudit(): Promise<void>;
+  close(): Promise<void>;
+};
+
+type SocketInfo = { network: string; source: string; limitKey: string; overLimit: boolean };
+
+export function createEgressProxy(deps: {
+  redis: Redis;
+  guardian: GuardianClient;
+  lookup: Lookup;
+  logger: Logger;
+  options?: Partial<ProxyOptions>;
+}): EgressProxy {
+  const options: ProxyOptions = { ...DEFAULT_PROXY_OPTIONS, ...deps.options };
+  const { logger } = deps;
+  const shutdown = new AbortController();
+  const audit = createAuditLog({ redis: deps.redis, logger, maxPending: options.auditMaxPending });
+  const admit = createAdmission({
+    identify: createIdentityReader(deps.redis),
+    addressPolicy: createAddressPolicy(options.allowedPrivateRanges),
+    lookup: deps.lookup,
+    escalator: createEscalator({
+      redis: deps.redis,
+      guardian: deps.guardian,
+      reviewDeadlineMs: options.reviewDeadlineMs,
+      threadGrantTtlMs: options.threadGrantTtlMs,
+    }),
+    auditAccepting: audit.accepting,
+    shutdownSignal: shutdown.signal,
+  });
+  const tlsPorts = new Set(options.tlsPorts);
+  // Upstream keep-alive pool, keyed by the checked address (never by name).
+  const agent = new Agent({ keepAlive: true, maxFreeSockets: 1024, scheduling: 'lifo' });
+  const socketInfo = new WeakMap<Socket, SocketInfo>();
+  const openBySource = new Map<string, number>();
+  const openSockets = new Set<Socket>();
+  const listeners: NetServer[] = [];
+
+  const httpServer = createServer(
+    { keepAliveTimeout: options.idleTimeoutMs, headersTimeout: 30_000, requestTimeout: 0 },
+    (req, res) => void onRequest(req, res),
+  );
+  httpServer.on(
+    'connect',
+    (req: IncomingMessage, socket: Socket, head: Buffer) => void onConnect(req, socket, head),
+  );
+  httpServer.on('clientError', (_err, socket: Socket) => {
+    if (socket.writable)
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const infoOf = (socket: Socket): SocketInfo =>
+    socketInfo.get(socket) ?? { network: '', source: '', limitKey: '', overLimit: true };
+
+  function record(
+    info: SocketInfo,
+    target: Target | undefined,
+    method: string,
+    kind: DecisionRecord['kind'],
+    admission: Admission | undefined,
+    fields: { status: number; bytesOut: number; bytesIn: number; startedAt: number; refusal?: RefusalReason },
+  ): void {
+    const who = admission?.ok ? admission.identity.record : admission?.record;
+    const reason = fields.refusal ?? admission?.reason ?? 'bad-request';
+    audit.record({
+      at_ms: Date.now(),
+      sandbox_id: who?.sandbox_id ?? '',
+      tenant: who?.tenant ?? '',
+      thread_id: who?.thread_id ?? '',
+      exec_id: admission?.ok ? admission.identity.credential.exec_id : (admission?.execId ?? ''),
+      source: info.source,
+      host: target?.host ?? '',
+      port: target?.port ?? 0,
+      method,
+      kind,
+      decision: admission?.ok && !fields.refusal ? 'allow' : 'deny',
+      reason,
+      address: admission?.ok ? admission.address : '',
+      bytes_out: fields.bytesOut,
+      bytes_in: fields.bytesIn,
+      duration_ms: Date.now() - fields.startedAt,
+      review_id: admission?.reviewId ?? '',
+      status: fields.status,
+    });
+  }
+
+  function refuse(
+    res: ServerResponse,
+    status: number,
+    reason: RefusalReason,
+    target: string,
+    detail?: string,
+  ) {
+    const body = refusalBody(reason, target, detail);
+    res
+      .writeHead(status, {
+        [REASON_HEADER]: reason,
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      })
+      .end(body);
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedAt = Date.now();
     if (req.url === '/healthz' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       return;
     }
-    res
-      .writeHead(403, { 'content-type': 'text/plain', 'x-paddock-reason': 'blocked-no-policy' })
-      .end(
-        'Refused by the sandbox network policy (no policy for this source). Do not try to work around it.\n',
+    const info = infoOf(req.socket);
+    const method = req.method ?? 'GET';
+    const parsed = parseAbsoluteTarget(req.url);
+    if (!parsed) {
+      req.resume();
+      refuse(
+        res,
+        400,
+        'bad-request',
+        String(req.url).slice(0, 200),
+        'expected an absolute http:// URL or CONNECT',
       );
-  });
-  server.on('connect', (_req, socket) => {
-    socket.end('HTTP/1.1 403 Forbidden\r\nx-paddock-reason: blocked-no-policy\r\ncontent-length: 0\r\n\r\n');
-  });
-  return server;
+      record(info, undefined, method, 'http', undefined, { status: 400, bytesOut: 0, bytesIn: 0, startedAt });
+      return;
+    }
+    const { target, path } = parsed;
+    const admission = await admit({
+      network: info.network,
+      source: info.source,
+      authorization: req.headers['proxy-authorization'],
+      target,
+      method,
+      kind: 'http',
+      overLimit: info.overLimit,
+    });
+    if (!admission.ok) {
+      req.resume();
+      refuse(res, 403, admission.reason, `${method} http://${target.host}:${target.port}`, admission.detail);
+      record(info, target, method, 'http', admission, { status: 403, bytesOut: 0, bytesIn: 0, startedAt });
+      return;
+    }
+
+    let bytesOut = 0;
+    let bytesIn = 0;
+    let status = 0;
+    const headers = forwardHeaders(req.headers);
+    headers.host ??= target.port === 80 ? target.host : `${target.host}:${target.port}`;
+    const upstream = httpRequest({
+      host: admission.address,
+      port: target.port,
+      method,
+      path,
+      headers,
+      agent,
+      setHost: false,
+    });
+    upstream.on('socket', (s: Socket) => {
+      if (!s.connecting) return;
+      const timer = setTimeout(
+        () => upstream.destroy(new Error(`connect timeout after ${options.connectTimeoutMs} ms`)),
+        options.connectTimeoutMs,
+      );
+      s.once('connect', () => clearTimeout(timer));
+      s.once('close', () => clearTimeout(timer));
+    });
+    upstream.setTimeout(options.idleTimeoutMs, () => upstream.destroy(new Error('upstream idle timeout')));
+    upstream.on('response', (upstreamRes) => {
+      status = upstreamRes.statusCode ?? 502;
+      res.writeHead(status, upstreamRes.statusMessage, forwardHeaders(upstreamRes.headers));
+      upstreamRes.on('data', (chunk: Buffer) => {
+        bytesIn += chunk.length;
+      });
+      upstreamRes.pipe(res);
+    });
+    upstream.on('error', (err) => {
+      if (!res.headersSent) {
+        status = /timeout/.test(err.message) ? 504 : 502;
+        const body = `The egress proxy could not reach the upstream: ${err.message}\n`;
+        res
+          .writeHead(status, {
+            [REASON_HEADER]: status === 504 ? 'upstream-timeout' : 'upstream-unreachable',
+            'content-type': 'text/plain; charset=utf-8',
+            'content-length': Buffer.byteLength(body),
+          })
+          .end(body);
+      } else {
+        res.destroy();
+      }
+    });
+    req.on('data', (chunk: Buffer) => {
+      bytesOut += chunk.length;
+    });
+    req.pipe(upstream);
+    res.once('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+      record(info, target, method, 'http', admission, { status, bytesOut, bytesIn, startedAt });
+    });
+  }
+
+  async function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const startedAt = Date.now();
+    const info = infoOf(socket);
+    socket.on('error', () => socket.destroy());
+    const target = parseConnectTarget(req.url);
+    if (!target) {
+      socket.end(
+        rawRefusal('bad-request', String(req.url).slice(0, 200), 'CONNECT needs host:port').replace(
+          ' 403 Forbidden',
+          ' 400 Bad Request',
+        ),
+      );
+      record(info, undefined, 'CONNECT', 'connect', undefined, {
+        status: 400,
+        bytesOut: 0,
+        bytesIn: 0,
+        startedAt,
+      });
+      return;
+    }
+    const admission = await admit({
+      network: info.network,
+      source: info.source,
+      authorization: req.headers['proxy-authorization'],
+      target,
+      method: 'CONNECT',
+      kind: 'connect',
+      overLimit: info.overLimit,
+    });
+    if (!admission.ok) {
+      if (socket.writable)
+        socket.end(rawRefusal(admission.reason, `CONNECT ${target.host}:${target.port}`, admission.detail));
+      record(info, target, 'CONNECT', 'connect', admission, {
+        status: 403,
+        bytesOut: 0,
+        bytesIn: 0,
+        startedAt,
+      });
+      return;
+    }
+    runTunnel({
+      client: socket,
+      head,
+      target,
+      address: admission.address,
+      requireTls: tlsPorts.has(target.port),
+      connectTimeoutMs: options.connectTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      clientHelloTimeoutMs: options.clientHelloTimeoutMs,
+      onEnd: (end) => {
+        if (end.refusal) {
+          logger.warn(
+            { host: target.host, reason: end.refusal.reason, detail: end.refusal.detail },
+            'tunnel refused',
+          );
+        }
+        record(info, target, 'CONNECT', 'connect', admission, {
+          status: end.refusal ? 403 : end.status,
+          bytesOut: end.bytesOut,
+          bytesIn: end.bytesIn,
+          startedAt,
+          ...(end.refusal ? { refusal: end.refusal.reason } : {}),
+        });
+      },
+    });
+  }
+
+  function onConnection(network: string, socket: Socket): void {
+    const source = socket.remoteAddress ?? '';
+    const limitKey = `${network}|${source}`;
+    const open = (openBySource.get(limitKey) ?? 0) + 1;
+    openBySource.set(limitKey, open);
+    // Over the cap, the connection is still parsed so its first request gets a 403 with a reason.
+    socketInfo.set(socket, { network, source, limitKey, overLimit: open > options.maxConnectionsPerSandbox });
+    openSockets.add(socket);
+    socket.once('close', () => {
+      openSockets.delete(socket);
+      const left = (openBySource.get(limitKey) ?? 1) - 1;
+      if (left <= 0) openBySource.delete(limitKey);
+      else openBySource.set(limitKey, left);
+    });
+    socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+    httpServer.emit('connection', socket);
+  }
+
+  return {
+    listen(listener) {
+      const server = createNetServer({ noDelay: true }, (socket) => onConnection(listener.network, socket));
+      listeners.push(server);
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(listener.port, listener.host, () => {
+          server.off('error', reject);
+          resolve((server.address() as { port: number }).port);
+          logger.info(
+            { ...listener, port: (server.address() as { port: number }).port },
+            'egress proxy listening',
+          );
+        });
+      });
+    },
+    flushAudit: () => audit.flush(),
+    async close() {
+      shutdown.abort();
+      await Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      for (const socket of openSockets) socket.destroy();
+      agent.destroy();
+      await audit.close();
+    },
+  };
 }

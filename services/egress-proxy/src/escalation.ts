@@ -1,0 +1,118 @@
+// Escalation of an allowlist miss to the guardian: thread-wide grants left by earlier approvals,
+// one shared review for identical concurrent requests, and fail-closed outcomes (only `approved`
+// lets a request through; denied, timed out, failed or aborted refuse it).
+import { randomBytes } from 'node:crypto';
+import { egressKeys } from '@paddock/shared/egress/keys.ts';
+import type { GrantScope, SandboxEgressRecord, ThreadGrant } from '@paddock/shared/egress/policy.ts';
+import type { RefusalReason } from '@paddock/shared/egress/reasons.ts';
+import type { GuardianClient } from '@paddock/shared/review/client.ts';
+import type { ReviewRequest, Verdict } from '@paddock/shared/review/contract.ts';
+import type { Redis } from 'ioredis';
+
+export type EscalationRequest = {
+  record: SandboxEgressRecord;
+  execId: string;
+  turnId: string | undefined;
+  host: string;
+  port: number;
+  protocol: 'http' | 'https';
+  method: string | undefined;
+};
+
+export type EscalationOutcome =
+  | { allow: true; reason: 'review-approved'; reviewId: string; scope: GrantScope }
+  | { allow: false; reason: RefusalReason; reviewId: string; detail: string };
+
+const grantField = (host: string, port: number) => `${host}:${port}`;
+
+/** Effective scope: the sandbox's setting, narrowed to `once` by a verdict that says so. */
+export function grantScopeOf(record: SandboxEgressRecord, verdict: Verdict): GrantScope {
+  const narrowed = (verdict as { grant_scope?: unknown }).grant_scope === 'once';
+  return record.grant_scope === 'thread' && !narrowed ? 'thread' : 'once';
+}
+
+export function createEscalator(opts: {
+  redis: Redis;
+  guardian: GuardianClient;
+  reviewDeadlineMs: number;
+  threadGrantTtlMs: number;
+}) {
+  const pending = new Map<string, Promise<EscalationOutcome>>();
+
+  async function hasThreadGrant(threadId: string, host: string, port: number): Promise<boolean> {
+    return (await opts.redis.hexists(egressKeys.threadGrants(threadId), grantField(host, port))) === 1;
+  }
+
+  async function review(req: EscalationRequest, signal: AbortSignal): Promise<EscalationOutcome> {
+    const reviewId = `egress_${randomBytes(8).toString('hex')}`;
+    const request: ReviewRequest = {
+      review_id: reviewId,
+      tenant: req.record.tenant,
+      thread_id: req.record.thread_id,
+      ...(req.turnId ? { turn_id: req.turnId } : {}),
+      action: {
+        type: 'network',
+        host: req.host,
+        port: req.port,
+        protocol: req.protocol,
+        ...(req.method ? { method: req.method } : {}),
+      },
+      transcript: [
+        {
+          role: 'tool',
+          content: `Sandbox ${req.record.sandbox_id} (exec ${req.execId}) asks the egress proxy for ${req.protocol}://${req.host}:${req.port}${req.method ? ` (${req.method})` : ''}, which is not on its allowed domain list.`,
+        },
+      ],
+      policy_context: req.record.policy_context,
+      deadline_ms: opts.reviewDeadlineMs,
+    };
+    const verdict = await opts.guardian.review(request, { signal });
+    switch (verdict.outcome) {
+      case 'approved': {
+        const scope = grantScopeOf(req.record, verdict);
+        if (scope === 'thread') {
+          const grant: ThreadGrant = { review_id: reviewId, granted_at_ms: Date.now() };
+          const key = egressKeys.threadGrants(req.record.thread_id);
+          await opts.redis
+            .multi()
+            .hset(key, grantField(req.host, req.port), JSON.stringify(grant))
+            .pexpire(key, opts.threadGrantTtlMs)
+            .exec();
+        }
+        return { allow: true, reason: 'review-approved', reviewId, scope };
+      }
+      case 'denied':
+        return { allow: false, reason: 'review-denied', reviewId, detail: verdict.rationale };
+      case 'timed_out':
+        return { allow: false, reason: 'review-timed-out', reviewId, detail: verdict.rationale };
+      case 'failed':
+      case 'aborted':
+        return { allow: false, reason: 'review-failed', reviewId, detail: verdict.rationale };
+    }
+  }
+
+  return {
+    hasThreadGrant,
+    /** Concurrent identical requests (same thread, exec-independent) share one review. */
+    escalate(req: EscalationRequest, signal: AbortSignal): Promise<EscalationOutcome> {
+      const key = [req.record.thread_id, req.protocol, req.host, req.port, req.method ?? ''].join('|');
+      const existing = pending.get(key);
+      if (existing) return existing;
+      const started = review(req, signal)
+        .catch(
+          (err: unknown): EscalationOutcome => ({
+            allow: false,
+            reason: 'review-failed',
+            reviewId: '',
+            detail: `review error: ${(err as Error).message}`,
+          }),
+        )
+        .finally(() => pending.delete(key));
+      pending.set(key, started);
+      return started;
+    },
+    pendingReviews: () => pending.size,
+  };
+}
+
+export type Escalator = ReturnType<typeof createEscalator>;

@@ -1,0 +1,116 @@
+// Who is asking: the sandbox that owns the connection's source address on the listener's network
+// (unforgeable: sandboxes cannot change their address), and the exec that holds the credential in
+// Proxy-Authorization. One Redis round trip per request, so policy changes apply at once.
+import { createHash } from 'node:crypto';
+import { egressKeys } from '@paddock/shared/egress/keys.ts';
+import { ExecCredential, SandboxEgressRecord } from '@paddock/shared/egress/policy.ts';
+import type { RefusalReason } from '@paddock/shared/egress/reasons.ts';
+import type { Redis } from 'ioredis';
+import Value from 'typebox/value';
+import { compileDomains, type DomainMatcher } from './domain-match.ts';
+import { type CompiledPolicy, compilePolicy } from './policy.ts';
+
+export type Identity = {
+  record: SandboxEgressRecord;
+  policy: CompiledPolicy;
+  credential: ExecCredential;
+  execAllowed: DomainMatcher | undefined;
+};
+
+export type IdentityResult =
+  | { ok: true; identity: Identity }
+  | { ok: false; reason: RefusalReason; record?: SandboxEgressRecord; detail: string };
+
+type Parsed = { record: SandboxEgressRecord; policy: CompiledPolicy };
+
+/** Parses `Basic base64(sandbox_id:token)`; undefined when absent or malformed. */
+export function parseProxyAuthorization(
+  header: string | undefined,
+): { sandboxId: string; token: string } | undefined {
+  if (!header || header.length > 1024) return undefined;
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { sandboxId: decoded.slice(0, colon), token: decoded.slice(colon + 1) };
+}
+
+export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number } = {}) {
+  // Records are re-read every request; parsing and compiling is cached by the exact JSON text, so
+  // a changed record is a cache miss and applies immediately.
+  const cache = new Map<string, Parsed | undefined>();
+  const maxEntries = opts.cacheEntries ?? 10_000;
+  const parseRecord = (raw: string): Parsed | undefined => {
+    if (cache.has(raw)) return cache.get(raw);
+    let parsed: Parsed | undefined;
+    try {
+      const value: unknown = JSON.parse(raw);
+      if (Value.Check(SandboxEgressRecord, value))
+        parsed = { record: value, policy: compilePolicy(value.policy) };
+    } catch {
+      parsed = undefined;
+    }
+    if (cache.size >= maxEntries) cache.clear();
+    cache.set(raw, parsed);
+    return parsed;
+  };
+
+  return async function identify(
+    network: string,
+    sourceAddress: string,
+    authorization: string | undefined,
+  ): Promise<IdentityResult> {
+    const claimed = parseProxyAuthorization(authorization);
+    if (!claimed) {
+      const owner = await redis.get(egressKeys.source(network, sourceAddress));
+      return owner
+        ? { ok: false, reason: 'missing-credential', detail: 'no Proxy-Authorization: Basic credential' }
+        : { ok: false, reason: 'unknown-source', detail: `${sourceAddress} on ${network}` };
+    }
+    const tokenHash = createHash('sha256').update(claimed.token).digest('hex');
+    const [owner, rawRecord, rawCredential] = await redis.mget(
+      egressKeys.source(network, sourceAddress),
+      egressKeys.sandbox(claimed.sandboxId),
+      egressKeys.execCredential(claimed.sandboxId, tokenHash),
+    );
+    if (!owner) return { ok: false, reason: 'unknown-source', detail: `${sourceAddress} on ${network}` };
+    if (owner !== claimed.sandboxId) {
+      return { ok: false, reason: 'stale-credential', detail: 'the credential belongs to another sandbox' };
+    }
+    const parsed = rawRecord ? parseRecord(rawRecord) : undefined;
+    if (!parsed)
+      return { ok: false, reason: 'policy-unavailable', detail: 'no valid egress record for the sandbox' };
+    let credential: unknown;
+    try {
+      credential = rawCredential ? JSON.parse(rawCredential) : undefined;
+    } catch {
+      credential = undefined;
+    }
+    if (
+      !Value.Check(ExecCredential, credential) ||
+      credential.sandbox_id !== claimed.sandboxId ||
+      credential.expires_at_ms <= Date.now()
+    ) {
+      return {
+        ok: false,
+        reason: 'stale-credential',
+        record: parsed.record,
+        detail: 'unknown, expired or revoked',
+      };
+    }
+    return {
+      ok: true,
+      identity: {
+        record: parsed.record,
+        policy: parsed.policy,
+        credential,
+        execAllowed: credential.extra_allowed_domains?.length
+          ? compileDomains(credential.extra_allowed_domains)
+          : undefined,
+      },
+    };
+  };
+}
+
+export type IdentityReader = ReturnType<typeof createIdentityReader>;

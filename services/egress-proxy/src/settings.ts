@@ -1,0 +1,36 @@
+// The proxy's settings from the cluster file's [egress_proxy] section (defaults where unset).
+import type { ClusterSettings } from '@paddock/shared';
+import { type Listener, DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-server.ts';
+
+export type EgressProxySettings = {
+  options: ProxyOptions;
+  /** The operator listener (health; network name `host`) and one per sandbox network. */
+  listeners: Listener[];
+  hosts: Record<string, string[]>;
+  guardianUrl: string;
+};
+
+export function egressProxySettings(settings: ClusterSettings): EgressProxySettings {
+  const section = settings.file.egress_proxy ?? {};
+  const d = DEFAULT_PROXY_OPTIONS;
+  const port = settings.egressProxy.port;
+  return {
+    options: {
+      connectTimeoutMs: section.connect_timeout_ms ?? d.connectTimeoutMs,
+      idleTimeoutMs: section.idle_timeout_ms ?? d.idleTimeoutMs,
+      clientHelloTimeoutMs: section.client_hello_timeout_ms ?? d.clientHelloTimeoutMs,
+      reviewDeadlineMs: section.review_deadline_ms ?? d.reviewDeadlineMs,
+      threadGrantTtlMs: section.thread_grant_ttl_ms ?? d.threadGrantTtlMs,
+      maxConnectionsPerSandbox: section.max_connections_per_sandbox ?? d.maxConnectionsPerSandbox,
+      tlsPorts: section.tls_ports ?? d.tlsPorts,
+      allowedPrivateRanges: section.allowed_private_ranges ?? d.allowedPrivateRanges,
+      auditMaxPending: section.audit_max_pending ?? d.auditMaxPending,
+    },
+    listeners: [
+      { network: 'host', host: settings.egressProxy.host, port },
+      ...(section.sandbox_networks ?? []).map((n) => ({ network: n.name, host: n.address, port })),
+    ],
+    hosts: section.hosts ?? {},
+    guardianUrl: settings.guardian.url,
+  };
+}
