@@ -4,8 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadClusterSettings } from '@paddock/shared';
-import { waitFor } from '@paddock/shared/testing';
-import { Redis } from 'ioredis';
+import { redisAnswers, waitFor } from '@paddock/shared/testing';
 
 const root = resolve(import.meta.dirname, '..');
 const settings = loadClusterSettings();
@@ -36,19 +35,7 @@ async function startLocalRedis(): Promise<string> {
     name: 'redis',
     proc: spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] }),
   });
-  await waitFor(
-    async () => {
-      const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      try {
-        await c.connect();
-        return (await c.ping()) === 'PONG';
-      } finally {
-        c.disconnect();
-      }
-    },
-    10_000,
-    `local Redis on ${url}`,
-  );
+  await waitFor(() => redisAnswers(url), 10_000, `local Redis on ${url}`);
   say(`local Redis on ${url} (data in ${dir})`);
   return url;
 }

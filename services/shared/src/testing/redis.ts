@@ -17,6 +17,20 @@ export type RedisServer = {
   stop: () => Promise<void>;
 };
 
+/** True when a Redis server answers PING at `url` (one attempt, no retries). */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  c.on('error', () => {}); // a refused connection is an answer of "no", not a crash
+  try {
+    await c.connect();
+    return (await c.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
+
 export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'paddock-redis-'));
@@ -48,21 +62,9 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
       failed = new Error(`cannot start redis-server (apt-get install redis-server): ${err.message}`);
     });
     await waitFor(
-      async () => {
+      () => {
         if (failed) throw failed;
-        const c = new Redis({
-          port,
-          host: '127.0.0.1',
-          lazyConnect: true,
-          maxRetriesPerRequest: 0,
-          retryStrategy: () => null,
-        });
-        try {
-          await c.connect();
-          return (await c.ping()) === 'PONG';
-        } finally {
-          c.disconnect();
-        }
+        return redisAnswers(`redis://127.0.0.1:${port}`);
       },
       10_000,
       `redis-server on port ${port}`,
