@@ -3,9 +3,10 @@
 // fixed latency; and, in the same run, the same load as direct `openai` SDK calls (the baseline).
 // Last stdout line: one JSON summary. Knobs (environment): GUARDIAN_BENCH_MODEL_LATENCY_MS (300),
 // GUARDIAN_BENCH_RATE (1000/s), GUARDIAN_BENCH_DURATION_MS (5000 per phase), GUARDIAN_BENCH_DEADLINE_MS
-// (1000), GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT (60: one replica's capacity is this / model latency).
+// (1000), GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT (60: one replica's capacity is this / model latency),
+// GUARDIAN_BENCH_ANSWER_MARGIN_MS (50: the replicas' answer_margin_ms).
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ const durationMs = num('GUARDIAN_BENCH_DURATION_MS', 5000);
 const deadlineMs = num('GUARDIAN_BENCH_DEADLINE_MS', 1000);
 const replicaMaxInFlight = num('GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT', 60);
 const warmupMs = 1000;
+// Room for the way back (replica → balancer → this process) on a busy two-core machine.
+const answerMarginMs = num('GUARDIAN_BENCH_ANSWER_MARGIN_MS', 50);
 const HARD_LIMIT_MS = 5 * 60_000;
 
 const here = import.meta.dirname;
@@ -64,6 +67,8 @@ const reviewBody = (i: number, run: string) => ({
   transcript: TRANSCRIPT,
   policy_context: { sandbox_mode: 'workspace-write', approval_policy: 'on-request' },
   deadline_ms: deadlineMs,
+  // The caller's clock: time queued in this process or in sockets counts against the deadline.
+  deadline_at_ms: Date.now() + deadlineMs,
 });
 
 function summarize(name: string, samples: Sample<Verdict>[], windowMs: number) {
@@ -109,17 +114,38 @@ function summarize(name: string, samples: Sample<Verdict>[], windowMs: number) {
   return result;
 }
 
-async function runGuardianPhase(name: string, url: URL, rate: number) {
+/** CPU time (user + system) a process has used so far, from /proc; NaN where unavailable. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+  } catch {
+    return Number.NaN;
+  }
+}
+const CLOCK_TICKS_PER_S = 100;
+
+async function runGuardianPhase(name: string, url: URL, rate: number, guardianPids: (number | undefined)[]) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4096 });
   const run = randomUUID();
   const send = (i: number) => postJson(agent, url, reviewBody(i, run), deadlineMs + 3000) as Promise<Verdict>;
   await openLoop({ ratePerS: rate, durationMs: warmupMs, send: (i) => send(1_000_000 + i) });
+  const cpuNow = () => guardianPids.reduce<number>((n, pid) => n + cpuMs(pid), 0);
+  const cpuBefore = cpuNow();
   const { samples, windowMs } = await openLoop({ ratePerS: rate, durationMs, send });
+  const cpuUsed = cpuNow() - cpuBefore;
   agent.destroy();
-  return { ...summarize(name, samples, windowMs), offered_per_s: rate };
+  return {
+    ...summarize(name, samples, windowMs),
+    offered_per_s: rate,
+    guardian_cpu_ms_per_review: round2(cpuUsed / samples.length),
+  };
 }
 
-async function guardianReplica(modelUrl: string, maxInFlight: number): Promise<string> {
+async function guardianReplica(
+  modelUrl: string,
+  maxInFlight: number,
+): Promise<{ url: string; pid: number | undefined }> {
   const port = await freePort();
   const config = join(workDir, `guardian-${port}.toml`);
   writeFileSync(
@@ -130,23 +156,23 @@ async function guardianReplica(modelUrl: string, maxInFlight: number): Promise<s
       `max_in_flight = ${maxInFlight}`,
       'max_queue = 100000',
       `expected_model_latency_ms = ${modelLatencyMs}`,
+      `answer_margin_ms = ${answerMarginMs}`,
     ].join('\n'),
   );
-  children.push(
-    await startGuardian(
-      guardianMain,
-      {
-        PADDOCK_CONFIG: config,
-        PADDOCK_GUARDIAN_HOST: '127.0.0.1',
-        PADDOCK_GUARDIAN_PORT: String(port),
-        PADDOCK_GUARDIAN_MODEL_BASE_URL: modelUrl,
-        PADDOCK_LOG_LEVEL: 'warn',
-        OTEL_EXPORTER_OTLP_ENDPOINT: '',
-      },
-      port,
-    ),
+  const child = await startGuardian(
+    guardianMain,
+    {
+      PADDOCK_CONFIG: config,
+      PADDOCK_GUARDIAN_HOST: '127.0.0.1',
+      PADDOCK_GUARDIAN_PORT: String(port),
+      PADDOCK_GUARDIAN_MODEL_BASE_URL: modelUrl,
+      PADDOCK_LOG_LEVEL: 'warn',
+      OTEL_EXPORTER_OTLP_ENDPOINT: '',
+    },
+    port,
   );
-  return `http://127.0.0.1:${port}`;
+  children.push(child);
+  return { url: `http://127.0.0.1:${port}`, pid: child.proc.pid };
 }
 
 async function main() {
@@ -196,8 +222,17 @@ async function main() {
   const roomy = await guardianReplica(modelUrl, 4096);
   const overheadPhase = await runGuardianPhase(
     'replicas_1_overhead',
-    new URL('/v1/reviews', roomy),
+    new URL('/v1/reviews', roomy.url),
     ratePerS,
+    [roomy.pid],
+  );
+  // The same replica at a fifth of the rate: its overhead when not saturated.
+  const lowRate = Math.max(1, Math.round(ratePerS / 5));
+  const overheadLow = await runGuardianPhase(
+    'replicas_1_overhead_low_rate',
+    new URL('/v1/reviews', roomy.url),
+    lowRate,
+    [roomy.pid],
   );
   await children.pop()!.stop();
 
@@ -208,18 +243,22 @@ async function main() {
   for (let r = 0; r < 3; r++) replicas.push(await guardianReplica(modelUrl, replicaMaxInFlight));
   const one = await runGuardianPhase(
     'replicas_1_at_5x_capacity',
-    new URL('/v1/reviews', replicas[0]),
+    new URL('/v1/reviews', replicas[0]!.url),
     overloadRate,
+    [replicas[0]!.pid],
   );
-  const rr = await startAnnouncing(join(here, 'round-robin.ts'), { RR_UPSTREAMS: replicas.join(',') });
+  const rr = await startAnnouncing(join(here, 'round-robin.ts'), {
+    RR_UPSTREAMS: replicas.map((r) => r.url).join(','),
+  });
   children.push(rr);
   const three = await runGuardianPhase(
     'replicas_3_round_robin',
     new URL('/v1/reviews', rr.announced['url']!),
     overloadRate,
+    replicas.map((r) => r.pid),
   );
 
-  const phases = [overheadPhase, one, three];
+  const phases = [overheadPhase, overheadLow, one, three];
   const summary = {
     bench: 'guardian',
     model_latency_ms: modelLatencyMs,
@@ -233,6 +272,11 @@ async function main() {
     replicas_3_reviews_per_s: three.reviews_per_s,
     overhead_p50_ms: overheadPhase.overhead_p50_ms,
     overhead_p99_ms: overheadPhase.overhead_p99_ms,
+    guardian_cpu_ms_per_review: overheadPhase.guardian_cpu_ms_per_review,
+    low_rate_per_s: lowRate,
+    low_rate_overhead_p50_ms: overheadLow.overhead_p50_ms,
+    low_rate_overhead_p99_ms: overheadLow.overhead_p99_ms,
+    answer_margin_ms: answerMarginMs,
     guardian_p50_minus_baseline_p50_ms: round2(overheadPhase.latency_p50_ms - baseline.latency_p50_ms),
     guardian_p99_minus_baseline_p99_ms: round2(overheadPhase.latency_p99_ms - baseline.latency_p99_ms),
     late_approvals: phases.reduce((n, p) => n + p.late_approvals, 0),

@@ -74,7 +74,7 @@ export function guardianSettings(
     expectedModelLatencyMs: g.expected_model_latency_ms ?? 1000,
     maxDeadlineMs: g.max_deadline_ms ?? 120_000,
     maxEventLoopLagMs: g.max_event_loop_lag_ms ?? 100,
-    answerMarginMs: g.answer_margin_ms ?? 10,
+    answerMarginMs: g.answer_margin_ms ?? 25,
     maxRetries: g.max_retries ?? 2,
     retryBackoffMs: g.retry_backoff_ms ?? 50,
     highRiskMinAuthorization: g.high_risk_min_authorization ?? 'medium',

@@ -65,7 +65,7 @@ export const GuardianSection = Type.Object(
     answer_margin_ms: Type.Optional(
       Type.Integer({
         minimum: 0,
-        default: 10,
+        default: 25,
         description: 'A verdict is settled this long before the deadline, leaving room to send it',
       }),
     ),
