@@ -17,7 +17,12 @@ const settings = loadClusterSettings();
 const proxySettings = egressProxySettings(settings);
 const telemetry = await startTelemetry('egress-proxy');
 // Fail fast when Redis is away: a request whose policy cannot be read is refused, not queued.
-const redis = new Redis(requireRedisUrl(settings), { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+// Auto-pipelining batches the per-request policy reads of concurrent requests into one write.
+const redis = new Redis(requireRedisUrl(settings), {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  enableAutoPipelining: true,
+});
 await new Promise<void>((resolve, reject) => {
   redis.once('ready', resolve);
   redis.once('error', reject);
