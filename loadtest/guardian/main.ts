@@ -44,7 +44,14 @@ const hardLimit = setTimeout(() => {
 }, HARD_LIMIT_MS);
 hardLimit.unref();
 
-type Verdict = { outcome: string; reason?: string; latency_ms: number; model_latency_ms?: number };
+type Verdict = {
+  outcome: string;
+  reason?: string;
+  latency_ms: number;
+  model_latency_ms?: number;
+  decided_at_ms?: number;
+};
+type Sent = { deadlineAtMs: number };
 
 // A realistic review: a short task, a few turns, one exec action (unique per request, so no sharing).
 const TRANSCRIPT = [
@@ -53,7 +60,7 @@ const TRANSCRIPT = [
   { role: 'tool', content: `PASS src/pad.test.ts\n${'  ✓ pads strings\n'.repeat(20)}` },
   { role: 'assistant', content: 'Tests pass. Installing the type package next.' },
 ];
-const reviewBody = (i: number, run: string) => ({
+const reviewBody = (i: number, run: string, sent?: Sent) => ({
   review_id: `${run}-${i}`,
   tenant: 'bench-tenant',
   thread_id: `thread-${i % 50}`,
@@ -68,14 +75,15 @@ const reviewBody = (i: number, run: string) => ({
   policy_context: { sandbox_mode: 'workspace-write', approval_policy: 'on-request' },
   deadline_ms: deadlineMs,
   // The caller's clock: time queued in this process or in sockets counts against the deadline.
-  deadline_at_ms: Date.now() + deadlineMs,
+  deadline_at_ms: (sent ?? { deadlineAtMs: 0 }).deadlineAtMs,
 });
 
-function summarize(name: string, samples: Sample<Verdict>[], windowMs: number) {
+function summarize(name: string, rate: number, samples: Sample<[Verdict, Sent]>[], windowMs: number) {
   const outcomes: Record<string, number> = {};
   const overhead: number[] = [];
   const latency: number[] = [];
   let late = 0;
+  let lateSeen = 0;
   let shed = 0;
   let errors = 0;
   let decided = 0;
@@ -84,20 +92,26 @@ function summarize(name: string, samples: Sample<Verdict>[], windowMs: number) {
       errors++;
       continue;
     }
-    const v = s.result;
+    const [v, sent] = s.result;
     const key = v.reason === 'overloaded' ? 'timed_out(overloaded)' : v.outcome;
     outcomes[key] = (outcomes[key] ?? 0) + 1;
     if (v.reason === 'overloaded') shed++;
     latency.push(s.doneAt - s.scheduledAt);
     if (v.outcome === 'approved' || v.outcome === 'denied') decided++;
-    if (v.outcome === 'approved' && (s.doneAt - s.sentAt > deadlineMs || v.latency_ms > deadlineMs)) late++;
+    if (v.outcome === 'approved') {
+      // Answered after the deadline: settled by the guardian after deadline_at_ms (same host clock).
+      if (v.decided_at_ms === undefined || v.decided_at_ms > sent.deadlineAtMs || v.latency_ms > deadlineMs)
+        late++;
+      // Seen late here: includes this process's own scheduling delay in reading the answer.
+      if (s.doneAt - s.sentAt > deadlineMs) lateSeen++;
+    }
     if (v.model_latency_ms !== undefined && (v.outcome === 'approved' || v.outcome === 'denied')) {
       overhead.push(s.doneAt - s.scheduledAt - v.model_latency_ms);
     }
   }
   const result = {
     phase: name,
-    offered_per_s: ratePerS,
+    offered_per_s: rate,
     sent: samples.length,
     reviews_per_s: round2(decided / (windowMs / 1000)),
     outcomes,
@@ -105,6 +119,7 @@ function summarize(name: string, samples: Sample<Verdict>[], windowMs: number) {
     shed,
     timed_out: (outcomes['timed_out'] ?? 0) + shed,
     late_approvals: late,
+    late_approvals_seen_by_client: lateSeen,
     latency_p50_ms: round2(percentile(latency, 50)),
     latency_p99_ms: round2(percentile(latency, 99)),
     overhead_p50_ms: round2(percentile(overhead, 50)),
@@ -128,7 +143,11 @@ const CLOCK_TICKS_PER_S = 100;
 async function runGuardianPhase(name: string, url: URL, rate: number, guardianPids: (number | undefined)[]) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4096 });
   const run = randomUUID();
-  const send = (i: number) => postJson(agent, url, reviewBody(i, run), deadlineMs + 3000) as Promise<Verdict>;
+  const send = async (i: number): Promise<[Verdict, Sent]> => {
+    const sent = { deadlineAtMs: Date.now() + deadlineMs };
+    const verdict = (await postJson(agent, url, reviewBody(i, run, sent), deadlineMs + 3000)) as Verdict;
+    return [verdict, sent];
+  };
   await openLoop({ ratePerS: rate, durationMs: warmupMs, send: (i) => send(1_000_000 + i) });
   const cpuNow = () => guardianPids.reduce<number>((n, pid) => n + cpuMs(pid), 0);
   const cpuBefore = cpuNow();
@@ -136,8 +155,7 @@ async function runGuardianPhase(name: string, url: URL, rate: number, guardianPi
   const cpuUsed = cpuNow() - cpuBefore;
   agent.destroy();
   return {
-    ...summarize(name, samples, windowMs),
-    offered_per_s: rate,
+    ...summarize(name, rate, samples, windowMs),
     guardian_cpu_ms_per_review: round2(cpuUsed / samples.length),
   };
 }
@@ -280,6 +298,7 @@ async function main() {
     guardian_p50_minus_baseline_p50_ms: round2(overheadPhase.latency_p50_ms - baseline.latency_p50_ms),
     guardian_p99_minus_baseline_p99_ms: round2(overheadPhase.latency_p99_ms - baseline.latency_p99_ms),
     late_approvals: phases.reduce((n, p) => n + p.late_approvals, 0),
+    late_approvals_seen_by_client: phases.reduce((n, p) => n + p.late_approvals_seen_by_client, 0),
     shed: phases.reduce((n, p) => n + p.shed, 0),
     timed_out: phases.reduce((n, p) => n + p.timed_out, 0),
     errors: phases.reduce((n, p) => n + p.errors, 0) + baseline.errors,

@@ -183,8 +183,9 @@ export function createReviewer(deps: ReviewerDeps): Reviewer {
             performance.now() - receivedAt,
           );
         }
-        // The last gate: an approval that would leave after the deadline is not an approval.
-        if (verdict.outcome === 'approved' && performance.now() > deadlineAt) {
+        // The last gate: an approval that would leave after the deadline is not an approval. A lagging
+        // event loop delays the write by about its lag, so that counts too.
+        if (verdict.outcome === 'approved' && performance.now() + (deps.unseenWaitMs?.() ?? 0) > deadlineAt) {
           verdict = {
             ...verdict,
             outcome: 'timed_out',
@@ -193,6 +194,7 @@ export function createReviewer(deps: ReviewerDeps): Reviewer {
           };
         }
         // Only a model decision assesses risk; closed answers carry a cautious placeholder.
+        verdict.decided_at_ms = Date.now();
         const risk =
           verdict.outcome === 'approved' || verdict.outcome === 'denied' ? verdict.risk_level : 'unassessed';
         metrics.reviews.add(1, {

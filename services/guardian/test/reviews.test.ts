@@ -43,6 +43,7 @@ describe('outcomes from the model answer', () => {
     assert.equal(v.rationale, 'installs a declared dependency');
     assert.equal(v.model, 'review-model');
     assert.ok(v.latency_ms > 0 && typeof v.model_latency_ms === 'number');
+    assert.ok(typeof v.decided_at_ms === 'number' && Math.abs(v.decided_at_ms - Date.now()) < 5000);
     assert.equal(model.requests.length, 1);
     const sent = model.requests[0]!;
     assert.equal(sent.body['model'], 'review-model');

@@ -114,6 +114,8 @@ export const Verdict = Type.Object({
   rationale: Type.String(),
   model: Type.Optional(Type.String()),
   latency_ms: Type.Number(),
+  /** When the guardian settled this verdict (Unix epoch ms): compare with the request's deadline_at_ms. */
+  decided_at_ms: Type.Optional(Type.Number()),
   /** Time spent in model calls (all attempts), when one was made. */
   model_latency_ms: Type.Optional(Type.Number()),
   /**
