@@ -6,11 +6,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, REPO_ROOT, waitFor } from '@paddock/shared/testing';
+import { type FakeModel, freePort, REPO_ROOT, startFakeModel, waitFor } from '@paddock/shared/testing';
 
 let cluster: ChildProcess | undefined;
-after(() => {
+let model: FakeModel | undefined;
+after(async () => {
   if (cluster && cluster.exitCode === null) cluster.kill('SIGKILL');
+  await model?.close();
 });
 
 test('npm start brings every service up and SIGTERM stops all with exit code 0', async () => {
@@ -26,6 +28,9 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
     PADDOCK_DATA_DIR: mkdtempSync(join(tmpdir(), 'paddock-start-')),
   };
   delete env['PADDOCK_CONFIG'];
+  // The guardian's model: a local fake, so nothing leaves this machine.
+  model = await startFakeModel();
+  env['PADDOCK_GUARDIAN_MODEL_BASE_URL'] = model.url;
   delete env['PADDOCK_REDIS_URL'];
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   let output = '';
@@ -59,6 +64,8 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
   assert.match(output, new RegExp(`API: http://127\\.0\\.0\\.1:${ports.PADDOCK_ORCHESTRATOR_PORT}/v1`));
   // The orchestrator reaches the Redis that start.ts launched.
   assert.equal((await fetch(`http://127.0.0.1:${ports.PADDOCK_ORCHESTRATOR_PORT}/readyz`)).status, 200);
+  // The guardian is ready: its model endpoint answers.
+  assert.equal((await fetch(`http://127.0.0.1:${ports.PADDOCK_GUARDIAN_PORT}/readyz`)).status, 200);
 
   cluster.kill('SIGTERM');
   assert.equal(await exited, 0, output);

@@ -359,8 +359,11 @@ export function createEgressProxy(deps: {
     flushAudit: () => audit.flush(),
     async close() {
       shutdown.abort();
-      await Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      // Stop accepting, then cut what is open (tunnels, keep-alive clients): server.close() alone
+      // waits for every idle keep-alive connection to go away by itself.
+      const closed = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       for (const socket of openSockets) socket.destroy();
+      await closed;
       agent.destroy();
       await audit.close();
     },

@@ -1,6 +1,6 @@
 // The guardian's settings: [guardian] of the cluster file, the model provider it names, and the
 // PADDOCK_GUARDIAN_* environment overrides, with every default in one place.
-import { type ClusterSettings, ConfigError } from '@paddock/shared';
+import { type ClusterSettings, ConfigError, DEFAULT_AGENT_CONFIG } from '@paddock/shared';
 
 export type GuardianSettings = {
   host: string;
@@ -31,15 +31,18 @@ export function guardianSettings(
   const file = cluster.file;
   const g = file.guardian ?? {};
   const source = cluster.configPath ?? 'built-in defaults';
-  const providerName = g.model_provider ?? file.model_provider;
-  const provider = providerName ? file.model_providers?.[providerName] : undefined;
+  // Without a configured provider the built-in agent defaults apply (as they do for threads), so a
+  // bare `npm start` runs; reviews then fail closed until that endpoint answers.
+  const providers = { ...DEFAULT_AGENT_CONFIG.model_providers, ...file.model_providers };
+  const providerName = g.model_provider ?? file.model_provider ?? DEFAULT_AGENT_CONFIG.model_provider;
+  const provider = (providers as Record<string, { base_url: string; env_key?: string } | undefined>)[providerName];
   if (g.model_provider && !provider) {
     throw new ConfigError([
       { source, path: 'guardian.model_provider', message: `names no [model_providers.${g.model_provider}]` },
     ]);
   }
   const baseUrl = env['PADDOCK_GUARDIAN_MODEL_BASE_URL'] || g.base_url || provider?.base_url;
-  const model = env['PADDOCK_GUARDIAN_MODEL'] || g.model || file.model;
+  const model = env['PADDOCK_GUARDIAN_MODEL'] || g.model || file.model || DEFAULT_AGENT_CONFIG.model;
   const missing = [
     ...(baseUrl
       ? []
