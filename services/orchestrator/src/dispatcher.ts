@@ -3,6 +3,7 @@
 // On start and periodically it re-adds dispatched turns whose BullMQ add may have been lost
 // (a crash between the Lua dispatch and the add); BullMQ ignores an add whose job id exists.
 import { channels, TURN_QUEUE, TURN_QUEUE_PREFIX, TurnScheduler } from '@paddock/shared/turns/index.ts';
+import { withDeadline } from '@paddock/shared';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -15,6 +16,9 @@ export type DispatcherOptions = {
   tickMs?: number;
   reconcileAfterMs?: number;
 };
+
+const CLOSE_DEADLINE_MS = 2000;
+const PASS_DEADLINE_MS = 10_000;
 
 const JOB_OPTIONS = {
   attempts: 1,
@@ -36,13 +40,15 @@ export class Dispatcher {
 
   constructor(opts: DispatcherOptions) {
     this.opts = opts;
-    this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    // Not the request path: commands wait across a Redis restart (a BullMQ connection with the
+    // offline queue off never recovers from one), and each pass is bounded by PASS_DEADLINE_MS.
+    this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
     this.sub = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
     for (const c of [this.redis, this.sub])
       c.on('error', (err) => opts.logger.warn({ err: err.message }, 'dispatcher redis'));
     this.scheduler = new TurnScheduler(this.redis);
     this.queue = new Queue(TURN_QUEUE, {
-      connection: { url: opts.redisUrl, maxRetriesPerRequest: 1, enableOfflineQueue: false },
+      connection: { url: opts.redisUrl, maxRetriesPerRequest: null },
       prefix: TURN_QUEUE_PREFIX,
     });
     this.queue.on('error', (err) => opts.logger.warn({ err: err.message }, 'turn queue'));
@@ -65,7 +71,7 @@ export class Dispatcher {
       this.again = true;
       return;
     }
-    this.passing = this.pass()
+    this.passing = withDeadline(this.pass(), PASS_DEADLINE_MS, 'dispatch pass')
       .catch((err) => this.opts.logger.warn({ err: (err as Error).message }, 'dispatch pass failed'))
       .finally(() => {
         this.passing = undefined;
@@ -116,8 +122,11 @@ export class Dispatcher {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    await this.idle();
-    await this.queue.close().catch(() => undefined);
+    await withDeadline(this.idle(), CLOSE_DEADLINE_MS, 'dispatch pass').catch(() => undefined);
+    // queue.close() can wait forever on an unreachable Redis: bound it, then drop the connection.
+    await withDeadline(this.queue.close(), CLOSE_DEADLINE_MS, 'turn queue close').catch(() =>
+      this.queue.disconnect().catch(() => undefined),
+    );
     this.sub.disconnect();
     this.redis.disconnect();
   }

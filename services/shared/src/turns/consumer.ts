@@ -102,8 +102,10 @@ export async function startTurnConsumer(opts: {
   return {
     worker,
     close: async () => {
+      // worker.close() waits for running turns, and can hang on a Redis that went away: bound it,
+      // then drop the connections without waiting on them again.
       await withDeadline(worker.close(), opts.closeDeadlineMs ?? 10_000, 'turn worker close').catch(() =>
-        worker.close(true),
+        withDeadline(worker.disconnect(), 1000, 'turn worker disconnect').catch(() => undefined),
       );
       sub.disconnect();
       redis.disconnect();
