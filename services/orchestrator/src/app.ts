@@ -69,7 +69,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw isRedisDown(err) ? unavailable('storage unavailable, try again') : err;
     });
     const auth = authenticate(deps);
-    api.addHook('preHandler', async (req, reply) => {
+    // onRequest: before the body is read or validated, so an anonymous caller learns nothing more.
+    api.addHook('onRequest', async (req, reply) => {
       if ((req.routeOptions.config as { public?: boolean }).public) return;
       await auth(req, reply);
     });

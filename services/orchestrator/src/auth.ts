@@ -46,7 +46,7 @@ export async function loadMember(
   return raw ? (JSON.parse(raw) as Member) : undefined;
 }
 
-/** preHandler for every /v1 route but workspace creation. */
+/** onRequest hook of every /v1 route but workspace creation. */
 export function authenticate(deps: AuthDeps) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const secret = bearer(req);
@@ -77,7 +77,7 @@ export function authenticate(deps: AuthDeps) {
   };
 }
 
-/** preHandler of workspace creation: the operator key from config/env, compared in constant time. */
+/** onRequest hook of workspace creation: the operator key from config/env, compared in constant time. */
 export function authenticateOperator(deps: AuthDeps) {
   return async (req: FastifyRequest) => {
     const secret = bearer(req);

@@ -110,7 +110,7 @@ describe('turns', () => {
     const c = await call('POST', `/v1/threads/${threadId}/turns`, ws.owner, { input: 'other' }, h);
     assert.equal(c.status, 409);
     assert.equal(c.json.error.code, 'idempotency_conflict');
-    const turns = await redis.client().zrange(`paddock:thread:${threadId}:turns`, 0, -1);
+    const turns = await redis.client().zrange(`paddock:thread:${threadId}:turns`, '0', '-1');
     assert.deepEqual(turns, [a.json.id]);
   });
 

@@ -204,7 +204,7 @@ describe('members and access tokens', () => {
           : type === 'hash'
             ? JSON.stringify(await c.hgetall(key))
             : type === 'zset'
-              ? JSON.stringify(await c.zrange(key, 0, -1))
+              ? JSON.stringify(await c.zrange(key, '0', '-1'))
               : type === 'stream'
                 ? JSON.stringify(await c.xrange(key, '-', '+'))
                 : type === 'list'

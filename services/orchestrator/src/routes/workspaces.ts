@@ -30,7 +30,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
   r.post(
     '/v1/workspaces',
     {
-      preHandler: authenticateOperator(authDeps),
+      onRequest: authenticateOperator(authDeps),
       config: { public: true },
       schema: {
         summary: 'Create a workspace and its first owner (operator key only)',
