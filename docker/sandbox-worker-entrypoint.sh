@@ -5,15 +5,18 @@
 # the same path; this fills it, then runs the worker.
 set -eu
 shared="${PADDOCK_WORKER_SHARED_DIR:-/var/lib/paddock-worker}"
-if ! mkdir -p "$shared/node/bin" "$shared/tmp/paddock-sandbox-runtime" 2>/dev/null || [ ! -w "$shared" ]; then
+if ! mkdir -p "$shared/node_modules/node/bin" "$shared/tmp/paddock-sandbox-runtime" 2>/dev/null || [ ! -w "$shared" ]; then
   echo "sandbox-worker: $shared must be a writable host directory mounted at the same path" >&2
   exit 1
 fi
 # Copy only when changed (several workers may share a node's directory).
-if ! cmp -s /usr/local/bin/node "$shared/node/bin/node"; then
-  cp /usr/local/bin/node "$shared/node/bin/node.$$" && mv -f "$shared/node/bin/node.$$" "$shared/node/bin/node"
+node_pkg="$shared/node_modules/node"
+if ! cmp -s /usr/local/bin/node "$node_pkg/bin/node"; then
+  cp /usr/local/bin/node "$node_pkg/bin/node.$$" && mv -f "$node_pkg/bin/node.$$" "$node_pkg/bin/node"
 fi
-printf '{"name":"node","version":"%s"}\n' "$(node -p process.versions.node)" > "$shared/node/package.json"
+printf '{"name":"node","version":"%s"}\n' "$(node -p process.versions.node)" > "$node_pkg/package.json"
+# The worker resolves the `node` package; the image has none (it is a dev dependency), so this one is found.
+export NODE_PATH="$shared/node_modules"
 # The exec agent, laid out as prepareAgentRuntime() would build it (same content hash), with the
 # launcher compiled at image build: the worker then needs no compiler.
 agent_src=/app/services/sandbox-worker/src/agent
