@@ -31,6 +31,8 @@ ca_mounts=""
 for f in /etc/ssl/certs/ca-certificates.crt /root/.npmrc /usr/local/etc/npmrc; do
   [ -f "$f" ] && ca_mounts="$ca_mounts -v $f:$f:ro"
 done
+# kubectl (with kustomize) ships with this machine image, not with Debian: the fresh machine gets it too.
+if [ -d /usr/lib/google-cloud-sdk ]; then ca_mounts="$ca_mounts -v /usr/lib/google-cloud-sdk:/usr/lib/google-cloud-sdk:ro"; fi
 ca_env=""
 for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE CURL_CA_BUNDLE; do
   [ -n "${!v:-}" ] && ca_env="$ca_env -e $v=${!v}"
@@ -48,6 +50,7 @@ docker run -d --name "$name" --label "$label" \
   "$base" sleep infinity >/dev/null
 docker exec "$name" ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 docker exec "$name" ln -s /usr/local/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
+docker exec "$name" sh -c '[ -d /usr/lib/google-cloud-sdk ] && ln -s /usr/lib/google-cloud-sdk/bin/kubectl /usr/bin/kubectl || true'
 
 echo "fresh-machine CI: node $(docker exec "$name" node --version), log in $log"
 set +e
