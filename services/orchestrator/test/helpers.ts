@@ -58,7 +58,7 @@ export type Api = {
     token?: string,
     body?: unknown,
     headers?: Record<string, string>,
-    // biome-ignore lint/suspicious/noExplicitAny: responses are free-form JSON the tests index into
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- responses are free-form JSON the tests index into
   ) => Promise<{ status: number; json: any; headers: Record<string, unknown>; body: string }>;
 };
 
@@ -74,7 +74,7 @@ export function api(orch: () => Orchestrator): Api['call'] {
           ? { payload: body }
           : { payload: body as object }),
     });
-    // biome-ignore lint/suspicious/noExplicitAny: responses are free-form JSON the tests index into
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- responses are free-form JSON the tests index into
     let json: any;
     try {
       json = res.json();
