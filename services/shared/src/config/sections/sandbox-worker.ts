@@ -2,10 +2,56 @@
 import Type from 'typebox';
 import { listen } from './listen.ts';
 
+const ms = (def: number, description: string, minimum = 1) =>
+  Type.Optional(Type.Integer({ minimum, default: def, description }));
+
+export const SandboxLimitsSection = Type.Object(
+  {
+    cpus: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 64, default: 1, description: 'CPUs per sandbox' }),
+    ),
+    memory_mb: Type.Optional(
+      Type.Integer({ minimum: 64, default: 1024, description: 'Memory per sandbox (memory + swap), MiB' }),
+    ),
+    pids: Type.Optional(Type.Integer({ minimum: 16, default: 256, description: 'Processes per sandbox' })),
+    tmp_mb: Type.Optional(
+      Type.Integer({ minimum: 1, default: 256, description: 'Size of the /tmp tmpfs, MiB' }),
+    ),
+    home_mb: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 64,
+        description: 'Size of the home tmpfs (escalated writes), MiB',
+      }),
+    ),
+    lifetime_ms: ms(4 * 3600_000, 'Wall-clock lifetime of a sandbox; past it the reaper removes it', 1000),
+  },
+  { additionalProperties: false },
+);
+
 export const SandboxWorkerSection = Type.Object(
   {
     ...listen(8083),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, default: 4, description: 'Turns run at once' })),
+    image: Type.Optional(
+      Type.String({ minLength: 1, description: 'Sandbox image; unset: the built paddock/sandbox-base' }),
+    ),
+    warm_pool_size: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 100,
+        default: 2,
+        description: 'Started, unassigned sandboxes kept ready',
+      }),
+    ),
+    limits: Type.Optional(SandboxLimitsSection),
+    lease_ms: ms(15_000, "Worker lease in Redis; a dead worker's sandboxes are reaped after it", 1000),
+    reap_interval_ms: ms(10_000, 'How often the reaper runs', 100),
+    idle_ttl_ms: ms(30 * 60_000, "A thread's sandbox unused this long is destroyed", 1000),
+    exec_timeout_ms: ms(120_000, 'Default hard timeout of one exec'),
+    max_output_bytes: Type.Optional(
+      Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'Per stream; head and tail kept' }),
+    ),
   },
   { additionalProperties: false },
 );

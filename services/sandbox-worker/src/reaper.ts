@@ -1,0 +1,124 @@
+// The reaper: removes sandbox containers, workspace volumes and sandbox networks carrying
+// Paddock's labels whose owning worker's lease has lapsed in Redis, or that are past their
+// wall-clock lifetime. It never touches a resource without `paddock.managed=true` (and, when given,
+// the caller's scope labels), and when Redis cannot answer it removes nothing (fail closed).
+import { LABEL, removeSandboxNetwork, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
+import type Docker from 'dockerode';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+export type ReapOptions = {
+  docker: Docker;
+  redis: Redis;
+  /** Only resources with all these labels too (tests pass their run's label). */
+  scope?: Record<string, string>;
+  now?: number;
+  logger?: Logger;
+};
+
+export type ReapResult = { containers: number; volumes: number; networks: number };
+
+export async function reap(opts: ReapOptions): Promise<ReapResult> {
+  const { docker, redis } = opts;
+  const now = opts.now ?? Date.now();
+  const labelFilter = (kind: string) =>
+    JSON.stringify({
+      label: [
+        `${LABEL.managed}=true`,
+        `${LABEL.kind}=${kind}`,
+        ...Object.entries(opts.scope ?? {}).map(([k, v]) => `${k}=${v}`),
+      ],
+    });
+  const leaseAlive = new Map<string, boolean>();
+  const ownerAlive = async (owner: string | undefined): Promise<boolean> => {
+    if (!owner) return false;
+    if (!leaseAlive.has(owner))
+      leaseAlive.set(owner, (await redis.exists(sandboxKeys.workerLease(owner))) === 1);
+    return leaseAlive.get(owner)!;
+  };
+  const result: ReapResult = { containers: 0, volumes: 0, networks: 0 };
+
+  const containers = await docker.listContainers({ all: true, filters: labelFilter('sandbox') });
+  const liveSandboxes = new Set<string>();
+  for (const c of containers) {
+    const sandboxId = c.Labels[LABEL.sandbox];
+    // A sandbox claimed by another worker is that worker's now: the Redis record says so.
+    const record = sandboxId ? await redis.hgetall(sandboxKeys.sandbox(sandboxId)) : {};
+    const owner = record['owner'] ?? c.Labels[LABEL.worker];
+    const expiresAt = Number(c.Labels[LABEL.expiresAt] ?? Number.POSITIVE_INFINITY);
+    const expired = expiresAt <= now;
+    if (!expired && (await ownerAlive(owner))) {
+      if (sandboxId) liveSandboxes.add(sandboxId);
+      continue;
+    }
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(() => {});
+    result.containers++;
+    if (sandboxId) await forgetSandbox(redis, sandboxId, record, c.Labels[LABEL.pool]);
+    opts.logger?.info({ sandboxId, owner, expired }, 'reaped sandbox');
+  }
+
+  const { Volumes: volumes } = await docker.listVolumes({ filters: labelFilter('workspace') });
+  for (const v of volumes ?? []) {
+    const sandboxId = v.Labels?.[LABEL.sandbox];
+    if (sandboxId && liveSandboxes.has(sandboxId)) continue;
+    // A volume whose container is already gone: orphaned only once its owner is gone too
+    // (a sandbox being created has its volume a moment before its container).
+    const record = sandboxId ? await redis.hgetall(sandboxKeys.sandbox(sandboxId)) : {};
+    const expired = Number(v.Labels?.[LABEL.expiresAt] ?? Number.POSITIVE_INFINITY) <= now;
+    if (!expired && (await ownerAlive(record['owner'] ?? v.Labels?.[LABEL.worker]))) continue;
+    const removed = await docker
+      .getVolume(v.Name)
+      .remove({ force: true })
+      .then(() => true)
+      .catch(() => false);
+    if (removed) result.volumes++;
+  }
+
+  const networks = await docker.listNetworks({ filters: labelFilter('sandbox-network') });
+  for (const n of networks) {
+    if (await ownerAlive(n.Labels?.[LABEL.worker])) continue;
+    const removed = await removeSandboxNetwork(docker, n.Name)
+      .then(() => true)
+      .catch(() => false); // still has endpoints: next pass
+    if (removed) result.networks++;
+  }
+  return result;
+}
+
+async function forgetSandbox(
+  redis: Redis,
+  sandboxId: string,
+  record: Record<string, string>,
+  poolKey: string | undefined,
+): Promise<void> {
+  const m = redis.multi().del(sandboxKeys.sandbox(sandboxId));
+  if (record['network'] && record['ip']) m.del(sandboxKeys.address(record['network'], record['ip']));
+  if (poolKey) m.lrem(sandboxKeys.warmPool(poolKey), 0, sandboxId);
+  if (record['tenant'] && record['thread']) {
+    const threadMap = sandboxKeys.threadSandbox(record['tenant'], record['thread']);
+    if ((await redis.get(threadMap)) === sandboxId) m.del(threadMap);
+  }
+  await m.exec();
+}
+
+/** Runs `reap` now and every `intervalMs`; a failed pass is logged and retried on the next tick. */
+export function startReaper(opts: ReapOptions & { intervalMs: number }): { stop: () => Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    running = reap({ ...opts, now: undefined }).catch((err: Error) =>
+      opts.logger?.warn({ err: err.message }, 'reap pass failed; nothing removed'),
+    );
+  };
+  tick();
+  const timer = setInterval(tick, opts.intervalMs);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,227 @@
+// Which sandbox a thread runs in: the thread's own (reused across turns), else one claimed from the
+// warm pool, else a new one. Records ownership and the address the egress proxy knows it by in
+// Redis, hands each networked exec its own proxy credential, and destroys sandboxes on thread close
+// or after the idle TTL.
+import { randomBytes } from 'node:crypto';
+import {
+  type ExecChunk,
+  type ExecCredentialRecord,
+  type ExecRequest,
+  type ExecResult,
+  type SandboxAddressRecord,
+  type SandboxNetwork,
+  sandboxKeys,
+} from '@paddock/shared/sandbox/index.ts';
+import type Docker from 'dockerode';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AgentRuntime } from './agent-runtime.ts';
+import type { SandboxShape } from './container-spec.ts';
+import { attachSandbox, createSandbox, destroySandbox, type Sandbox } from './sandbox.ts';
+import { WarmPool } from './warm-pool.ts';
+
+export type SandboxManagerOptions = {
+  docker: Docker;
+  redis: Redis;
+  workerId: string;
+  network: SandboxNetwork;
+  runtime: AgentRuntime;
+  defaultShape: SandboxShape;
+  warmPoolSize: number;
+  idleTtlMs: number;
+  execTimeoutMs: number;
+  maxOutputBytes: number;
+  /** Extra labels on everything created (tests scope their resources with theirs). */
+  scope?: Record<string, string>;
+  logger?: Logger;
+};
+
+export type ThreadRef = { tenant: string; thread: string };
+export type ClaimSource = 'reused' | 'warm' | 'cold';
+
+const threadKey = (t: ThreadRef) => `${t.tenant}\u0000${t.thread}`;
+
+export class SandboxManager {
+  readonly pool: WarmPool;
+  private readonly opts: SandboxManagerOptions;
+  private readonly byThread = new Map<string, { sandbox: Sandbox; ref: ThreadRef; lastUsedAt: number }>();
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(opts: SandboxManagerOptions) {
+    this.opts = opts;
+    this.pool = new WarmPool({
+      docker: opts.docker,
+      redis: opts.redis,
+      workerId: opts.workerId,
+      network: opts.network,
+      runtime: opts.runtime,
+      size: opts.warmPoolSize,
+      scope: opts.scope,
+      logger: opts.logger,
+    });
+  }
+
+  /** Starts the warm pool's top-up and the idle sweep. */
+  start(idleSweepMs = Math.min(60_000, Math.max(100, Math.floor(this.opts.idleTtlMs / 4)))): void {
+    if (this.opts.warmPoolSize > 0) this.pool.keepWarm(this.opts.defaultShape);
+    this.idleTimer = setInterval(() => {
+      this.sweepIdle().catch((err: Error) =>
+        this.opts.logger?.warn({ err: err.message }, 'idle sweep failed'),
+      );
+    }, idleSweepMs);
+    this.idleTimer.unref();
+  }
+
+  /** The thread's sandbox: reused, claimed warm, or created cold (in that order). */
+  async forThread(
+    ref: ThreadRef,
+    opts: { shape?: SandboxShape; policy?: unknown } = {},
+  ): Promise<{ sandbox: Sandbox; source: ClaimSource }> {
+    const shape = opts.shape ?? this.opts.defaultShape;
+    const local = this.byThread.get(threadKey(ref));
+    if (local) {
+      local.lastUsedAt = Date.now();
+      return { sandbox: local.sandbox, source: 'reused' };
+    }
+    const known = await this.opts.redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread));
+    if (known) {
+      const attached = await attachSandbox(this.opts.docker, known, this.opts.network).catch(() => undefined);
+      if (attached) {
+        await this.assign(attached, ref, opts.policy);
+        return { sandbox: attached, source: 'reused' };
+      }
+      await this.opts.redis.del(sandboxKeys.threadSandbox(ref.tenant, ref.thread));
+    }
+    const warm = await this.pool.claim(shape);
+    if (warm) {
+      await this.assign(warm, ref, opts.policy);
+      return { sandbox: warm, source: 'warm' };
+    }
+    const cold = await createSandbox(this.opts.docker, {
+      shape,
+      network: this.opts.network,
+      runtime: this.opts.runtime,
+      workerId: this.opts.workerId,
+      tenant: ref.tenant,
+      thread: ref.thread,
+      scope: this.opts.scope,
+    });
+    await this.assign(cold, ref, opts.policy);
+    return { sandbox: cold, source: 'cold' };
+  }
+
+  private async assign(sandbox: Sandbox, ref: ThreadRef, policy: unknown): Promise<void> {
+    const now = Date.now();
+    const address: SandboxAddressRecord = {
+      sandboxId: sandbox.id,
+      tenant: ref.tenant,
+      thread: ref.thread,
+      policy,
+    };
+    await this.opts.redis
+      .multi()
+      .hset(sandboxKeys.sandbox(sandbox.id), {
+        owner: this.opts.workerId,
+        state: 'assigned',
+        tenant: ref.tenant,
+        thread: ref.thread,
+        containerId: sandbox.containerId,
+        volume: sandbox.volumeName,
+        network: sandbox.network.name,
+        ip: sandbox.ip,
+        lastUsedAt: String(now),
+      })
+      .set(sandboxKeys.threadSandbox(ref.tenant, ref.thread), sandbox.id)
+      .set(sandboxKeys.address(sandbox.network.name, sandbox.ip), JSON.stringify(address))
+      .exec();
+    this.byThread.set(threadKey(ref), { sandbox, ref, lastUsedAt: now });
+  }
+
+  /** Runs one exec; with `network`, the exec gets its own proxy credential, valid while it runs. */
+  async exec(sandbox: Sandbox, req: ExecRequest, onChunk?: (c: ExecChunk) => void): Promise<ExecResult> {
+    const timeoutMs = req.timeoutMs ?? this.opts.execTimeoutMs;
+    const maxOutputBytes = req.maxOutputBytes ?? this.opts.maxOutputBytes;
+    for (const entry of this.byThread.values()) if (entry.sandbox === sandbox) entry.lastUsedAt = Date.now();
+    if (!req.network) return sandbox.exec({ ...req, timeoutMs, maxOutputBytes }, { onChunk });
+    const token = randomBytes(18).toString('base64url');
+    const credKey = sandboxKeys.execCredential(sandbox.id, token);
+    const record = await this.opts.redis.hgetall(sandboxKeys.sandbox(sandbox.id));
+    const cred: ExecCredentialRecord = {
+      sandboxId: sandbox.id,
+      execId: token.slice(0, 8),
+      tenant: record['tenant'] ?? '',
+      thread: record['thread'] ?? '',
+    };
+    await this.opts.redis.set(credKey, JSON.stringify(cred), 'PX', timeoutMs + 5_000);
+    try {
+      return await sandbox.exec(
+        { ...req, timeoutMs, maxOutputBytes },
+        { onChunk, extraEnv: proxyEnv(sandbox.network, sandbox.id, token) },
+      );
+    } finally {
+      await this.opts.redis.del(credKey).catch(() => {});
+    }
+  }
+
+  /** Thread closed: its sandbox is destroyed (never returned to the pool). */
+  async release(ref: ThreadRef): Promise<boolean> {
+    const entry = this.byThread.get(threadKey(ref));
+    const id =
+      entry?.sandbox.id ?? (await this.opts.redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread)));
+    this.byThread.delete(threadKey(ref));
+    if (!id) return false;
+    const record = await this.opts.redis.hgetall(sandboxKeys.sandbox(id));
+    await this.forget(id, record, ref);
+    await destroySandbox(this.opts.docker, {
+      containerId: entry?.sandbox.containerId ?? record['containerId'] ?? `pdk-${id}`,
+      volumeName: entry?.sandbox.volumeName ?? record['volume'] ?? `pdk-ws-${id}`,
+      close: () => entry?.sandbox.close(),
+    });
+    return true;
+  }
+
+  private async forget(id: string, record: Record<string, string>, ref: ThreadRef): Promise<void> {
+    const m = this.opts.redis.multi().del(sandboxKeys.sandbox(id));
+    if (record['network'] && record['ip']) m.del(sandboxKeys.address(record['network'], record['ip']));
+    // Only the mapping that still points at this sandbox.
+    const threadMap = sandboxKeys.threadSandbox(ref.tenant, ref.thread);
+    if ((await this.opts.redis.get(threadMap)) === id) m.del(threadMap);
+    await m.exec();
+  }
+
+  /** Destroys the thread sandboxes not used for the idle TTL. */
+  async sweepIdle(now = Date.now()): Promise<number> {
+    let destroyed = 0;
+    for (const entry of [...this.byThread.values()]) {
+      if (now - entry.lastUsedAt < this.opts.idleTtlMs) continue;
+      this.opts.logger?.info(
+        { sandboxId: entry.sandbox.id, thread: entry.ref.thread },
+        'idle sandbox destroyed',
+      );
+      await this.release(entry.ref);
+      destroyed++;
+    }
+    return destroyed;
+  }
+
+  /** Graceful stop: what this worker owns is destroyed, so nothing waits for the reaper. */
+  async close(): Promise<void> {
+    clearInterval(this.idleTimer);
+    await this.pool.close();
+    await Promise.all([...this.byThread.values()].map((e) => this.release(e.ref).catch(() => false)));
+  }
+}
+
+/** The proxy variables of a networked exec: the credential names the sandbox and this exec. */
+export function proxyEnv(network: SandboxNetwork, sandboxId: string, token: string): Record<string, string> {
+  const url = `http://${sandboxId}:${token}@${network.gateway}:${network.proxyPort}`;
+  const noProxy = 'localhost,127.0.0.1,::1';
+  return {
+    HTTP_PROXY: url,
+    HTTPS_PROXY: url,
+    http_proxy: url,
+    https_proxy: url,
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
+  };
+}

@@ -1,0 +1,251 @@
+// Sandbox lifecycle against real Docker and Redis: hardened profile, reuse per thread, the warm
+// pool's atomic claim, release and idle TTL, per-exec proxy credentials, and the reaper.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { LABEL, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
+import { waitFor } from '@paddock/shared/testing';
+import type { Redis } from 'ioredis';
+import { poolKey } from '../src/container-spec.ts';
+import { reap } from '../src/reaper.ts';
+import { SandboxManager, type SandboxManagerOptions } from '../src/sandbox-manager.ts';
+import { cleanup, type Fixture, fixture, sh } from './helpers.ts';
+
+let fx: Fixture;
+let redis: Redis;
+
+after(cleanup);
+before(async () => {
+  fx = await fixture('sbx-lifecycle');
+  redis = fx.redis.client();
+});
+
+function manager(workerId: string, opts: Partial<SandboxManagerOptions> = {}): SandboxManager {
+  return new SandboxManager({
+    docker: fx.docker,
+    redis,
+    workerId,
+    network: fx.network,
+    runtime: fx.runtime,
+    defaultShape: fx.shape,
+    warmPoolSize: 0,
+    idleTtlMs: 60_000,
+    execTimeoutMs: 10_000,
+    maxOutputBytes: 65_536,
+    scope: fx.run.labels,
+    ...opts,
+  });
+}
+const lease = (workerId: string) => redis.set(sandboxKeys.workerLease(workerId), '1', 'PX', 300_000);
+const containersOf = async (label: string) =>
+  fx.docker.listContainers({
+    all: true,
+    filters: JSON.stringify({ label: [label, `${LABEL.managed}=true`] }),
+  });
+
+describe('a thread sandbox', () => {
+  test('is created hardened, labelled, and reused on the next turn (also by another worker)', async () => {
+    await lease('w-life-1');
+    await lease('w-life-2');
+    const m1 = manager('w-life-1');
+    const m2 = manager('w-life-2');
+    try {
+      const ref = { tenant: 'tenant-a', thread: 'thread-reuse' };
+      const first = await m1.forThread(ref);
+      assert.equal(first.source, 'cold');
+      const info = await first.sandbox.container.inspect();
+      const hc = info.HostConfig;
+      assert.equal(hc.ReadonlyRootfs, true);
+      assert.deepEqual(hc.CapDrop, ['ALL']);
+      assert.deepEqual(hc.SecurityOpt, ['no-new-privileges:true']);
+      assert.equal(hc.Privileged, false);
+      assert.deepEqual(info.Config.Entrypoint, ['/usr/bin/tini', '--']);
+      assert.equal(hc.PidsLimit, fx.shape.limits.pids);
+      assert.equal(hc.Memory, fx.shape.limits.memoryMb * 1024 * 1024);
+      assert.equal(hc.MemorySwap, hc.Memory);
+      assert.equal(hc.NanoCpus, fx.shape.limits.cpus * 1e9);
+      assert.match(String(hc.Tmpfs?.['/tmp']), new RegExp(`size=${fx.shape.limits.tmpMb}m`));
+      assert.deepEqual(hc.Dns, ['127.0.0.1']);
+      assert.equal(info.Config.User, '1000:1000');
+      assert.equal(info.Config.Labels[LABEL.tenant], 'tenant-a');
+      assert.equal(info.Config.Labels[LABEL.thread], 'thread-reuse');
+      assert.equal(info.Config.Labels[LABEL.sandbox], first.sandbox.id);
+      assert.equal(info.Config.Labels[LABEL.worker], 'w-life-1');
+      assert.ok(!(info.HostConfig.Binds ?? []).some((b) => b.includes('docker.sock')));
+
+      await m1.exec(first.sandbox, { argv: sh('echo turn1 > note.txt'), mode: 'workspace-write' });
+      const again = await m1.forThread(ref);
+      assert.equal(again.source, 'reused');
+      assert.equal(again.sandbox.id, first.sandbox.id);
+      // Another worker (or this one after a restart) finds it through Redis and attaches.
+      const elsewhere = await m2.forThread(ref);
+      assert.equal(elsewhere.source, 'reused');
+      assert.equal(elsewhere.sandbox.id, first.sandbox.id);
+      const r = await m2.exec(elsewhere.sandbox, { argv: ['cat', 'note.txt'], mode: 'read-only' });
+      assert.equal(r.stdout.text, 'turn1\n');
+      assert.equal(await redis.hget(sandboxKeys.sandbox(first.sandbox.id), 'owner'), 'w-life-2');
+    } finally {
+      await m1.close();
+      await m2.close();
+    }
+  });
+
+  test('release destroys the container, its volume and its Redis records; idle TTL does the same', async () => {
+    await lease('w-life-3');
+    const m = manager('w-life-3', { idleTtlMs: 1_000 });
+    try {
+      const ref = { tenant: 'tenant-a', thread: 'thread-release' };
+      const { sandbox } = await m.forThread(ref);
+      assert.equal((await containersOf(`${LABEL.sandbox}=${sandbox.id}`)).length, 1);
+      assert.ok(await redis.get(sandboxKeys.address(fx.network.name, sandbox.ip)));
+      assert.equal(await m.release(ref), true);
+      assert.equal((await containersOf(`${LABEL.sandbox}=${sandbox.id}`)).length, 0);
+      await assert.rejects(fx.docker.getVolume(sandbox.volumeName).inspect(), /404|no such volume/i);
+      assert.equal(await redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread)), null);
+      assert.equal(await redis.exists(sandboxKeys.sandbox(sandbox.id)), 0);
+      assert.equal(await redis.get(sandboxKeys.address(fx.network.name, sandbox.ip)), null);
+
+      const idleRef = { tenant: 'tenant-a', thread: 'thread-idle' };
+      const idle = await m.forThread(idleRef);
+      assert.equal(await m.sweepIdle(Date.now()), 0, 'not idle yet');
+      assert.equal(await m.sweepIdle(Date.now() + 1_500), 1);
+      assert.equal((await containersOf(`${LABEL.sandbox}=${idle.sandbox.id}`)).length, 0);
+      assert.equal(await redis.get(sandboxKeys.threadSandbox(idleRef.tenant, idleRef.thread)), null);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('a networked exec gets HTTP(S)_PROXY with its own credential, valid only while it runs', async () => {
+    await lease('w-life-4');
+    const m = manager('w-life-4');
+    try {
+      const ref = { tenant: 'tenant-n', thread: 'thread-net' };
+      const { sandbox } = await m.forThread(ref, {
+        policy: { mode: 'allowlist', allowed_domains: ['example.com'] },
+      });
+      const address = JSON.parse((await redis.get(sandboxKeys.address(fx.network.name, sandbox.ip)))!);
+      assert.deepEqual(address, {
+        sandboxId: sandbox.id,
+        tenant: 'tenant-n',
+        thread: 'thread-net',
+        policy: { mode: 'allowlist', allowed_domains: ['example.com'] },
+      });
+      const running = m.exec(sandbox, {
+        argv: sh('echo "$HTTP_PROXY|$HTTPS_PROXY|$NO_PROXY"; sleep 1'),
+        mode: 'read-only',
+        network: true,
+      });
+      let seen: string[] = [];
+      await waitFor(
+        async () => {
+          seen = await redis.keys(sandboxKeys.execCredential(sandbox.id, '*'));
+          return seen.length === 1;
+        },
+        5_000,
+        'the exec credential',
+      );
+      const r = await running;
+      const [httpProxy, httpsProxy, noProxy] = r.stdout.text.trim().split('|');
+      const token = seen[0]!.split(':').at(-1)!;
+      assert.equal(httpProxy, `http://${sandbox.id}:${token}@${fx.network.gateway}:${fx.proxyPort}`);
+      assert.equal(httpsProxy, httpProxy);
+      assert.match(noProxy!, /localhost/);
+      assert.deepEqual(
+        await redis.keys(sandboxKeys.execCredential(sandbox.id, '*')),
+        [],
+        'revoked after the exec',
+      );
+      const plain = await m.exec(sandbox, { argv: sh('echo "[$HTTP_PROXY]"'), mode: 'read-only' });
+      assert.equal(plain.stdout.text, '[]\n', 'no proxy for an exec without network');
+    } finally {
+      await m.close();
+    }
+  });
+});
+
+describe('the warm pool', () => {
+  test('is topped up to its size and claimed atomically: two workers never get the same sandbox', async () => {
+    await lease('w-pool-1');
+    await lease('w-pool-2');
+    const m1 = manager('w-pool-1', { warmPoolSize: 3 });
+    const m2 = manager('w-pool-2', { warmPoolSize: 3 });
+    try {
+      await m1.pool.topUp(fx.shape);
+      assert.equal(await redis.llen(sandboxKeys.warmPool(poolKey(fx.shape))), 3);
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? m1 : m2).pool.claim(fx.shape)),
+      );
+      const ids = claims.filter((s) => s !== undefined).map((s) => s.id);
+      assert.equal(ids.length, 3);
+      assert.equal(new Set(ids).size, 3);
+      // A sandbox claimed from another worker's pool works through the claimer's own agent session.
+      for (const s of claims)
+        if (s) assert.equal((await s.exec({ argv: ['true'], mode: 'read-only' })).exitCode, 0);
+      for (const s of claims) if (s) s.close();
+    } finally {
+      await m1.close();
+      await m2.close();
+    }
+  });
+});
+
+describe('the reaper', () => {
+  test("removes what a SIGKILLed worker left once its lease lapses, and nothing of a live worker's", async () => {
+    await lease('w-live');
+    const live = manager('w-live');
+    const leaseMs = 2_000;
+    const child = spawn(process.execPath, ['services/sandbox-worker/test/fixtures/doomed-worker.ts'], {
+      env: {
+        ...process.env,
+        WORKER_ID: `w-doomed-${fx.run.runId}`,
+        SCOPE: JSON.stringify(fx.run.labels),
+        REDIS_URL: fx.redis.url,
+        LEASE_MS: String(leaseMs),
+        SHAPE: JSON.stringify(fx.shape),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const liveSandbox = (await live.forThread({ tenant: 'tenant-live', thread: 'survivor' })).sandbox;
+      const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+      const doomed = JSON.parse(line) as { network: string; sandbox: string };
+      const owned = await containersOf(`${LABEL.worker}=w-doomed-${fx.run.runId}`);
+      assert.equal(owned.length, 2, 'a thread sandbox and a warm one');
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+
+      const early = await reap({ docker: fx.docker, redis, scope: fx.run.labels });
+      assert.deepEqual(early, { containers: 0, volumes: 0, networks: 0 }, 'the lease has not lapsed yet');
+      await new Promise((r) => setTimeout(r, leaseMs + 200));
+      const swept = await reap({ docker: fx.docker, redis, scope: fx.run.labels });
+      assert.deepEqual(swept, { containers: 2, volumes: 2, networks: 1 });
+      assert.equal((await containersOf(`${LABEL.worker}=w-doomed-${fx.run.runId}`)).length, 0);
+      await assert.rejects(fx.docker.getNetwork(doomed.network).inspect(), /404|not found/i);
+      assert.equal(await redis.get(sandboxKeys.threadSandbox('tenant-doomed', 'thread-1')), null);
+      assert.equal(await redis.exists(sandboxKeys.sandbox(doomed.sandbox)), 0);
+      // The live worker's sandbox is untouched and still works.
+      const r = await live.exec(liveSandbox, { argv: ['echo', 'alive'], mode: 'read-only' });
+      assert.equal(r.stdout.text, 'alive\n');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await live.close();
+    }
+  });
+
+  test('removes a sandbox past its wall-clock lifetime even when its owner is alive', async () => {
+    await lease(fx.workerId);
+    const s = await fx.sandbox({ lifetimeMs: 60_000 });
+    assert.deepEqual(await reap({ docker: fx.docker, redis, scope: fx.run.labels }), {
+      containers: 0,
+      volumes: 0,
+      networks: 0,
+    });
+    const swept = await reap({ docker: fx.docker, redis, scope: fx.run.labels, now: Date.now() + 61_000 });
+    assert.equal(swept.containers, 1);
+    assert.equal((await containersOf(`${LABEL.sandbox}=${s.id}`)).length, 0);
+    s.close();
+  });
+});
