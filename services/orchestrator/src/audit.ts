@@ -3,29 +3,14 @@
 // time range is a stream range and the cursor is the last id served.
 import { badRequest } from '@paddock/shared';
 import type { AuditEntry } from '@paddock/shared/api/index.ts';
+import { type AuditActor, appendAudit } from '@paddock/shared/turns/audit.ts';
 import { keys } from '@paddock/shared/turns/keys.ts';
 import type { Redis } from 'ioredis';
 
-export type Actor = { email: string; tokenId: string | null };
+export type Actor = AuditActor;
 
-export async function audit(
-  redis: Redis,
-  workspaceId: string,
-  actor: Actor,
-  action: string,
-  target: string,
-  details: Record<string, unknown> = {},
-): Promise<void> {
-  const entry = {
-    at: new Date().toISOString(),
-    actor: actor.email,
-    token_id: actor.tokenId,
-    action,
-    target,
-    details,
-  };
-  await redis.xadd(keys.audit(workspaceId), '*', 'entry', JSON.stringify(entry));
-}
+/** Records one change to a workspace. */
+export const audit = appendAudit;
 
 const STREAM_ID = /^\d+-\d+$/;
 

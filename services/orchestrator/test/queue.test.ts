@@ -152,6 +152,14 @@ describe('turns', () => {
       );
       const turn = await call('GET', `/v1/threads/${last.threadId}/turns/${last.turnId}`, ws.owner);
       assert.ok(turn.json.started_at && turn.json.finished_at);
+      // The audit log says who submitted the turn, and when it started with which model.
+      const log = await call('GET', `/v1/workspaces/${ws.id}/audit-log?limit=100`, ws.owner);
+      const entries = log.json.items.filter((e: { target: string }) => e.target === last.turnId);
+      const created = entries.find((e: { action: string }) => e.action === 'turn.created');
+      const started = entries.find((e: { action: string }) => e.action === 'turn.started');
+      assert.equal(created?.actor, 'owner@order.test');
+      assert.equal(created?.details.model, 'gpt-5-codex');
+      assert.equal(started?.details.model, 'gpt-5-codex');
     } finally {
       await stub.consumer.close();
     }

@@ -404,6 +404,41 @@ describe('requirements and audit', () => {
   });
 });
 
+describe('documentation', () => {
+  test('OpenAPI lists every /v1 route with its schemas; /docs is browsable', async () => {
+    const spec = await call('GET', '/openapi.json');
+    assert.equal(spec.status, 200);
+    const paths = Object.keys(spec.json.paths);
+    for (const p of [
+      '/v1/workspaces',
+      '/v1/workspaces/{ws}/members',
+      '/v1/workspaces/{ws}/access-tokens',
+      '/v1/workspaces/{ws}/access-tokens/{id}',
+      '/v1/workspaces/{ws}/requirements',
+      '/v1/workspaces/{ws}/audit-log',
+      '/v1/environments',
+      '/v1/environments/{id}',
+      '/v1/threads',
+      '/v1/threads/{id}',
+      '/v1/threads/{id}/turns',
+      '/v1/threads/{id}/turns/{turn_id}',
+      '/v1/threads/{id}/turns/{turn_id}/interrupt',
+      '/v1/threads/{id}/events',
+      '/v1/threads/{id}/approvals',
+      '/v1/approvals/{id}',
+      '/v1/threads/{id}/denials',
+      '/v1/threads/{id}/denials/{denial_id}/approve',
+    ]) {
+      assert.ok(paths.includes(p), `missing ${p}`);
+    }
+    const create = spec.json.paths['/v1/workspaces/{ws}/access-tokens'].post;
+    assert.ok(create.requestBody.content['application/json'].schema.properties.expires_in_days);
+    const docs = await call('GET', '/docs');
+    assert.equal(docs.status, 200);
+    assert.match(docs.headers['content-type'] as string, /text\/html/);
+  });
+});
+
 describe('rate limit', () => {
   test('past the per-token rate the API answers 429 with Retry-After', async () => {
     const limited = await start(redis.url, {

@@ -154,6 +154,12 @@ describe('threads and config resolution', () => {
       const r = await call(method, path, a.owner, body);
       assert.equal(r.status, 404, `${method} ${path}`);
     }
+    const members = await call('POST', `/v1/workspaces/${b.id}/members`, a.owner, {
+      email: 'intruder@a.test',
+      role: 'owner',
+      can_create_tokens: true,
+    });
+    assert.equal(members.status, 404);
     const thread = await call('POST', '/v1/threads', a.owner, { environment_id: envId });
     assert.equal(thread.status, 404);
     assert.equal(thread.json.error.field, 'environment_id');

@@ -6,6 +6,7 @@ import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { withDeadline } from '../lifecycle.ts';
+import { appendAudit } from './audit.ts';
 import { appendEvent, type Usage } from './events.ts';
 import { channels, TURN_QUEUE, TURN_QUEUE_PREFIX } from './keys.ts';
 import type { TurnJob } from './records.ts';
@@ -60,6 +61,12 @@ export async function startTurnConsumer(opts: {
     const controller = new AbortController();
     running.set(turnId, controller);
     await appendEvent(redis, data.thread_id, { type: 'turn.started', turn_id: turnId });
+    // Who ran it is the member who submitted it (the audit's turn.created); this records when and with what.
+    await appendAudit(redis, data.workspace_id, { email: 'worker', tokenId: null }, 'turn.started', turnId, {
+      thread_id: data.thread_id,
+      model: data.config.model,
+      model_provider: data.config.model_provider,
+    });
     let outcome: TurnOutcome;
     try {
       outcome = await opts.run(data, { signal: controller.signal, redis, log: opts.logger });
