@@ -1,0 +1,89 @@
+// Pure logic: what each exec mode may write, the container profile, pool keys, proxy variables, config.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadClusterSettings } from '@paddock/shared';
+import { sandboxRuntimeConfig } from '../src/config.ts';
+import { containerSpec, poolKey } from '../src/container-spec.ts';
+import { launcherArgs } from '../src/exec-modes.ts';
+import { proxyEnv } from '../src/sandbox-manager.ts';
+
+const limits = { cpus: 1, memoryMb: 512, pids: 100, tmpMb: 64, homeMb: 16, lifetimeMs: 60_000 };
+
+test('launcher arguments per mode', () => {
+  const ro = launcherArgs('read-only', {});
+  assert.ok(ro.includes('--fs-restrict'));
+  assert.ok(!ro.includes('/workspace'));
+  assert.ok(ro.includes('--no-net'));
+  const ww = launcherArgs('workspace-write', { writableRoots: ['/home/sandbox/cache'], network: true });
+  assert.ok(ww.includes('--fs-restrict'));
+  for (const p of ['/workspace', '/tmp', '/home/sandbox/cache']) assert.equal(ww[ww.indexOf(p) - 1], '--rw');
+  assert.ok(!ww.includes('--no-net'));
+  assert.deepEqual(launcherArgs('escalated', { network: true }), []);
+  assert.deepEqual(launcherArgs('escalated', {}), ['--no-net']);
+  assert.ok(!launcherArgs('read-only', { writableRoots: ['/x'] }).includes('/x'), 'writable roots only in workspace-write');
+});
+
+test('the hardened container profile', () => {
+  const spec = containerSpec({
+    name: 'n',
+    shape: { image: 'img', limits },
+    volumeName: 'vol',
+    networkName: 'net',
+    runtime: { nodeBinary: '/host/node', agentDir: '/host/agent' },
+    labels: { a: 'b' },
+  });
+  const hc = spec.HostConfig!;
+  assert.equal(spec.User, '1000:1000');
+  assert.equal(hc.ReadonlyRootfs, true);
+  assert.deepEqual(hc.CapDrop, ['ALL']);
+  assert.deepEqual(hc.SecurityOpt, ['no-new-privileges:true']);
+  assert.equal(hc.Memory, 512 * 1024 * 1024);
+  assert.equal(hc.MemorySwap, hc.Memory);
+  assert.equal(hc.PidsLimit, 100);
+  assert.equal(hc.NanoCpus, 1e9);
+  assert.match(hc.Tmpfs!['/tmp']!, /size=64m/);
+  assert.deepEqual(
+    hc.Mounts!.map((m) => [m.Type, m.Target, m.ReadOnly ?? false]),
+    [
+      ['volume', '/workspace', false],
+      ['bind', '/opt/paddock/node', true],
+      ['bind', '/opt/paddock/agent', true],
+    ],
+  );
+  assert.deepEqual(hc.Dns, ['127.0.0.1']);
+  assert.equal(hc.NetworkMode, 'net');
+});
+
+test('pool keys depend on image and every limit', () => {
+  const base = poolKey({ image: 'img', limits });
+  assert.equal(poolKey({ image: 'img', limits: { ...limits } }), base);
+  assert.notEqual(poolKey({ image: 'img2', limits }), base);
+  for (const k of Object.keys(limits) as (keyof typeof limits)[])
+    assert.notEqual(poolKey({ image: 'img', limits: { ...limits, [k]: limits[k] + 1 } }), base, k);
+});
+
+test('proxy variables carry the sandbox id and the exec token to the gateway', () => {
+  const env = proxyEnv(
+    { name: 'n', id: 'i', bridge: 'b', gateway: '172.30.0.1', subnet: '172.30.0.0/16', proxyPort: 3128 },
+    'sbx_1',
+    'tok',
+  );
+  assert.equal(env['HTTP_PROXY'], 'http://sbx_1:tok@172.30.0.1:3128');
+  assert.equal(env['HTTPS_PROXY'], env['HTTP_PROXY']);
+  assert.equal(env['https_proxy'], env['HTTP_PROXY']);
+  assert.match(env['NO_PROXY']!, /localhost/);
+});
+
+test('config defaults and overrides', () => {
+  const defaults = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'));
+  assert.equal(defaults.warmPoolSize, 2);
+  assert.equal(defaults.limits.pids, 256);
+  assert.equal(defaults.proxyPort, 3128);
+  const settings = loadClusterSettings({}, '/nonexistent');
+  settings.file = { sandbox_worker: { warm_pool_size: 5, limits: { memory_mb: 2048 }, lease_ms: 5000 } };
+  const c = sandboxRuntimeConfig(settings);
+  assert.equal(c.warmPoolSize, 5);
+  assert.equal(c.limits.memoryMb, 2048);
+  assert.equal(c.limits.cpus, 1);
+  assert.equal(c.leaseMs, 5000);
+});
