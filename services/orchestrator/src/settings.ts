@@ -11,6 +11,7 @@ export type OrchestratorSettings = {
   maxRunningTurnsPerWorkspace: number;
   dispatchWindow: number;
   idempotencyTtlSec: number;
+  maxEventStreams: number;
   redisDurability: 'refuse' | 'warn';
 };
 
@@ -28,6 +29,7 @@ export function orchestratorSettings(
     maxRunningTurnsPerWorkspace: s.max_running_turns_per_workspace ?? 4,
     dispatchWindow: s.dispatch_window ?? 8,
     idempotencyTtlSec: s.idempotency_ttl_s ?? 86_400,
+    maxEventStreams: s.max_event_streams ?? 1000,
     redisDurability: (s.redis_durability as 'refuse' | 'warn' | undefined) ?? 'refuse',
   };
 }

@@ -130,3 +130,33 @@ test('JSONL serves the stored events, optionally after Last-Event-ID; a malforme
   const badFormat = await call('GET', `/v1/threads/${threadId}/events?format=xml`, ws.owner);
   assert.equal(badFormat.status, 400);
 });
+
+test('event streams are bounded per orchestrator: past the cap, 503 at once', async () => {
+  const capped = await start(redis.url, { dispatch: false, settings: { maxEventStreams: 1 } });
+  try {
+    await capped.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(capped.app.server.address() as { port: number }).port}`;
+    const ws = await newWorkspace(call, 'cap');
+    const { threadId } = await newThread(call, ws.owner);
+    const headers = { authorization: `Bearer ${ws.owner}` };
+    const first = new AbortController();
+    const open = await fetch(`${url}/v1/threads/${threadId}/events`, { headers, signal: first.signal });
+    assert.equal(open.status, 200);
+    const second = await fetch(`${url}/v1/threads/${threadId}/events`, { headers });
+    assert.equal(second.status, 503);
+    assert.equal(((await second.json()) as { error: { code: string } }).error.code, 'too_many_streams');
+    first.abort();
+    await waitFor(
+      async () => {
+        const sse = new AbortController();
+        const res = await fetch(`${url}/v1/threads/${threadId}/events`, { headers, signal: sse.signal });
+        sse.abort();
+        return res.status === 200;
+      },
+      5000,
+      'a slot frees when a stream closes',
+    );
+  } finally {
+    await capped.close();
+  }
+});

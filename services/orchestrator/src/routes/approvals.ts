@@ -15,6 +15,7 @@ import {
 } from '@paddock/shared/api/index.ts';
 import {
   actionFingerprint,
+  approveDenial,
   type ApprovalRecord,
   type ApprovalStatus,
   channels,
@@ -143,31 +144,13 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const p = principalOf(req);
       const thread = await loadThread(ctx.redis, p, req.params.id);
       const raws = await ctx.redis.lrange(keys.denials(thread.id), 0, DENIALS_KEPT - 1);
-      const index = raws.findIndex((raw) => (JSON.parse(raw) as DenialRecord).id === req.params.denial_id);
-      if (index < 0) throw notFound('denial');
-      const denial = JSON.parse(raws[index]!) as DenialRecord;
-      const first = await ctx.redis.set(
-        keys.denialApproved(denial.id),
-        p.email,
-        'EX',
-        DECISION_TTL_S * 30,
-        'NX',
-      );
-      if (first !== 'OK' || denial.override) {
-        throw new PaddockError('already_approved', 'a retry of this denial was already approved', {
-          status: 409,
-        });
+      const denial = raws.map((raw) => JSON.parse(raw) as DenialRecord).find((d) => d.id === req.params.denial_id);
+      if (!denial) throw notFound('denial');
+      const next = await approveDenial(ctx.redis, thread.id, denial, p.email);
+      if (next === 'missing') throw notFound('denial');
+      if (next === 'already') {
+        throw new PaddockError('already_approved', 'a retry of this denial was already approved', { status: 409 });
       }
-      const next: DenialRecord = {
-        ...denial,
-        override: { approved_by: p.email, approved_at: new Date().toISOString() },
-      };
-      // Rewrite the entry where it is (LREM by value + re-insert would reorder the list).
-      await ctx.redis
-        .multi()
-        .lset(keys.denials(thread.id), index, JSON.stringify(next))
-        .hset(keys.overrides(thread.id), actionFingerprint(denial.action), denial.id)
-        .exec();
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'denial.approved', denial.id, {
         thread_id: thread.id,
       });

@@ -1,7 +1,7 @@
 // A thread's events: SSE that follows the stream live and resumes after Last-Event-ID (each event
 // exactly once: the resume point is exclusive), or JSONL of what is stored so far.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { badRequest } from '@paddock/shared';
+import { badRequest, PaddockError } from '@paddock/shared';
 import { ErrorResponse, EventsQuery, IdParams } from '@paddock/shared/api/index.ts';
 import { keys, parseEntries } from '@paddock/shared/turns/index.ts';
 import type { FastifyInstance } from 'fastify';
@@ -17,6 +17,7 @@ const HEARTBEAT_MS = 15_000;
 
 export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  let openStreams = 0;
   r.get(
     '/v1/threads/:id/events',
     {
@@ -58,7 +59,11 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
         return reply.type('application/jsonl').send(lines.length ? `${lines.join('\n')}\n` : '');
       }
 
-      // SSE: a connection of its own, since XREAD BLOCK holds it.
+      // SSE: a connection of its own, since XREAD BLOCK holds it; bounded, so overload is refused.
+      if (openStreams >= ctx.settings.maxEventStreams) {
+        throw new PaddockError('too_many_streams', 'too many open event streams, retry later', { status: 503 });
+      }
+      openStreams++;
       const reader = ctx.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
       reader.on('error', () => {});
       reply.hijack();
@@ -100,6 +105,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
       } catch (err) {
         if (open) req.log.warn({ err: (err as Error).message }, 'event stream ended');
       } finally {
+        openStreams--;
         reader.disconnect();
         if (!res.writableEnded) res.end();
       }

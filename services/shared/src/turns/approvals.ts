@@ -140,3 +140,44 @@ export async function takeOverride(
     .exec()) ?? [[null, null]]) as [[unknown, string | null]];
   return denialId ?? undefined;
 }
+
+// Finds the denial by id among the kept ones and grants its retry, atomically: the worker may push
+// a new denial at any moment, so an index read earlier could point at another entry by now.
+// ARGV: denialId, approvedBy, approvedAt. Returns the updated JSON, 'missing' or 'already'.
+const APPROVE_DENIAL = `
+local list = KEYS[1]
+local overrides = KEYS[2]
+local entries = redis.call('LRANGE', list, 0, ${DENIALS_KEPT - 1})
+for i, raw in ipairs(entries) do
+  local d = cjson.decode(raw)
+  if d.id == ARGV[1] then
+    if d.override then return 'already' end
+    d.override = { approved_by = ARGV[2], approved_at = ARGV[3] }
+    local updated = cjson.encode(d)
+    redis.call('LSET', list, i - 1, updated)
+    redis.call('HSET', overrides, ARGV[4], d.id)
+    return updated
+  end
+end
+return 'missing'
+`;
+
+/** Orchestrator: a person approves one retry of a denied action. */
+export async function approveDenial(
+  redis: Redis,
+  threadId: string,
+  denial: DenialRecord,
+  approvedBy: string,
+): Promise<DenialRecord | 'missing' | 'already'> {
+  const out = (await redis.eval(
+    APPROVE_DENIAL,
+    2,
+    keys.denials(threadId),
+    keys.overrides(threadId),
+    denial.id,
+    approvedBy,
+    new Date().toISOString(),
+    actionFingerprint(denial.action),
+  )) as string;
+  return out === 'missing' || out === 'already' ? out : (JSON.parse(out) as DenialRecord);
+}

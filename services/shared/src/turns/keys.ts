@@ -39,8 +39,6 @@ export const keys = {
   denials: (thr: string) => `${P}:thread:${thr}:denials`,
   /** fingerprint -> denial id: one user-approved retry of exactly that action. */
   overrides: (thr: string) => `${P}:thread:${thr}:overrides`,
-  /** Set once (NX) when a person approves a denial's retry. */
-  denialApproved: (id: string) => `${P}:denial:${id}:approved`,
   turn: (id: string) => `${P}:turn:${id}`,
   idempotency: (thr: string, keyHash: string) => `${P}:thread:${thr}:idem:${keyHash}`,
   rate: (tokenId: string, window: number) => `${P}:rate:${tokenId}:${window}`,

@@ -37,6 +37,13 @@ export const OrchestratorSection = Type.Object(
         description: 'Turns waiting in BullMQ at most; set near the workers total concurrency',
       }),
     ),
+    max_event_streams: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 1000,
+        description: 'Open SSE streams per orchestrator (each holds a Redis connection); more get 503',
+      }),
+    ),
     idempotency_ttl_s: Type.Optional(Type.Integer({ minimum: 60, default: 86_400 })),
     redis_durability: Type.Optional(
       Type.Enum(['refuse', 'warn'], {
