@@ -2,7 +2,8 @@
 // Set-up shared by `npm start` and `npm test` (their `pre` hook). Plain JavaScript: it runs on the
 // machine's own Node, before any dependency exists. Idempotent: each step checks before it acts.
 //   1. npm ci when node_modules is missing or older than package-lock.json
-//   2. on Debian/Ubuntu as root: apt-get install what is missing (redis-server, docker.io, debootstrap)
+//   2. on Debian/Ubuntu as root: apt-get install what is missing (redis-server, docker.io, debootstrap,
+//      openssl and iptables for the tests' TLS upstreams and the sandbox firewall)
 //   3. dockerd started when no Docker engine answers
 //   4. the sandbox base image built when absent (on the project's Node 24)
 // PADDOCK_SKIP_SETUP=1 skips all of it.
@@ -45,6 +46,8 @@ const needed = [
   ['redis-server', 'redis-server'],
   ['dockerd', 'docker.io'],
   ['debootstrap', 'debootstrap'],
+  ['openssl', 'openssl'],
+  ['iptables', 'iptables'],
 ].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
 if (needed.length > 0) {
   const packages = needed.map(([, pkg]) => pkg);
@@ -53,11 +56,7 @@ if (needed.length > 0) {
     log(`installing ${packages.join(', ')} with apt-get`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     run('apt-get', ['update', '-qq'], { env });
-    run(
-      'apt-get',
-      ['install', '-y', '-qq', '--no-install-recommends', ...packages, 'iptables'],
-      { env },
-    );
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env });
   } else {
     log(
       `missing: ${packages.join(', ')}. Install them (Debian/Ubuntu: sudo apt-get install ${packages.join(' ')}) and run again.`,
