@@ -19,6 +19,7 @@ export type DispatcherOptions = {
 
 const CLOSE_DEADLINE_MS = 2000;
 const PASS_DEADLINE_MS = 10_000;
+const MAX_BATCH = 100;
 
 const JOB_OPTIONS = {
   attempts: 1,
@@ -92,10 +93,10 @@ export class Dispatcher {
       const batch = await this.scheduler.dispatch({
         capPerWorkspace: this.opts.capPerWorkspace,
         window: this.opts.window,
-        maxBatch: 100,
+        maxBatch: MAX_BATCH,
       });
-      if (batch.length === 0) break;
-      await this.add(batch);
+      if (batch.length > 0) await this.add(batch);
+      if (batch.length < MAX_BATCH) break; // the window or the caps stopped it: nothing more this pass
     }
     const reconcileAfterMs = this.opts.reconcileAfterMs ?? 10_000;
     if (Date.now() - this.lastReconcile > reconcileAfterMs) await this.reconcile(reconcileAfterMs);

@@ -60,13 +60,16 @@ export async function startTurnConsumer(opts: {
     if (claim !== 'started') return; // interrupted before it started, or already finished
     const controller = new AbortController();
     running.set(turnId, controller);
-    await appendEvent(redis, data.thread_id, { type: 'turn.started', turn_id: turnId });
+    // Sent together: one connection keeps their order, and Redis writes them in one AOF sync.
     // Who ran it is the member who submitted it (the audit's turn.created); this records when and with what.
-    await appendAudit(redis, data.workspace_id, { email: 'worker', tokenId: null }, 'turn.started', turnId, {
-      thread_id: data.thread_id,
-      model: data.config.model,
-      model_provider: data.config.model_provider,
-    });
+    await Promise.all([
+      appendEvent(redis, data.thread_id, { type: 'turn.started', turn_id: turnId }),
+      appendAudit(redis, data.workspace_id, { email: 'worker', tokenId: null }, 'turn.started', turnId, {
+        thread_id: data.thread_id,
+        model: data.config.model,
+        model_provider: data.config.model_provider,
+      }),
+    ]);
     let outcome: TurnOutcome;
     try {
       outcome = await opts.run(data, { signal: controller.signal, redis, log: opts.logger });
@@ -75,27 +78,30 @@ export async function startTurnConsumer(opts: {
     } finally {
       running.delete(turnId);
     }
+    // The status and the closing event go out together (same connection, same order).
     if (controller.signal.aborted) {
-      await scheduler.finish(turnId, 'interrupted');
-      await appendEvent(redis, data.thread_id, {
-        type: 'turn.failed',
-        turn_id: turnId,
-        error: { code: 'interrupted', message: 'the turn was interrupted' },
-      });
+      await Promise.all([
+        scheduler.finish(turnId, 'interrupted'),
+        appendEvent(redis, data.thread_id, {
+          type: 'turn.failed',
+          turn_id: turnId,
+          error: { code: 'interrupted', message: 'the turn was interrupted' },
+        }),
+      ]);
     } else if (outcome.status === 'completed') {
-      await scheduler.finish(turnId, 'completed');
-      await appendEvent(redis, data.thread_id, {
-        type: 'turn.completed',
-        turn_id: turnId,
-        usage: outcome.usage ?? { input_tokens: 0, output_tokens: 0 },
-      });
+      await Promise.all([
+        scheduler.finish(turnId, 'completed'),
+        appendEvent(redis, data.thread_id, {
+          type: 'turn.completed',
+          turn_id: turnId,
+          usage: outcome.usage ?? { input_tokens: 0, output_tokens: 0 },
+        }),
+      ]);
     } else {
-      await scheduler.finish(turnId, 'failed', outcome.error);
-      await appendEvent(redis, data.thread_id, {
-        type: 'turn.failed',
-        turn_id: turnId,
-        error: outcome.error,
-      });
+      await Promise.all([
+        scheduler.finish(turnId, 'failed', outcome.error),
+        appendEvent(redis, data.thread_id, { type: 'turn.failed', turn_id: turnId, error: outcome.error }),
+      ]);
     }
   };
 
