@@ -2,7 +2,7 @@
 // Paddock's labels whose owning worker's lease has lapsed in Redis, or that are past their
 // wall-clock lifetime. It never touches a resource without `paddock.managed=true` (and, when given,
 // the caller's scope labels), and when Redis cannot answer it removes nothing (fail closed).
-import { LABEL, removeSandboxNetwork, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
+import { LABEL, removeSandboxNetwork, sandboxKeys, sweepOrphanFirewall } from '@paddock/shared/sandbox/index.ts';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -85,6 +85,9 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
       .catch(() => false); // still has endpoints: next pass
     if (removed) result.networks++;
   }
+  await sweepOrphanFirewall(docker).catch((err: Error) =>
+    opts.logger?.warn({ err: err.message }, 'orphan firewall sweep failed'),
+  );
   return result;
 }
 

@@ -57,9 +57,9 @@ export async function fixture(name: string, opts: { proxyPort?: number } = {}): 
   const made: Sandbox[] = [];
   teardown = async () => {
     for (const s of made) s.close(); // end agent sessions before their containers go
+    const networks = await docker.listNetworks({ filters: JSON.stringify({ label: [`paddock.test=${run.runId}`] }) });
     await removeLabeled(docker, run.runId);
-    for (const n of await docker.listNetworks({ filters: JSON.stringify({ label: [`paddock.test=${run.runId}`] }) }))
-      await removeSandboxNetwork(docker, n.Name).catch(() => {}); // its firewall rules go with it
+    for (const n of networks) await removeSandboxNetwork(docker, n.Name).catch(() => {}); // and its firewall rules
     await redis.stop();
   };
   const image = await ensureSandboxImage(docker);

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { LABEL, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
+import { firewalledNetworks, LABEL, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
 import { waitFor } from '@paddock/shared/testing';
 import type { Redis } from 'ioredis';
 import { poolKey } from '../src/container-spec.ts';
@@ -212,6 +212,7 @@ describe('the reaper', () => {
       const liveSandbox = (await live.forThread({ tenant: 'tenant-live', thread: 'survivor' })).sandbox;
       const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
       const doomed = JSON.parse(line) as { network: string; sandbox: string };
+      assert.ok((await firewalledNetworks()).includes(doomed.network));
       const owned = await containersOf(`${LABEL.worker}=w-doomed-${fx.run.runId}`);
       assert.equal(owned.length, 2, 'a thread sandbox and a warm one');
       child.kill('SIGKILL');
@@ -224,6 +225,7 @@ describe('the reaper', () => {
       assert.deepEqual(swept, { containers: 2, volumes: 2, networks: 1 });
       assert.equal((await containersOf(`${LABEL.worker}=w-doomed-${fx.run.runId}`)).length, 0);
       await assert.rejects(fx.docker.getNetwork(doomed.network).inspect(), /404|not found/i);
+      assert.ok(!(await firewalledNetworks()).includes(doomed.network), 'its firewall rules went with it');
       assert.equal(await redis.get(sandboxKeys.threadSandbox('tenant-doomed', 'thread-1')), null);
       assert.equal(await redis.exists(sandboxKeys.sandbox(doomed.sandbox)), 0);
       // The live worker's sandbox is untouched and still works.

@@ -72,6 +72,24 @@ export async function firewalledNetworks(): Promise<string[]> {
 }
 
 /**
+ * Removes the rules of sandbox networks that no longer exist (a worker that died between removing
+ * its network and its rules). Rules are added only after their network exists, so a rule without
+ * a network is always an orphan.
+ */
+export async function sweepOrphanFirewall(docker: Docker): Promise<number> {
+  let removed = 0;
+  for (const name of await firewalledNetworks()) {
+    const exists = await docker
+      .getNetwork(name)
+      .inspect()
+      .then(() => true)
+      .catch((err: { statusCode?: number }) => err.statusCode !== 404); // unsure: keep the rules
+    if (!exists) removed += await removeFirewall(name).catch(() => 0);
+  }
+  return removed;
+}
+
+/**
  * Creates the network and its firewall; fails closed: when the rules cannot be added the network
  * is removed again and the error says why.
  */
