@@ -3,7 +3,7 @@
 // machine's own Node, before any dependency exists. Idempotent: each step checks before it acts.
 //   1. npm ci when node_modules is missing or older than package-lock.json
 //   2. on Debian/Ubuntu as root: apt-get install what is missing (redis-server, docker.io, debootstrap,
-//      openssl and iptables for the tests' TLS upstreams and the sandbox firewall)
+//      openssl, iptables, gcc + libc6-dev: TLS upstreams in tests, the sandbox firewall, the exec launcher)
 //   3. dockerd started when no Docker engine answers
 //   4. the sandbox base image built when absent (on the project's Node 24)
 // PADDOCK_SKIP_SETUP=1 skips all of it.
@@ -48,7 +48,13 @@ const needed = [
   ['debootstrap', 'debootstrap'],
   ['openssl', 'openssl'],
   ['iptables', 'iptables'],
+  // The sandbox worker compiles its small static exec launcher (Landlock) once, with cc.
+  ['cc', 'gcc'],
 ].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
+// A static link needs the C library's archive (libc6-dev), which a bare gcc may lack.
+if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/aarch64-linux-gnu/libc.a')) {
+  needed.push(['libc.a', 'libc6-dev']);
+}
 if (needed.length > 0) {
   const packages = needed.map(([, pkg]) => pkg);
   const isRoot = process.getuid?.() === 0;
