@@ -4,7 +4,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadClusterSettings } from '@paddock/shared';
-import { redisAnswers, waitFor } from '@paddock/shared/testing';
+import { redisAnswers, redisServerArgs } from '@paddock/shared/redis-server.ts';
+import { waitFor } from '@paddock/shared/testing';
 
 const root = resolve(import.meta.dirname, '..');
 const settings = loadClusterSettings();
@@ -17,20 +18,7 @@ async function startLocalRedis(): Promise<string> {
   const dir = join(resolve(root, process.env['PADDOCK_DATA_DIR'] ?? '.paddock'), 'redis');
   mkdirSync(dir, { recursive: true });
   const url = `redis://127.0.0.1:${port}`;
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--appendonly',
-    'yes',
-    '--maxmemory-policy',
-    'noeviction',
-    '--save',
-    '',
-  ];
+  const args = redisServerArgs({ port, dir, appendonly: true });
   children.push({
     name: 'redis',
     proc: spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] }),

@@ -5,4 +5,5 @@ export { dockerAnswers, ensureDockerEngine } from './docker-engine.mjs';
 export { ensureDocker, removeLabeled, TEST_LABEL, testRun } from './docker.ts';
 export { type FakeModel, type RecordedRequest, type ScriptedReply, startFakeModel } from './fake-model.ts';
 export { freePort, waitFor } from './ports.ts';
-export { type RedisServer, redisAnswers, startRedis } from './redis.ts';
+export { redisAnswers } from '../redis-server.ts';
+export { type RedisServer, startRedis } from './redis.ts';

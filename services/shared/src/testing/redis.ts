@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { redisAnswers, redisServerArgs } from '../redis-server.ts';
 import { freePort, waitFor } from './ports.ts';
 
 export type RedisServer = {
@@ -17,43 +18,12 @@ export type RedisServer = {
   stop: () => Promise<void>;
 };
 
-/** True when a Redis server answers PING at `url` (one attempt, no retries). */
-export async function redisAnswers(url: string): Promise<boolean> {
-  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  c.on('error', () => {}); // a refused connection is an answer of "no", not a crash
-  try {
-    await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
-}
-
 export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'paddock-redis-'));
   const clients: Redis[] = [];
   let proc: ChildProcess | undefined;
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    opts.appendonly ? 'yes' : 'no',
-    '--appendfsync',
-    'always',
-    '--maxmemory-policy',
-    'noeviction',
-    '--protected-mode',
-    'yes',
-  ];
+  const args = redisServerArgs({ port, dir, appendonly: opts.appendonly ?? false });
   const launch = async () => {
     const p = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     proc = p;

@@ -1,0 +1,31 @@
+// Running a redis-server process: its arguments (loopback, AOF, noeviction) and a readiness probe.
+// Used by `npm start` for the local Redis and by the test harness for each suite's Redis.
+import { Redis } from 'ioredis';
+
+/** Arguments for a redis-server bound to loopback that never evicts; AOF on when `appendonly`. */
+export function redisServerArgs(opts: { port: number; dir: string; appendonly: boolean }): string[] {
+  return [
+    '--port', String(opts.port),
+    '--bind', '127.0.0.1',
+    '--dir', opts.dir,
+    '--save', '',
+    '--appendonly', opts.appendonly ? 'yes' : 'no',
+    '--appendfsync', opts.appendonly ? 'everysec' : 'no',
+    '--maxmemory-policy', 'noeviction',
+    '--protected-mode', 'yes',
+  ];
+}
+
+/** True when a Redis server answers PING at `url` (one attempt, no retries). */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  c.on('error', () => {}); // a refused connection is an answer of "no", not a crash
+  try {
+    await c.connect();
+    return (await c.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
