@@ -8,6 +8,7 @@ import {
 } from '@paddock/shared';
 import { createGuardianClient } from '@paddock/shared/review/client.ts';
 import { Redis } from 'ioredis';
+import { watchSandboxNetworks } from './network-watch.ts';
 import { createEgressProxy } from './proxy-server.ts';
 import { createResolver } from './resolver.ts';
 import { egressProxySettings } from './settings.ts';
@@ -37,8 +38,18 @@ const proxy = createEgressProxy({
   options: proxySettings.options,
 });
 for (const listener of proxySettings.listeners) await proxy.listen(listener);
+// Networks the sandbox workers create later (their records in Redis) get a listener too.
+const networks = watchSandboxNetworks({
+  redis,
+  proxy,
+  port: settings.egressProxy.port,
+  intervalMs: 1000,
+  logger,
+  staticNetworks: proxySettings.listeners.map((l) => l.network),
+});
 
 closeOnSignals(logger, [
+  { name: 'networks', close: async () => networks.stop() },
   { name: 'proxy', close: () => proxy.close() },
   { name: 'redis', close: () => redis.quit() },
   { name: 'telemetry', close: () => telemetry.shutdown() },

@@ -55,6 +55,8 @@ export type Listener = { network: string; host: string; port: number };
 export type EgressProxy = {
   /** Starts a listener for one network; resolves with the bound port. */
   listen(listener: Listener): Promise<number>;
+  /** Stops the listeners of one network (it was removed); open connections end by themselves. */
+  unlisten(network: string): Promise<void>;
   /** Writes buffered decision records now (tests, shutdown). */
   flushAudit(): Promise<void>;
   close(): Promise<void>;
@@ -92,7 +94,7 @@ export function createEgressProxy(deps: {
   const socketInfo = new WeakMap<Socket, SocketInfo>();
   const openBySource = new Map<string, number>();
   const openSockets = new Set<Socket>();
-  const listeners: NetServer[] = [];
+  const listeners: { network: string; server: NetServer }[] = [];
 
   const httpServer = createServer(
     { keepAliveTimeout: options.idleTimeoutMs, headersTimeout: 30_000, requestTimeout: 0 },
@@ -343,9 +345,9 @@ export function createEgressProxy(deps: {
   return {
     listen(listener) {
       const server = createNetServer({ noDelay: true }, (socket) => onConnection(listener.network, socket));
-      listeners.push(server);
       return new Promise((resolve, reject) => {
         server.once('error', reject);
+        server.once('listening', () => listeners.push({ network: listener.network, server }));
         server.listen(listener.port, listener.host, () => {
           server.off('error', reject);
           resolve((server.address() as { port: number }).port);
@@ -356,12 +358,19 @@ export function createEgressProxy(deps: {
         });
       });
     },
+    async unlisten(network) {
+      const gone = listeners.filter((l) => l.network === network);
+      for (const l of gone) listeners.splice(listeners.indexOf(l), 1);
+      await Promise.all(gone.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+    },
     flushAudit: () => audit.flush(),
     async close() {
       shutdown.abort();
       // Stop accepting, then cut what is open (tunnels, keep-alive clients): server.close() alone
       // waits for every idle keep-alive connection to go away by itself.
-      const closed = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      const closed = Promise.all(
+        listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      );
       for (const socket of openSockets) socket.destroy();
       await closed;
       agent.destroy();

@@ -12,9 +12,27 @@ export type SandboxRuntimeConfig = {
   execTimeoutMs: number;
   maxOutputBytes: number;
   proxyPort: number;
+  guardianUrl: string;
+  concurrency: number;
+  reviewDeadlineMs: number;
+  approvalTimeoutMs: number;
+  outputThrottleMs: number;
+  turnLockMs: number;
 };
 
-export function sandboxRuntimeConfig(settings: ClusterSettings): SandboxRuntimeConfig {
+// Turn-engine budgets not (yet) in the cluster file's schema: environment variables, with defaults.
+function envMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (ms), got ${raw}`);
+  return n;
+}
+
+export function sandboxRuntimeConfig(
+  settings: ClusterSettings,
+  env: NodeJS.ProcessEnv = process.env,
+): SandboxRuntimeConfig {
   const s = settings.file.sandbox_worker ?? {};
   const l = s.limits ?? {};
   return {
@@ -34,5 +52,11 @@ export function sandboxRuntimeConfig(settings: ClusterSettings): SandboxRuntimeC
     execTimeoutMs: s.exec_timeout_ms ?? 120_000,
     maxOutputBytes: s.max_output_bytes ?? 1024 * 1024,
     proxyPort: settings.egressProxy.port,
+    guardianUrl: settings.guardian.url,
+    concurrency: s.concurrency ?? 4,
+    reviewDeadlineMs: envMs(env, 'PADDOCK_REVIEW_DEADLINE_MS', 30_000),
+    approvalTimeoutMs: envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', 10 * 60_000),
+    outputThrottleMs: envMs(env, 'PADDOCK_OUTPUT_THROTTLE_MS', 250),
+    turnLockMs: envMs(env, 'PADDOCK_TURN_LOCK_MS', 30_000),
   };
 }

@@ -2,6 +2,7 @@
 // Paddock's labels whose owning worker's lease has lapsed in Redis, or that are past their
 // wall-clock lifetime. It never touches a resource without `paddock.managed=true` (and, when given,
 // the caller's scope labels), and when Redis cannot answer it removes nothing (fail closed).
+import { egressKeys } from '@paddock/shared/egress/keys.ts';
 import { LABEL, removeSandboxNetwork, sandboxKeys, sweepOrphanFirewall } from '@paddock/shared/sandbox/index.ts';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
@@ -97,8 +98,8 @@ async function forgetSandbox(
   record: Record<string, string>,
   poolKey: string | undefined,
 ): Promise<void> {
-  const m = redis.multi().del(sandboxKeys.sandbox(sandboxId));
-  if (record['network'] && record['ip']) m.del(sandboxKeys.address(record['network'], record['ip']));
+  const m = redis.multi().del(sandboxKeys.sandbox(sandboxId)).del(egressKeys.sandbox(sandboxId));
+  if (record['network'] && record['ip']) m.del(egressKeys.source(record['network'], record['ip']));
   if (poolKey) m.lrem(sandboxKeys.warmPool(poolKey), 0, sandboxId);
   if (record['tenant'] && record['thread']) {
     const threadMap = sandboxKeys.threadSandbox(record['tenant'], record['thread']);

@@ -3,12 +3,17 @@
 // Redis, hands each networked exec its own proxy credential, and destroys sandboxes on thread close
 // or after the idle TTL.
 import { randomBytes } from 'node:crypto';
+import type { SandboxEgressRecord } from '@paddock/shared/egress/policy.ts';
+import {
+  issueExecCredential,
+  putSandboxEgress,
+  removeSandboxEgress,
+  revokeExecCredential,
+} from '@paddock/shared/egress/store.ts';
 import {
   type ExecChunk,
-  type ExecCredentialRecord,
   type ExecRequest,
   type ExecResult,
-  type SandboxAddressRecord,
   type SandboxNetwork,
   sandboxKeys,
 } from '@paddock/shared/sandbox/index.ts';
@@ -38,6 +43,19 @@ export type SandboxManagerOptions = {
 
 export type ThreadRef = { tenant: string; thread: string };
 export type ClaimSource = 'reused' | 'warm' | 'cold';
+/** What the egress proxy applies to the thread's sandbox (the rest of its record is the sandbox's own). */
+export type EgressSettings = Pick<
+  SandboxEgressRecord,
+  'policy' | 'escalation' | 'grant_scope' | 'policy_context'
+>;
+
+/** No network at all: the default until a turn says otherwise. */
+export const NO_EGRESS: EgressSettings = {
+  policy: { mode: 'off', allowed_domains: [], denied_domains: [] },
+  escalation: 'none',
+  grant_scope: 'once',
+  policy_context: { sandbox_mode: 'workspace-write', approval_policy: 'on-request' },
+};
 
 const threadKey = (t: ThreadRef) => `${t.tenant}\u0000${t.thread}`;
 
@@ -75,26 +93,28 @@ export class SandboxManager {
   /** The thread's sandbox: reused, claimed warm, or created cold (in that order). */
   async forThread(
     ref: ThreadRef,
-    opts: { shape?: SandboxShape; policy?: unknown } = {},
+    opts: { shape?: SandboxShape; egress?: EgressSettings } = {},
   ): Promise<{ sandbox: Sandbox; source: ClaimSource }> {
     const shape = opts.shape ?? this.opts.defaultShape;
     const local = this.byThread.get(threadKey(ref));
     if (local) {
       local.lastUsedAt = Date.now();
+      // Each turn carries its own resolved config: the proxy applies this turn's policy from now on.
+      if (opts.egress) await this.putEgress(local.sandbox, ref, opts.egress);
       return { sandbox: local.sandbox, source: 'reused' };
     }
     const known = await this.opts.redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread));
     if (known) {
       const attached = await attachSandbox(this.opts.docker, known, this.opts.network).catch(() => undefined);
       if (attached) {
-        await this.assign(attached, ref, opts.policy);
+        await this.assign(attached, ref, opts.egress);
         return { sandbox: attached, source: 'reused' };
       }
       await this.opts.redis.del(sandboxKeys.threadSandbox(ref.tenant, ref.thread));
     }
     const warm = await this.pool.claim(shape);
     if (warm) {
-      await this.assign(warm, ref, opts.policy);
+      await this.assign(warm, ref, opts.egress);
       return { sandbox: warm, source: 'warm' };
     }
     const cold = await createSandbox(this.opts.docker, {
@@ -106,18 +126,23 @@ export class SandboxManager {
       thread: ref.thread,
       scope: this.opts.scope,
     });
-    await this.assign(cold, ref, opts.policy);
+    await this.assign(cold, ref, opts.egress);
     return { sandbox: cold, source: 'cold' };
   }
 
-  private async assign(sandbox: Sandbox, ref: ThreadRef, policy: unknown): Promise<void> {
-    const now = Date.now();
-    const address: SandboxAddressRecord = {
-      sandboxId: sandbox.id,
+  private putEgress(sandbox: Sandbox, ref: ThreadRef, egress: EgressSettings): Promise<void> {
+    return putSandboxEgress(this.opts.redis, {
+      sandbox_id: sandbox.id,
       tenant: ref.tenant,
-      thread: ref.thread,
-      policy,
-    };
+      thread_id: ref.thread,
+      network: sandbox.network.name,
+      address: sandbox.ip,
+      ...egress,
+    });
+  }
+
+  private async assign(sandbox: Sandbox, ref: ThreadRef, egress: EgressSettings | undefined): Promise<void> {
+    const now = Date.now();
     await this.opts.redis
       .multi()
       .hset(sandboxKeys.sandbox(sandbox.id), {
@@ -132,34 +157,37 @@ export class SandboxManager {
         lastUsedAt: String(now),
       })
       .set(sandboxKeys.threadSandbox(ref.tenant, ref.thread), sandbox.id)
-      .set(sandboxKeys.address(sandbox.network.name, sandbox.ip), JSON.stringify(address))
       .exec();
+    await this.putEgress(sandbox, ref, egress ?? NO_EGRESS);
     this.byThread.set(threadKey(ref), { sandbox, ref, lastUsedAt: now });
   }
 
   /** Runs one exec; with `network`, the exec gets its own proxy credential, valid while it runs. */
-  async exec(sandbox: Sandbox, req: ExecRequest, onChunk?: (c: ExecChunk) => void): Promise<ExecResult> {
+  async exec(
+    sandbox: Sandbox,
+    req: ExecRequest,
+    onChunk?: (c: ExecChunk) => void,
+    opts: { execId?: string; turnId?: string; signal?: AbortSignal } = {},
+  ): Promise<ExecResult> {
     const timeoutMs = req.timeoutMs ?? this.opts.execTimeoutMs;
     const maxOutputBytes = req.maxOutputBytes ?? this.opts.maxOutputBytes;
     for (const entry of this.byThread.values()) if (entry.sandbox === sandbox) entry.lastUsedAt = Date.now();
-    if (!req.network) return sandbox.exec({ ...req, timeoutMs, maxOutputBytes }, { onChunk });
-    const token = randomBytes(18).toString('base64url');
-    const credKey = sandboxKeys.execCredential(sandbox.id, token);
-    const record = await this.opts.redis.hgetall(sandboxKeys.sandbox(sandbox.id));
-    const cred: ExecCredentialRecord = {
+    if (!req.network) {
+      return sandbox.exec({ ...req, timeoutMs, maxOutputBytes }, { onChunk, signal: opts.signal });
+    }
+    const issued = await issueExecCredential(this.opts.redis, {
       sandboxId: sandbox.id,
-      execId: token.slice(0, 8),
-      tenant: record['tenant'] ?? '',
-      thread: record['thread'] ?? '',
-    };
-    await this.opts.redis.set(credKey, JSON.stringify(cred), 'PX', timeoutMs + 5_000);
+      execId: opts.execId ?? randomBytes(8).toString('hex'),
+      ttlMs: timeoutMs + 5_000,
+      ...(opts.turnId ? { turnId: opts.turnId } : {}),
+    });
     try {
       return await sandbox.exec(
         { ...req, timeoutMs, maxOutputBytes },
-        { onChunk, extraEnv: proxyEnv(sandbox.network, sandbox.id, token) },
+        { onChunk, signal: opts.signal, extraEnv: proxyEnv(sandbox.network, sandbox.id, issued.token) },
       );
     } finally {
-      await this.opts.redis.del(credKey).catch(() => {});
+      await revokeExecCredential(this.opts.redis, sandbox.id, issued.token).catch(() => {});
     }
   }
 
@@ -181,8 +209,9 @@ export class SandboxManager {
   }
 
   private async forget(id: string, record: Record<string, string>, ref: ThreadRef): Promise<void> {
+    if (record['network'] && record['ip'])
+      await removeSandboxEgress(this.opts.redis, { sandbox_id: id, network: record['network'], address: record['ip'] });
     const m = this.opts.redis.multi().del(sandboxKeys.sandbox(id));
-    if (record['network'] && record['ip']) m.del(sandboxKeys.address(record['network'], record['ip']));
     // Only the mapping that still points at this sandbox.
     const threadMap = sandboxKeys.threadSandbox(ref.tenant, ref.thread);
     if ((await this.opts.redis.get(threadMap)) === id) m.del(threadMap);

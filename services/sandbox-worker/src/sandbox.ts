@@ -25,7 +25,12 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
 /** Extra time the worker gives the agent to report a timed-out exec before giving up on the session. */
 const AGENT_GRACE_MS = 5_000;
 
-export type ExecOptions = { onChunk?: (chunk: ExecChunk) => void; extraEnv?: Record<string, string> };
+export type ExecOptions = {
+  onChunk?: (chunk: ExecChunk) => void;
+  extraEnv?: Record<string, string>;
+  /** Aborting cancels the exec: the agent kills its whole process tree, the result says so. */
+  signal?: AbortSignal;
+};
 
 export class Sandbox {
   readonly id: string;
@@ -125,6 +130,9 @@ export class Sandbox {
         }
       },
     );
+    const cancel = () => agent.cancel(id);
+    if (opts.signal?.aborted) cancel();
+    else opts.signal?.addEventListener('abort', cancel, { once: true });
     // Backstop: the agent reports a timeout itself; if it cannot, the session is given up (fail closed).
     let backstop: NodeJS.Timeout | undefined;
     const lost = new Promise<never>((_, reject) => {
@@ -144,6 +152,7 @@ export class Sandbox {
       await Promise.race([done, lost]);
     } finally {
       clearTimeout(backstop);
+      opts.signal?.removeEventListener('abort', cancel);
     }
     if (failure) throw failure;
     return result!;

@@ -6,11 +6,13 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { firewalledNetworks, LABEL, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
+import { egressKeys } from '@paddock/shared/egress/keys.ts';
+import { tokenSha256 } from '@paddock/shared/egress/store.ts';
 import { waitFor } from '@paddock/shared/testing';
 import type { Redis } from 'ioredis';
 import { poolKey } from '../src/container-spec.ts';
 import { reap } from '../src/reaper.ts';
-import { SandboxManager, type SandboxManagerOptions } from '../src/sandbox-manager.ts';
+import { type EgressSettings, SandboxManager, type SandboxManagerOptions } from '../src/sandbox-manager.ts';
 import { cleanup, type Fixture, fixture, sh } from './helpers.ts';
 
 let fx: Fixture;
@@ -99,13 +101,14 @@ describe('a thread sandbox', () => {
       const ref = { tenant: 'tenant-a', thread: 'thread-release' };
       const { sandbox } = await m.forThread(ref);
       assert.equal((await containersOf(`${LABEL.sandbox}=${sandbox.id}`)).length, 1);
-      assert.ok(await redis.get(sandboxKeys.address(fx.network.name, sandbox.ip)));
+      assert.equal(await redis.get(egressKeys.source(fx.network.name, sandbox.ip)), sandbox.id);
       assert.equal(await m.release(ref), true);
       assert.equal((await containersOf(`${LABEL.sandbox}=${sandbox.id}`)).length, 0);
       await assert.rejects(fx.docker.getVolume(sandbox.volumeName).inspect(), /404|no such volume/i);
       assert.equal(await redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread)), null);
       assert.equal(await redis.exists(sandboxKeys.sandbox(sandbox.id)), 0);
-      assert.equal(await redis.get(sandboxKeys.address(fx.network.name, sandbox.ip)), null);
+      assert.equal(await redis.get(egressKeys.source(fx.network.name, sandbox.ip)), null);
+      assert.equal(await redis.exists(egressKeys.sandbox(sandbox.id)), 0);
 
       const idleRef = { tenant: 'tenant-a', thread: 'thread-idle' };
       const idle = await m.forThread(idleRef);
@@ -123,16 +126,27 @@ describe('a thread sandbox', () => {
     const m = manager('w-life-4');
     try {
       const ref = { tenant: 'tenant-n', thread: 'thread-net' };
-      const { sandbox } = await m.forThread(ref, {
-        policy: { mode: 'allowlist', allowed_domains: ['example.com'] },
-      });
-      const address = JSON.parse((await redis.get(sandboxKeys.address(fx.network.name, sandbox.ip)))!);
-      assert.deepEqual(address, {
-        sandboxId: sandbox.id,
-        tenant: 'tenant-n',
-        thread: 'thread-net',
-        policy: { mode: 'allowlist', allowed_domains: ['example.com'] },
-      });
+      const egress: EgressSettings = {
+        policy: { mode: 'allowlist', allowed_domains: ['example.com'], denied_domains: [] },
+        escalation: 'none',
+        grant_scope: 'once',
+        policy_context: { sandbox_mode: 'workspace-write', approval_policy: 'on-request' },
+      };
+      const { sandbox } = await m.forThread(ref, { egress });
+      assert.equal(await redis.get(egressKeys.source(fx.network.name, sandbox.ip)), sandbox.id);
+      const record = JSON.parse((await redis.get(egressKeys.sandbox(sandbox.id)))!);
+      assert.deepEqual(
+        { ...record, updated_at_ms: undefined },
+        {
+          ...egress,
+          sandbox_id: sandbox.id,
+          tenant: 'tenant-n',
+          thread_id: 'thread-net',
+          network: fx.network.name,
+          address: sandbox.ip,
+          updated_at_ms: undefined,
+        },
+      );
       const running = m.exec(sandbox, {
         argv: sh('echo "$HTTP_PROXY|$HTTPS_PROXY|$NO_PROXY"; sleep 1'),
         mode: 'read-only',
@@ -141,7 +155,7 @@ describe('a thread sandbox', () => {
       let seen: string[] = [];
       await waitFor(
         async () => {
-          seen = await redis.keys(sandboxKeys.execCredential(sandbox.id, '*'));
+          seen = await redis.keys(egressKeys.execCredential(sandbox.id, '*'));
           return seen.length === 1;
         },
         5_000,
@@ -149,12 +163,13 @@ describe('a thread sandbox', () => {
       );
       const r = await running;
       const [httpProxy, httpsProxy, noProxy] = r.stdout.text.trim().split('|');
-      const token = seen[0]!.split(':').at(-1)!;
+      const token = /^http:\/\/[^:]+:([^@]+)@/.exec(httpProxy ?? '')?.[1] ?? '';
       assert.equal(httpProxy, `http://${sandbox.id}:${token}@${fx.network.gateway}:${fx.proxyPort}`);
+      assert.equal(seen[0], egressKeys.execCredential(sandbox.id, tokenSha256(token)), 'stored under its hash');
       assert.equal(httpsProxy, httpProxy);
       assert.match(noProxy!, /localhost/);
       assert.deepEqual(
-        await redis.keys(sandboxKeys.execCredential(sandbox.id, '*')),
+        await redis.keys(egressKeys.execCredential(sandbox.id, '*')),
         [],
         'revoked after the exec',
       );

@@ -13,8 +13,8 @@ import {
   ErrorResponse,
   IdParams,
 } from '@paddock/shared/api/index.ts';
+import { actionHash } from '@paddock/shared/policy/action-hash.ts';
 import {
-  actionFingerprint,
   approveDenial,
   type ApprovalRecord,
   type ApprovalStatus,
@@ -103,7 +103,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
         .expire(keys.approvalDecision(rec.id), DECISION_TTL_S)
         .publish(channels.approvalDecided, rec.id);
       if (decision === 'approve_for_thread')
-        tx.sadd(keys.approvedForThread(rec.thread_id), actionFingerprint(rec.action));
+        tx.sadd(keys.approvedForThread(rec.thread_id), actionHash(rec.action));
       await tx.exec();
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'approval.decided', rec.id, {
         decision,

@@ -1,5 +1,7 @@
-// A canonical hash of an action (argv, cwd, requested permissions): a user's override of a denial
-// applies to this exact action only, whatever order its keys were written in.
+// The one canonical hash of an action, used wherever "the same action" matters: a user's override
+// of a denial and `approve_for_thread` apply to this exact action only. An exec is compared by
+// argv, cwd and requested permissions (not by its justification, which a retry may reword); any
+// other action (network, file write, tool call) by all of its fields. Key order never matters.
 import { createHash } from 'node:crypto';
 
 function canonical(value: unknown): unknown {
@@ -15,9 +17,15 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
-export function actionHash(action: { argv: readonly string[]; cwd: string; permissions?: unknown }): string {
-  const body = JSON.stringify(
-    canonical({ argv: action.argv, cwd: action.cwd, permissions: action.permissions ?? null }),
-  );
-  return createHash('sha256').update(body).digest('hex');
+/** What identifies an action: for an exec (`type` "exec" or absent with an argv), argv + cwd + permissions. */
+function identity(action: Record<string, unknown>): unknown {
+  const isExec = action['type'] === 'exec' || (action['type'] === undefined && Array.isArray(action['argv']));
+  if (!isExec) return action;
+  return { argv: action['argv'], cwd: action['cwd'], permissions: action['permissions'] ?? null };
+}
+
+export function actionHash(action: Record<string, unknown>): string {
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(identity(action))))
+    .digest('hex');
 }

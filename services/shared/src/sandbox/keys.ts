@@ -1,5 +1,6 @@
-// Redis keys of the sandbox runtime, shared with the egress proxy (which maps a connection's
-// source address to a sandbox) and the orchestrator.
+// Redis keys of the sandbox runtime, shared with the egress proxy (which listens on the sandbox
+// networks recorded here) and the orchestrator. What the proxy knows about each sandbox and exec is
+// the egress contract (`../egress/store.ts`), written by the sandbox manager.
 
 export const sandboxKeys = {
   /** Present (PX = lease) while the worker is alive; the reaper removes what a lapsed owner left. */
@@ -10,23 +11,9 @@ export const sandboxKeys = {
   threadSandbox: (tenant: string, thread: string) => `paddock:thread-sandbox:${tenant}:${thread}`,
   /** List of unassigned sandbox ids for one pool key; LPOP is the atomic claim. */
   warmPool: (poolKey: string) => `paddock:warm:${poolKey}`,
-  /** JSON SandboxAddressRecord: what the proxy knows about a source address on a sandbox network. */
-  address: (network: string, ip: string) => `paddock:sandbox-addr:${network}:${ip}`,
-  /** JSON ExecCredentialRecord (PX = the exec's timeout): the per-exec proxy credential. */
-  execCredential: (sandboxId: string, token: string) => `paddock:exec-cred:${sandboxId}:${token}`,
   /** JSON SandboxNetworkRecord: where the proxy must listen for one sandbox network. */
   network: (network: string) => `paddock:sandbox-network:${network}`,
 };
-
-export type SandboxAddressRecord = {
-  sandboxId: string;
-  tenant: string;
-  thread: string;
-  /** The thread's network policy as the worker resolved it; the proxy applies it. */
-  policy: unknown;
-};
-
-export type ExecCredentialRecord = { sandboxId: string; execId: string; tenant: string; thread: string };
 
 export type SandboxNetworkRecord = {
   name: string;

@@ -1,10 +1,10 @@
 // Approval requests (an action waiting for a person) and denials (kept per thread, the last 10,
 // one of which a person may approve for a single retry). The worker writes them through these
 // functions; the orchestrator lists and decides them.
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import { newId } from '../ids.ts';
+import { actionHash } from '../policy/action-hash.ts';
 import { keys } from './keys.ts';
 
 export const APPROVAL_DECISIONS = ['approve', 'approve_for_thread', 'deny', 'abort'] as const;
@@ -43,23 +43,6 @@ export type DenialRecord = {
 
 /** Denials kept per thread. */
 export const DENIALS_KEPT = 10;
-
-/** A stable fingerprint of an action: the same action always gives the same one. */
-export function actionFingerprint(action: Record<string, unknown>): string {
-  const canonical = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(canonical)
-      : v !== null && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.keys(v as object)
-              .sort()
-              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-          )
-        : v;
-  return createHash('sha256')
-    .update(JSON.stringify(canonical(action)))
-    .digest('hex');
-}
 
 /** Worker: asks a person about an action; wait with `waitForDecision`. */
 export async function createApprovalRequest(
@@ -106,7 +89,7 @@ export async function approvedForThread(
   threadId: string,
   action: Record<string, unknown>,
 ): Promise<boolean> {
-  return (await redis.sismember(keys.approvedForThread(threadId), actionFingerprint(action))) === 1;
+  return (await redis.sismember(keys.approvedForThread(threadId), actionHash(action))) === 1;
 }
 
 /** Worker: records a denial; the thread keeps the last DENIALS_KEPT. */
@@ -132,7 +115,7 @@ export async function takeOverride(
   threadId: string,
   action: Record<string, unknown>,
 ): Promise<string | undefined> {
-  const fp = actionFingerprint(action);
+  const fp = actionHash(action);
   const [[, denialId]] = ((await redis
     .multi()
     .hget(keys.overrides(threadId), fp)
@@ -177,7 +160,7 @@ export async function approveDenial(
     denial.id,
     approvedBy,
     new Date().toISOString(),
-    actionFingerprint(denial.action),
+    actionHash(denial.action),
   )) as string;
   return out === 'missing' || out === 'already' ? out : (JSON.parse(out) as DenialRecord);
 }

@@ -29,6 +29,11 @@ export async function startTurnConsumer(opts: {
   run: RunTurn;
   logger?: Logger;
   closeDeadlineMs?: number;
+  /**
+   * BullMQ's job lock: a worker that dies mid-turn stops renewing it, and another worker takes the
+   * job (and fails it as `worker_lost`) within about this time. Default 30 s.
+   */
+  lockDurationMs?: number;
 }): Promise<TurnConsumer> {
   // One connection for our scripts and events, one subscribed to interrupts; BullMQ owns its own.
   const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
@@ -109,6 +114,9 @@ export async function startTurnConsumer(opts: {
     connection: { url: opts.redisUrl, maxRetriesPerRequest: null },
     prefix: TURN_QUEUE_PREFIX,
     concurrency: opts.concurrency,
+    ...(opts.lockDurationMs
+      ? { lockDuration: opts.lockDurationMs, stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)) }
+      : {}),
   });
   worker.on('error', (err) => opts.logger?.warn({ err: err.message }, 'turn worker error'));
   await worker.waitUntilReady();

@@ -40,6 +40,10 @@ export const keys = {
   /** fingerprint -> denial id: one user-approved retry of exactly that action. */
   overrides: (thr: string) => `${P}:thread:${thr}:overrides`,
   turn: (id: string) => `${P}:turn:${id}`,
+  /** Hash: id of each command of the turn, set (HSETNX) before it runs, so none runs twice. */
+  turnCommands: (id: string) => `${P}:turn:${id}:commands`,
+  /** JSON list of the agent conversation of the thread (messages the model sees). */
+  conversation: (thr: string) => `${P}:thread:${thr}:conversation`,
   idempotency: (thr: string, keyHash: string) => `${P}:thread:${thr}:idem:${keyHash}`,
   rate: (tokenId: string, window: number) => `${P}:rate:${tokenId}:${window}`,
   sched: {

@@ -1,0 +1,225 @@
+// The boundary decision for one action, before it runs: prefix rules and classification, then the
+// thread's reviewer — the guardian (auto_review) or a person (an approval request the API answers,
+// waited for up to `approvalTimeoutMs`). Keeps the turn's denial circuit breaker, records denials,
+// and applies a person's override of a recent denial: one retry of exactly that action, reviewed
+// with the override in its context. Every outcome becomes an event and a message for the model.
+import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
+import type { SandboxMode } from '@paddock/shared/config/schema.ts';
+import { newId } from '@paddock/shared/ids.ts';
+import { classifyExec, type ExecRequest } from '@paddock/shared/policy/classify.ts';
+import { DenialBreaker } from '@paddock/shared/policy/denial-breaker.ts';
+import { rejectionMessage, reviewMessage } from '@paddock/shared/policy/model-messages.ts';
+import type { GuardianClient } from '@paddock/shared/review/client.ts';
+import type { ReviewOutcome, TranscriptItem, Verdict } from '@paddock/shared/review/contract.ts';
+import {
+  approvedForThread,
+  createApprovalRequest,
+  type DenialRecord,
+  keys,
+  recordDenial,
+  takeOverride,
+  waitForDecision,
+} from '@paddock/shared/turns/index.ts';
+import type { Redis } from 'ioredis';
+import type { ItemEvents } from './item-events.ts';
+import { classifyContext, policyContext } from './turn-config.ts';
+
+export type GateDecision =
+  | { run: true; sandboxMode: SandboxMode; escalated: boolean; note?: string }
+  | { run: false; outcome: ReviewOutcome | 'rejected'; message: string };
+
+export type GateDeps = {
+  redis: Redis;
+  guardian: GuardianClient;
+  events: ItemEvents;
+  job: { turn_id: string; thread_id: string; workspace_id: string; config: EffectiveConfig };
+  /** The turn's compact transcript so far (the guardian sees it). */
+  transcript: () => TranscriptItem[];
+  reviewDeadlineMs: number;
+  approvalTimeoutMs: number;
+  signal: AbortSignal;
+};
+
+/** Thrown when the breaker trips: the turn ends `turn.failed` with this code. */
+export class BreakerTripped extends Error {
+  readonly code = 'denial_circuit_breaker';
+}
+
+export class ActionGate {
+  readonly breaker = new DenialBreaker();
+  private readonly d: GateDeps;
+
+  constructor(deps: GateDeps) {
+    this.d = deps;
+  }
+
+  async decide(req: ExecRequest): Promise<GateDecision> {
+    const { config } = this.d.job;
+    const c = classifyExec(req, classifyContext(config));
+    const action = actionOf(req);
+    if (c.kind === 'run') return { run: true, sandboxMode: c.sandbox_mode, escalated: !!req.escalate };
+    if (c.kind === 'reject') {
+      await this.deny(action, c.reason, c.code === 'forbidden_by_rule' ? 'rule' : 'approval_policy');
+      return { run: false, outcome: 'rejected', message: rejectionMessage(c.reason) };
+    }
+    const approvedMode = c.escalated_mode ?? config.sandbox_mode;
+    if (await approvedForThread(this.d.redis, this.d.job.thread_id, action)) {
+      return { run: true, sandboxMode: approvedMode, escalated: !!req.escalate, note: 'approved for this thread' };
+    }
+    const override = await this.takeOverride(action);
+    const verdict =
+      c.reviewer === 'auto_review'
+        ? await this.guardianReview(action, override)
+        : await this.userReview(action, c.reason, override);
+    if (verdict.outcome === 'denied') {
+      await this.deny(action, verdict.rationale, c.reviewer === 'auto_review' ? 'guardian' : 'user');
+    }
+    const tripped = this.breaker.record(verdict.outcome);
+    if (tripped) {
+      const message = `denial circuit breaker: ${tripped}; the turn stops`;
+      const id = this.d.events.newItemId();
+      await this.d.events.completed({ id, type: 'error', message });
+      throw new BreakerTripped(message);
+    }
+    if (verdict.outcome === 'approved') {
+      return { run: true, sandboxMode: approvedMode, escalated: !!req.escalate, note: reviewMessage(verdict) };
+    }
+    return { run: false, outcome: verdict.outcome, message: reviewMessage(verdict) };
+  }
+
+  private async deny(action: Record<string, unknown>, rationale: string, source: string): Promise<void> {
+    await recordDenial(this.d.redis, {
+      thread_id: this.d.job.thread_id,
+      turn_id: this.d.job.turn_id,
+      action,
+      rationale,
+      source,
+    });
+  }
+
+  /** The person's one retry of exactly this action, with who granted it. */
+  private async takeOverride(action: Record<string, unknown>): Promise<DenialRecord['override'] & { denial_id: string } | undefined> {
+    const denialId = await takeOverride(this.d.redis, this.d.job.thread_id, action);
+    if (!denialId) return undefined;
+    const kept = await this.d.redis.lrange(keys.denials(this.d.job.thread_id), 0, -1);
+    const denial = kept.map((raw) => JSON.parse(raw) as DenialRecord).find((x) => x.id === denialId);
+    return {
+      denial_id: denialId,
+      approved_by: denial?.override?.approved_by ?? 'unknown',
+      approved_at: denial?.override?.approved_at ?? new Date().toISOString(),
+    };
+  }
+
+  private async guardianReview(
+    action: Record<string, unknown>,
+    override: { denial_id: string; approved_by: string } | undefined,
+  ): Promise<Verdict> {
+    const reviewId = newId('rev');
+    const context = policyContext(this.d.job.config);
+    if (override) {
+      context.user_override = {
+        denial_id: override.denial_id,
+        approved_by: override.approved_by,
+        note: 'the user approved a retry of this exact action after it was denied',
+      };
+    }
+    const verdict = await this.d.guardian.review(
+      {
+        review_id: reviewId,
+        tenant: this.d.job.workspace_id,
+        thread_id: this.d.job.thread_id,
+        turn_id: this.d.job.turn_id,
+        action: action as never,
+        transcript: this.d.transcript(),
+        policy_context: context,
+        deadline_ms: this.d.reviewDeadlineMs,
+      },
+      { signal: this.d.signal },
+    );
+    await this.d.events.completed({
+      id: this.d.events.newItemId(),
+      type: 'review',
+      review_id: verdict.review_id,
+      outcome: verdict.outcome,
+      risk_level: verdict.risk_level,
+      rationale: verdict.rationale,
+    });
+    return verdict;
+  }
+
+  /** A person decides through the API; no decision within the timeout → timed_out (the action does not run). */
+  private async userReview(
+    action: Record<string, unknown>,
+    reason: string,
+    override: { denial_id: string; approved_by: string } | undefined,
+  ): Promise<Verdict> {
+    const startedAt = Date.now();
+    const apr = await createApprovalRequest(this.d.redis, {
+      threadId: this.d.job.thread_id,
+      turnId: this.d.job.turn_id,
+      workspaceId: this.d.job.workspace_id,
+      action,
+      reason: override ? `${reason} (retry of denial ${override.denial_id} approved by ${override.approved_by})` : reason,
+    });
+    const item = { id: this.d.events.newItemId(), type: 'approval_request' as const, approval_id: apr.id, action };
+    await this.d.events.started({ ...item, status: 'pending' });
+    // BLPOP blocks its connection: one of its own, closed on interrupt so the wait ends at once.
+    const conn = this.d.redis.duplicate();
+    const onAbort = () => conn.disconnect();
+    this.d.signal.addEventListener('abort', onAbort, { once: true });
+    let decision: string | undefined;
+    try {
+      decision = await waitForDecision(conn, apr.id, this.d.approvalTimeoutMs).catch(() => undefined);
+      if (decision === undefined && !this.d.signal.aborted) {
+        // Close the request so a late answer is refused (409), unless one just won the race.
+        const closed = await this.d.redis.set(keys.approvalDecided(apr.id), 'timed_out', 'EX', 86_400, 'NX');
+        if (closed === 'OK') {
+          await this.d.redis.set(keys.approval(apr.id), JSON.stringify({ ...apr, status: 'aborted', decision: 'abort', decided_by: 'timeout', decided_at: new Date().toISOString() }));
+        } else {
+          decision = (await waitForDecision(conn, apr.id, 1000).catch(() => undefined)) ?? undefined;
+        }
+      }
+    } finally {
+      this.d.signal.removeEventListener('abort', onAbort);
+      conn.disconnect();
+    }
+    const by = (await this.d.redis.get(keys.approval(apr.id)).then((raw) => (raw ? (JSON.parse(raw) as { decided_by?: string }).decided_by : undefined))) ?? 'a person';
+    const outcome: ReviewOutcome = this.d.signal.aborted
+      ? 'aborted'
+      : decision === 'approve' || decision === 'approve_for_thread'
+        ? 'approved'
+        : decision === 'deny'
+          ? 'denied'
+          : decision === 'abort'
+            ? 'aborted'
+            : 'timed_out';
+    await this.d.events.completed({ ...item, status: outcome });
+    return {
+      review_id: apr.id,
+      outcome,
+      risk_level: 'medium',
+      user_authorization: outcome === 'approved' ? 'high' : 'unknown',
+      rationale:
+        outcome === 'approved'
+          ? `approved by ${by}`
+          : outcome === 'denied'
+            ? `denied by ${by}`
+            : outcome === 'timed_out'
+              ? `no decision within ${this.d.approvalTimeoutMs} ms`
+              : 'the request was aborted',
+      latency_ms: Date.now() - startedAt,
+    };
+  }
+}
+
+/** The review contract's exec action for a request (permissions only when it asks for more). */
+export function actionOf(req: ExecRequest): Record<string, unknown> {
+  const escalatedMode = req.escalate ? (req.escalate.sandbox_mode ?? 'danger-full-access') : undefined;
+  return {
+    type: 'exec',
+    argv: req.argv,
+    cwd: req.cwd,
+    ...(escalatedMode ? { permissions: { sandbox_mode: escalatedMode } } : {}),
+    ...(req.escalate ? { justification: req.escalate.justification } : {}),
+  };
+}

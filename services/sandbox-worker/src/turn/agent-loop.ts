@@ -1,0 +1,188 @@
+// The agent loop of an `input` turn: the model (openai SDK, Chat Completions, at the turn's
+// provider base URL and model) with one `shell` tool; each tool call goes through exactly the
+// same gate and runner as a scripted command. The conversation is kept per thread in Redis, and
+// the token usage of every model call is summed for turn.completed.
+import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
+import type { TranscriptItem } from '@paddock/shared/review/contract.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import type { Usage } from '@paddock/shared/turns/events.ts';
+import type { Redis } from 'ioredis';
+import OpenAI from 'openai';
+import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { CommandResult, CommandSpec } from './command-runner.ts';
+import type { ItemEvents } from './item-events.ts';
+
+/** Model calls per turn at most: a model that never stops calling tools ends the turn failed. */
+export const MAX_MODEL_STEPS = 64;
+/** Conversation messages kept per thread (oldest dropped, the system prompt always first). */
+const CONVERSATION_MAX_MESSAGES = 400;
+
+const SYSTEM_PROMPT =
+  'You are a coding agent working in a sandboxed Linux workspace at /workspace. Use the `shell` tool to ' +
+  'run commands (argv form). Commands run under the thread\'s sandbox policy; when one needs more (writes ' +
+  'outside the workspace, full access), set with_escalated_permissions with a justification and it will be ' +
+  'reviewed. When a command is denied, do not work around the denial. Answer the user when done.';
+
+export const SHELL_TOOL: ChatCompletionTool = {
+  type: 'function',
+  function: {
+    name: 'shell',
+    description: 'Runs a command in the sandbox and returns its exit code and output.',
+    parameters: {
+      type: 'object',
+      properties: {
+        command: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'argv' },
+        workdir: { type: 'string', description: 'absolute working directory (default /workspace)' },
+        timeout_ms: { type: 'integer', minimum: 1, description: 'hard timeout' },
+        with_escalated_permissions: { type: 'boolean', description: 'run outside the sandbox limits (reviewed)' },
+        justification: { type: 'string', description: 'why the escalation is needed' },
+      },
+      required: ['command'],
+      additionalProperties: false,
+    },
+  },
+};
+
+export type AgentLoopDeps = {
+  redis: Redis;
+  job: { turn_id: string; thread_id: string; input: string; config: EffectiveConfig };
+  events: ItemEvents;
+  transcript: TranscriptItem[];
+  runShell: (spec: CommandSpec) => Promise<CommandResult>;
+  signal: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+};
+
+export type AgentOutcome =
+  | { status: 'completed'; usage: Usage }
+  | { status: 'failed'; usage: Usage; error: { code: string; message: string } };
+
+/** Parses the model's shell arguments; a bad call is answered to the model, never run. */
+export function parseShellCall(raw: string, callId: string): CommandSpec | string {
+  let args: Record<string, unknown>;
+  try {
+    args = JSON.parse(raw) as Record<string, unknown>;
+  } catch {
+    return 'invalid arguments: not JSON';
+  }
+  const argv = args['command'];
+  if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string'))
+    return 'invalid arguments: "command" must be a non-empty array of strings';
+  const cwd = args['workdir'] ?? '/workspace';
+  if (typeof cwd !== 'string' || !cwd.startsWith('/')) return 'invalid arguments: "workdir" must be an absolute path';
+  const timeout = args['timeout_ms'];
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1))
+    return 'invalid arguments: "timeout_ms" must be a positive integer';
+  const spec: CommandSpec = { id: callId, argv: argv as string[], cwd };
+  if (typeof timeout === 'number') spec.timeoutMs = Math.min(timeout, 3_600_000);
+  if (args['with_escalated_permissions'] === true) {
+    const justification = args['justification'];
+    if (typeof justification !== 'string' || justification.trim() === '')
+      return 'invalid arguments: an escalation needs a "justification"';
+    spec.escalate = { justification };
+  }
+  return spec;
+}
+
+export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
+  const { config } = d.job;
+  const provider = config.model_providers[config.model_provider];
+  if (!provider) {
+    return {
+      status: 'failed',
+      usage: { input_tokens: 0, output_tokens: 0 },
+      error: { code: 'model_provider_unknown', message: `no model provider "${config.model_provider}"` },
+    };
+  }
+  const env = d.env ?? process.env;
+  const client = new OpenAI({
+    baseURL: provider.base_url,
+    apiKey: (provider.env_key ? env[provider.env_key] : undefined) ?? 'unset',
+    maxRetries: 1,
+  });
+  const stored = await d.redis.lrange(keys.conversation(d.job.thread_id), 0, -1);
+  const history = stored.map((raw) => JSON.parse(raw) as ChatCompletionMessageParam);
+  const fresh: ChatCompletionMessageParam[] = [];
+  if (history.length === 0) fresh.push({ role: 'system', content: SYSTEM_PROMPT });
+  fresh.push({ role: 'user', content: d.job.input });
+  d.transcript.push({ role: 'user', content: d.job.input });
+  const usage: Required<Usage> = { input_tokens: 0, cached_input_tokens: 0, output_tokens: 0 };
+  const save = async () => {
+    if (fresh.length === 0) return;
+    const key = keys.conversation(d.job.thread_id);
+    const m = d.redis.multi().rpush(key, ...fresh.map((x) => JSON.stringify(x)));
+    // Keep the first message (the system prompt) and the newest ones.
+    const len = history.length + fresh.length;
+    if (len > CONVERSATION_MAX_MESSAGES) {
+      const first = history[0] ?? fresh[0];
+      m.ltrim(key, len - CONVERSATION_MAX_MESSAGES + 1, -1).lpush(key, JSON.stringify(first));
+    }
+    await m.exec();
+    history.push(...fresh);
+    fresh.length = 0;
+  };
+  try {
+    for (let step = 0; step < MAX_MODEL_STEPS; step++) {
+      const completion = await client.chat.completions.create(
+        { model: config.model, messages: [...history, ...fresh], tools: [SHELL_TOOL] },
+        { signal: d.signal },
+      );
+      usage.input_tokens += completion.usage?.prompt_tokens ?? 0;
+      usage.cached_input_tokens += completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+      usage.output_tokens += completion.usage?.completion_tokens ?? 0;
+      const message = completion.choices[0]?.message;
+      if (!message) throw new Error('the model answered without a message');
+      const calls = (message.tool_calls ?? []).filter((c) => c.type === 'function');
+      fresh.push({
+        role: 'assistant',
+        content: message.content ?? null,
+        ...(calls.length > 0 ? { tool_calls: calls } : {}),
+      });
+      if (message.content) {
+        d.transcript.push({ role: 'assistant', content: message.content });
+        await d.events.completed({ id: d.events.newItemId(), type: 'agent_message', text: message.content });
+      }
+      if (calls.length === 0) {
+        await save();
+        return { status: 'completed', usage };
+      }
+      for (const call of calls) {
+        let answer: string;
+        if (call.function.name !== 'shell') {
+          answer = `unknown tool "${call.function.name}"; the only tool is "shell"`;
+        } else {
+          const spec = parseShellCall(call.function.arguments, call.id);
+          if (typeof spec === 'string') answer = spec;
+          else {
+            d.transcript.push({ role: 'assistant', content: `shell ${JSON.stringify(spec.argv)}` });
+            answer = (await d.runShell(spec)).forModel;
+          }
+        }
+        d.transcript.push({ role: 'tool', content: answer.slice(0, 2000) });
+        fresh.push({ role: 'tool', tool_call_id: call.id, content: answer });
+      }
+      await save();
+    }
+    return {
+      status: 'failed',
+      usage,
+      error: { code: 'too_many_steps', message: `the model made ${MAX_MODEL_STEPS} calls without answering` },
+    };
+  } catch (err) {
+    // Every tool call in the conversation needs its answer, or the thread's next turn is refused.
+    const answered = new Set(fresh.flatMap((m) => (m.role === 'tool' ? [m.tool_call_id] : [])));
+    for (const m of [...fresh]) {
+      if (m.role !== 'assistant') continue;
+      for (const call of m.tool_calls ?? []) {
+        if (!answered.has(call.id))
+          fresh.push({ role: 'tool', tool_call_id: call.id, content: 'the turn ended before this call ran' });
+      }
+    }
+    await save().catch(() => undefined);
+    if (d.signal.aborted) throw err;
+    if (err instanceof OpenAI.APIError) {
+      return { status: 'failed', usage, error: { code: 'model_error', message: err.message } };
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,125 @@
+// Runs one action of a turn (a scripted command or the model's shell call) through the gate, and,
+// when it may run, in the thread's sandbox: the command's id is recorded in Redis before it starts
+// (HSETNX), so an attempt that finds its id already there never runs it a second time.
+import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
+import type { ExecRequest as ClassifyRequest } from '@paddock/shared/policy/classify.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import type { Redis } from 'ioredis';
+import type { Sandbox } from '../sandbox.ts';
+import type { SandboxManager } from '../sandbox-manager.ts';
+import { type ActionGate, BreakerTripped } from './action-gate.ts';
+import type { ItemEvents } from './item-events.ts';
+import { execMode, execNetwork } from './turn-config.ts';
+
+export type CommandSpec = ClassifyRequest & { id: string; timeoutMs?: number };
+
+export type CommandResult = {
+  ran: boolean;
+  exitCode: number | null;
+  /** What the model is told: the output, or why the command did not run. */
+  forModel: string;
+};
+
+/** Most output handed back to the model per command (the event carries the exec's own capped output). */
+const MODEL_OUTPUT_MAX_CHARS = 16 * 1024;
+/** How long the record of a turn's started commands is kept. */
+const COMMANDS_TTL_S = 7 * 86_400;
+
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(' ');
+}
+
+function clip(text: string): string {
+  if (text.length <= MODEL_OUTPUT_MAX_CHARS) return text;
+  const half = MODEL_OUTPUT_MAX_CHARS / 2;
+  return `${text.slice(0, half)}\n[... ${text.length - MODEL_OUTPUT_MAX_CHARS} chars omitted ...]\n${text.slice(-half)}`;
+}
+
+export async function runCommand(d: {
+  redis: Redis;
+  manager: SandboxManager;
+  sandbox: Sandbox;
+  gate: ActionGate;
+  events: ItemEvents;
+  job: { turn_id: string; config: EffectiveConfig };
+  spec: CommandSpec;
+  signal: AbortSignal;
+}): Promise<CommandResult> {
+  const { spec, events } = d;
+  const base = {
+    id: events.newItemId(),
+    type: 'command_execution' as const,
+    command: shellQuote(spec.argv),
+    aggregated_output: '',
+    exit_code: null,
+  };
+  let decision: Awaited<ReturnType<ActionGate['decide']>>;
+  try {
+    decision = await d.gate.decide(spec);
+  } catch (err) {
+    // The breaker tripped on this action's denial: it did not run, and the turn ends.
+    if (err instanceof BreakerTripped) {
+      await events.completed({ ...base, aggregated_output: err.message, status: 'declined' });
+    }
+    throw err;
+  }
+  if (!decision.run) {
+    await events.completed({ ...base, aggregated_output: decision.message, status: 'declined' });
+    return { ran: false, exitCode: null, forModel: decision.message };
+  }
+  if (d.signal.aborted) throw new Error('interrupted');
+  const first = await d.redis.hsetnx(
+    keys.turnCommands(d.job.turn_id),
+    spec.id,
+    JSON.stringify({ started_at: new Date().toISOString(), argv: spec.argv }),
+  );
+  await d.redis.expire(keys.turnCommands(d.job.turn_id), COMMANDS_TTL_S);
+  if (first === 0) {
+    const message = 'This command was already started by an earlier attempt of this turn; it was not run again.';
+    await events.completed({ ...base, aggregated_output: message, status: 'failed' });
+    return { ran: false, exitCode: null, forModel: message };
+  }
+  await events.started({ ...base, status: 'in_progress' });
+  const live = events.outputStream({ ...base, status: 'in_progress' });
+  try {
+    const r = await d.manager.exec(
+      d.sandbox,
+      {
+        argv: spec.argv,
+        cwd: spec.cwd,
+        mode: decision.escalated ? 'escalated' : execMode(decision.sandboxMode),
+        writableRoots: d.job.config.sandbox_workspace_write.writable_roots,
+        network: execNetwork(d.job.config, decision.escalated),
+        ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}),
+      },
+      (chunk) => live.push(chunk.data.toString('utf8')),
+      { execId: spec.id, turnId: d.job.turn_id, signal: d.signal },
+    );
+    await live.flush();
+    const output = r.stdout.text + r.stderr.text;
+    const failed = r.exitCode !== 0 || r.timedOut;
+    await events.completed({
+      ...base,
+      aggregated_output: output,
+      exit_code: r.exitCode,
+      status: failed ? 'failed' : 'completed',
+    });
+    const notes = [
+      r.timedOut ? 'the command timed out and was killed' : '',
+      r.oomKilled ? 'the command ran out of memory' : '',
+      r.signal ? `killed by ${r.signal}` : '',
+    ].filter(Boolean);
+    return {
+      ran: true,
+      exitCode: r.exitCode,
+      forModel: clip(`exit code: ${r.exitCode ?? 'none'}${notes.length ? ` (${notes.join('; ')})` : ''}\n${output}`),
+    };
+  } catch (err) {
+    await live.flush();
+    const message = `the command could not be run: ${(err as Error).message}`;
+    await events.completed({ ...base, aggregated_output: message, status: 'failed' });
+    return { ran: false, exitCode: null, forModel: message };
+  } finally {
+    await d.redis.hset(keys.turnCommands(d.job.turn_id), `${spec.id}:done`, new Date().toISOString()).catch(() => 0);
+  }
+}

@@ -1,0 +1,140 @@
+// The worker's job (`RunTurn`): claims the thread's sandbox (the environment's image; the setup
+// script once per sandbox, before the agent phase), points the egress proxy at this turn's policy, and runs the turn's scripted `commands` or
+// its agent loop (`input`) — both through the same gate (classification, review, breaker).
+import type { Command } from '@paddock/shared/turns/records.ts';
+import type { RunTurn, TurnOutcome } from '@paddock/shared/turns/consumer.ts';
+import { sandboxKeys } from '@paddock/shared/sandbox/keys.ts';
+import type { GuardianClient } from '@paddock/shared/review/client.ts';
+import type { TranscriptItem } from '@paddock/shared/review/contract.ts';
+import type { Redis } from 'ioredis';
+import type { SandboxShape } from '../container-spec.ts';
+import type { Sandbox } from '../sandbox.ts';
+import type { SandboxManager } from '../sandbox-manager.ts';
+import { ActionGate, BreakerTripped } from './action-gate.ts';
+import { runAgentLoop } from './agent-loop.ts';
+import { runCommand } from './command-runner.ts';
+import { itemEvents } from './item-events.ts';
+import { egressSettings, execNetwork } from './turn-config.ts';
+
+export type TurnEngineOptions = {
+  manager: SandboxManager;
+  guardian: GuardianClient;
+  defaultShape: SandboxShape;
+  /** Guardian budget per review. */
+  reviewDeadlineMs: number;
+  /** How long a `user` review waits for a person before the action is aborted (timed_out). */
+  approvalTimeoutMs: number;
+  /** item.updated of a command's output at most this often. */
+  outputThrottleMs: number;
+  setupTimeoutMs: number;
+  env?: NodeJS.ProcessEnv;
+};
+
+/** Transcript items the guardian sees at most (the newest). */
+const TRANSCRIPT_MAX_ITEMS = 40;
+
+export function createTurnRunner(o: TurnEngineOptions): RunTurn {
+  return async (job, { signal, redis }) => {
+    const shape: SandboxShape =
+      job.environment.image && job.environment.image !== o.defaultShape.image
+        ? { ...o.defaultShape, image: job.environment.image }
+        : o.defaultShape;
+    const ref = { tenant: job.workspace_id, thread: job.thread_id };
+    const { sandbox } = await o.manager.forThread(ref, { shape, egress: egressSettings(job.config) });
+    const events = itemEvents(redis, job.thread_id, job.turn_id, o.outputThrottleMs);
+    const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);
+    if (setup) return setup;
+
+    const transcript: TranscriptItem[] = [];
+    const gate = new ActionGate({
+      redis,
+      guardian: o.guardian,
+      events,
+      job,
+      transcript: () => transcript.slice(-TRANSCRIPT_MAX_ITEMS),
+      reviewDeadlineMs: o.reviewDeadlineMs,
+      approvalTimeoutMs: o.approvalTimeoutMs,
+      signal,
+    });
+    const runShell = (spec: Parameters<typeof runCommand>[0]['spec']) =>
+      runCommand({ redis, manager: o.manager, sandbox, gate, events, job, spec, signal });
+    try {
+      if (job.commands && job.commands.length > 0) {
+        transcript.push({ role: 'user', content: `scripted turn of ${job.commands.length} commands` });
+        for (const [i, command] of job.commands.entries()) {
+          if (signal.aborted) break;
+          const r = await runShell(commandSpec(command, i));
+          transcript.push({ role: 'tool', content: r.forModel.slice(0, 2000) });
+        }
+        return { status: 'completed' };
+      }
+      const outcome = await runAgentLoop({
+        redis,
+        job: { ...job, input: job.input ?? '' },
+        events,
+        transcript,
+        runShell,
+        signal,
+        env: o.env,
+      });
+      return outcome.status === 'completed'
+        ? { status: 'completed', usage: outcome.usage }
+        : { status: 'failed', error: outcome.error };
+    } catch (err) {
+      if (err instanceof BreakerTripped) return { status: 'failed', error: { code: err.code, message: err.message } };
+      throw err;
+    }
+  };
+}
+
+export function commandSpec(c: Command, index: number) {
+  const argv = c.argv ?? ['bash', '-lc', c.cmd ?? 'true'];
+  return {
+    id: `cmd-${index}`,
+    argv,
+    cwd: c.cwd ?? '/workspace',
+    ...(c.timeout_ms ? { timeoutMs: c.timeout_ms } : {}),
+    ...(c.escalate ? { escalate: { justification: c.escalate.justification } } : {}),
+  };
+}
+
+/** The environment's setup script, once per sandbox (a sandbox record field marks it done). */
+async function runSetupOnce(
+  o: TurnEngineOptions,
+  redis: Redis,
+  sandbox: Sandbox,
+  job: Parameters<RunTurn>[0],
+  signal: AbortSignal,
+  events: ReturnType<typeof itemEvents>,
+): Promise<TurnOutcome | undefined> {
+  const script = job.environment.setup_script;
+  if (!script.trim()) return undefined;
+  const recordKey = sandboxKeys.sandbox(sandbox.id);
+  if ((await redis.hget(recordKey, 'setupDone')) === '1') return undefined;
+  const id = events.newItemId();
+  const base = { id, type: 'command_execution' as const, command: 'environment setup script', exit_code: null };
+  await events.started({ ...base, aggregated_output: '', status: 'in_progress' });
+  const r = await o.manager.exec(
+    sandbox,
+    {
+      argv: ['bash', '-c', script],
+      cwd: '/workspace',
+      mode: 'workspace-write',
+      network: execNetwork(job.config, false),
+      timeoutMs: o.setupTimeoutMs,
+    },
+    undefined,
+    { turnId: job.turn_id, signal },
+  );
+  const output = r.stdout.text + r.stderr.text;
+  const ok = r.exitCode === 0 && !r.timedOut;
+  await events.completed({ ...base, aggregated_output: output, exit_code: r.exitCode, status: ok ? 'completed' : 'failed' });
+  if (!ok) {
+    return {
+      status: 'failed',
+      error: { code: 'setup_failed', message: `the environment setup script failed (exit ${r.exitCode ?? 'none'}${r.timedOut ? ', timed out' : ''})` },
+    };
+  }
+  await redis.hset(recordKey, 'setupDone', '1');
+  return undefined;
+}

@@ -1,0 +1,115 @@
+// The sandbox worker's parts, started together: the worker lease, the reaper, its sandbox network
+// (recorded in Redis, where the egress proxy discovers it), the sandbox manager with its warm pool,
+// and the turn consumer running the turn engine. main.ts wires it from the cluster file; the
+// end-to-end tests start it in-process with their own labels and budgets.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { createGuardianClient } from '@paddock/shared/review/client.ts';
+import { createSandboxNetwork, removeSandboxNetwork, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
+import { startTurnConsumer, type TurnConsumer } from '@paddock/shared/turns/consumer.ts';
+import type Docker from 'dockerode';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { prepareAgentRuntime } from './agent-runtime.ts';
+import type { SandboxLimits } from './container-spec.ts';
+import { holdWorkerLease } from './lease.ts';
+import { startReaper } from './reaper.ts';
+import { SandboxManager } from './sandbox-manager.ts';
+import { createTurnRunner } from './turn/run-turn.ts';
+
+export type WorkerOptions = {
+  docker: Docker;
+  redisUrl: string;
+  image: string;
+  limits: SandboxLimits;
+  proxyPort: number;
+  guardianUrl: string;
+  concurrency: number;
+  warmPoolSize: number;
+  leaseMs: number;
+  reapIntervalMs: number;
+  idleTtlMs: number;
+  execTimeoutMs: number;
+  maxOutputBytes: number;
+  reviewDeadlineMs: number;
+  approvalTimeoutMs: number;
+  outputThrottleMs: number;
+  /** BullMQ job lock; a dead worker's turn is taken over (and failed) after about this long. */
+  turnLockMs: number;
+  logger: Logger;
+  /** Extra labels on everything created (tests scope their resources with theirs). */
+  scope?: Record<string, string>;
+  workerId?: string;
+  env?: NodeJS.ProcessEnv;
+};
+
+export type RunningWorker = {
+  workerId: string;
+  redis: Redis;
+  manager: SandboxManager;
+  consumer: TurnConsumer;
+  network: { name: string; gateway: string };
+  /** Graceful stop, in order: no new turns, running ones finish, sandboxes, network, lease. */
+  close: () => Promise<void>;
+};
+
+export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
+  const workerId = o.workerId ?? `wkr-${hostname().slice(0, 20)}-${randomBytes(6).toString('hex')}`;
+  const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => o.logger.warn({ err: err.message }, 'redis error'));
+  const lease = await holdWorkerLease(redis, workerId, o.leaseMs, (err) =>
+    o.logger.error({ err: err.message }, 'worker lease refresh failed'),
+  );
+  const reaper = startReaper({ docker: o.docker, redis, intervalMs: o.reapIntervalMs, logger: o.logger, scope: o.scope });
+  const runtime = await prepareAgentRuntime();
+  const network = await createSandboxNetwork(o.docker, { workerId, proxyPort: o.proxyPort, scope: o.scope });
+  await redis.set(sandboxKeys.network(network.name), JSON.stringify(network));
+  const defaultShape = { image: o.image, limits: o.limits };
+  const manager = new SandboxManager({
+    docker: o.docker,
+    redis,
+    workerId,
+    network,
+    runtime,
+    defaultShape,
+    warmPoolSize: o.warmPoolSize,
+    idleTtlMs: o.idleTtlMs,
+    execTimeoutMs: o.execTimeoutMs,
+    maxOutputBytes: o.maxOutputBytes,
+    scope: o.scope,
+    logger: o.logger,
+  });
+  manager.start();
+  const consumer = await startTurnConsumer({
+    redisUrl: o.redisUrl,
+    concurrency: o.concurrency,
+    logger: o.logger,
+    lockDurationMs: o.turnLockMs,
+    run: createTurnRunner({
+      manager,
+      guardian: createGuardianClient({ url: o.guardianUrl }),
+      defaultShape,
+      reviewDeadlineMs: o.reviewDeadlineMs,
+      approvalTimeoutMs: o.approvalTimeoutMs,
+      outputThrottleMs: o.outputThrottleMs,
+      setupTimeoutMs: o.execTimeoutMs,
+      env: o.env,
+    }),
+  });
+  return {
+    workerId,
+    redis,
+    manager,
+    consumer,
+    network,
+    close: async () => {
+      await consumer.close();
+      await manager.close();
+      await reaper.stop();
+      await redis.del(sandboxKeys.network(network.name));
+      await removeSandboxNetwork(o.docker, network.name);
+      await lease.stop();
+      await redis.quit();
+    },
+  };
+}
