@@ -84,7 +84,11 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
     const removed = await removeSandboxNetwork(docker, n.Name)
       .then(() => true)
       .catch(() => false); // still has endpoints: next pass
-    if (removed) result.networks++;
+    if (removed) {
+      result.networks++;
+      // The proxy stops listening on a network whose record is gone.
+      await redis.del(sandboxKeys.network(n.Name));
+    }
   }
   await sweepOrphanFirewall(docker).catch((err: Error) =>
     opts.logger?.warn({ err: err.message }, 'orphan firewall sweep failed'),
