@@ -157,8 +157,9 @@ after(async () => {
   await proxy?.close();
   await Promise.all([http?.close(), https?.close(), loopback?.close(), guardian?.close()]);
   await redisServer?.stop();
-  if (docker) await removeLabeled(docker, run.runId);
+  // Rules before their network: another suite's reaper sweeps rules whose network is gone.
   if (sandboxNet) await removeFirewall(sandboxNet.name);
+  if (docker) await removeLabeled(docker, run.runId);
 });
 
 test('the sandbox has no resolver and no route around the proxy', async () => {

@@ -175,8 +175,12 @@ export async function removeFirewall(network: string): Promise<number> {
         .split(/\s+/)
         .slice(1)
         .map((w) => w.replace(/"/g, ''));
-      await execFileAsync(binary, ['-w', '5', '-D', ...words]);
-      removed++;
+      // A concurrent sweep may have deleted it between the listing and here: gone is what we want.
+      const deleted = await execFileAsync(binary, ['-w', '5', '-D', ...words]).then(
+        () => true,
+        () => false,
+      );
+      if (deleted) removed++;
     }
   }
   return removed;

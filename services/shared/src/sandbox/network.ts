@@ -56,10 +56,17 @@ export async function removeFirewall(network: string): Promise<number> {
       const words = line.trim().split(/\s+/);
       const i = words.indexOf('--comment');
       if (words[0] !== '-A' || i < 0 || words[i + 1]?.replace(/"/g, '') !== ruleComment(network)) continue;
-      await iptables(binary, ['-D', ...words.slice(1).map((w) => w.replace(/"/g, ''))]);
-      removed++;
+      // Another process (a reaper's sweep) may have deleted it since the listing: gone is the goal.
+      const deleted = await iptables(binary, ['-D', ...words.slice(1).map((w) => w.replace(/"/g, ''))]).then(
+        () => true,
+        () => false,
+      );
+      if (deleted) removed++;
     }
   }
+  // A rule that is still there after all (not deleted by us or anyone) is an error, never ignored.
+  const left = await firewalledNetworks();
+  if (left.includes(network)) throw new Error(`firewall rules of ${network} could not be removed`);
   return removed;
 }
 
