@@ -6,13 +6,27 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { type FakeModel, freePort, REPO_ROOT, startFakeModel, waitFor } from '@paddock/shared/testing';
+import {
+  ensureDocker,
+  type FakeModel,
+  freePort,
+  REPO_ROOT,
+  removeLabeled,
+  startFakeModel,
+  TEST_LABEL,
+  testRun,
+  waitFor,
+} from '@paddock/shared/testing';
 
+// The worker's sandboxes carry this run's label, and its reaper touches nothing else: other suites
+// run on the same Docker engine at the same time.
+const run = testRun('npm-start');
 let cluster: ChildProcess | undefined;
 let model: FakeModel | undefined;
 after(async () => {
   if (cluster && cluster.exitCode === null) cluster.kill('SIGKILL');
   await model?.close();
+  await removeLabeled(await ensureDocker(), run.runId);
 });
 
 test('npm start brings every service up and SIGTERM stops all with exit code 0', async () => {
@@ -31,6 +45,9 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
   // The guardian's model: a local fake, so nothing leaves this machine.
   model = await startFakeModel();
   env['PADDOCK_GUARDIAN_MODEL_BASE_URL'] = model.url;
+  env['PADDOCK_SANDBOX_SCOPE'] = Object.entries(run.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   delete env['PADDOCK_REDIS_URL'];
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   let output = '';
@@ -67,10 +84,19 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
   // The guardian is ready: its model endpoint answers.
   assert.equal((await fetch(`http://127.0.0.1:${ports.PADDOCK_GUARDIAN_PORT}/readyz`)).status, 200);
 
+  // The worker's sandbox network and warm pool carry this run's scope label.
+  const docker = await ensureDocker();
+  const filters = JSON.stringify({ label: [`${TEST_LABEL}=${run.runId}`] });
+  await waitFor(async () => (await docker.listContainers({ all: true, filters })).length > 0, 60_000, 'warm pool');
+  assert.ok((await docker.listNetworks({ filters })).length > 0, 'the worker network carries the scope label');
+
   cluster.kill('SIGTERM');
   assert.equal(await exited, 0, output);
   // Nothing is left listening.
   await assert.rejects(fetch(`http://127.0.0.1:${ports.PADDOCK_ORCHESTRATOR_PORT}/healthz`));
   assert.match(output, /stopping/);
+  // The worker removed what it had created (warm pool, network) before it exited.
+  assert.equal((await docker.listContainers({ all: true, filters })).length, 0, 'containers left');
+  assert.equal((await docker.listNetworks({ filters })).length, 0, 'networks left');
   assert.doesNotMatch(output, /exited with/);
 });

@@ -18,7 +18,23 @@ export type SandboxRuntimeConfig = {
   approvalTimeoutMs: number;
   outputThrottleMs: number;
   turnLockMs: number;
+  /** Extra labels on everything this worker creates, and the only resources its reaper touches. */
+  scope: Record<string, string> | undefined;
 };
+
+/**
+ * `PADDOCK_SANDBOX_SCOPE=key=value[,key=value]`: lets several Paddock clusters (or test runs) share
+ * one Docker engine without one's reaper removing the other's sandboxes.
+ */
+function envLabels(env: NodeJS.ProcessEnv, name: string): Record<string, string> | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  const pairs = raw.split(',').map((p) => p.trim().split('='));
+  if (pairs.some((p) => p.length !== 2 || !/^[a-z0-9.-]+$/i.test(p[0]!) || p[1] === '')) {
+    throw new Error(`${name} must be key=value[,key=value], got ${raw}`);
+  }
+  return Object.fromEntries(pairs as [string, string][]);
+}
 
 // Turn-engine budgets not (yet) in the cluster file's schema: environment variables, with defaults.
 function envMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -58,5 +74,6 @@ export function sandboxRuntimeConfig(
     approvalTimeoutMs: envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', 10 * 60_000),
     outputThrottleMs: envMs(env, 'PADDOCK_OUTPUT_THROTTLE_MS', 250),
     turnLockMs: envMs(env, 'PADDOCK_TURN_LOCK_MS', 30_000),
+    scope: envLabels(env, 'PADDOCK_SANDBOX_SCOPE'),
   };
 }
