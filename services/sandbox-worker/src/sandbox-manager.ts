@@ -105,7 +105,9 @@ export class SandboxManager {
     }
     const known = await this.opts.redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread));
     if (known) {
-      const attached = await attachSandbox(this.opts.docker, known, this.opts.network).catch(() => undefined);
+      const attached = await attachSandbox(this.opts.docker, known, this.opts.network, (name) =>
+        networkRecord(this.opts.redis, name),
+      ).catch(() => undefined);
       if (attached) {
         await this.assign(attached, ref, opts.egress);
         return { sandbox: attached, source: 'reused' };
@@ -239,6 +241,12 @@ export class SandboxManager {
     await this.pool.close();
     await Promise.all([...this.byThread.values()].map((e) => this.release(e.ref).catch(() => false)));
   }
+}
+
+/** Another worker's sandbox network, from the record it keeps in Redis while it lives. */
+export async function networkRecord(redis: Redis, name: string): Promise<SandboxNetwork | undefined> {
+  const raw = await redis.get(sandboxKeys.network(name));
+  return raw ? (JSON.parse(raw) as SandboxNetwork) : undefined;
 }
 
 /** The proxy variables of a networked exec: the credential names the sandbox and this exec. */

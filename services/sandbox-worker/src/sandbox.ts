@@ -292,18 +292,34 @@ export async function createSandbox(
   }
 }
 
-/** A sandbox another process created: found by id through its labels, with a fresh agent session. */
+/**
+ * A sandbox another process created: found by id through its labels, with a fresh agent session.
+ * It may sit on another worker's sandbox network: `networkOf` looks that network up (its record in
+ * Redis), so the sandbox keeps its own address and its own gateway to the proxy.
+ */
 export async function attachSandbox(
   docker: Docker,
   sandboxId: string,
   network: SandboxNetwork,
+  networkOf?: (name: string) => Promise<SandboxNetwork | undefined>,
 ): Promise<Sandbox | undefined> {
   const [found] = await docker.listContainers({
     all: true,
     filters: JSON.stringify({ label: [`${LABEL.sandbox}=${sandboxId}`, `${LABEL.kind}=sandbox`] }),
   });
   if (found?.State !== 'running') return undefined;
-  const ip = found.NetworkSettings?.Networks?.[network.name]?.IPAddress ?? '';
+  const attached = found.NetworkSettings?.Networks ?? {};
+  if (!attached[network.name]?.IPAddress && networkOf) {
+    for (const name of Object.keys(attached)) {
+      const other = await networkOf(name);
+      if (other) {
+        network = other;
+        break;
+      }
+    }
+  }
+  const ip = attached[network.name]?.IPAddress ?? '';
+  if (!ip) return undefined; // on no sandbox network we know: not usable (the reaper will deal with it)
   const volumeName = found.Mounts.find((m) => m.Destination === WORKSPACE_DIR)?.Name ?? `pdk-ws-${sandboxId}`;
   const sandbox = new Sandbox({
     docker,

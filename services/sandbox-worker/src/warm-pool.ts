@@ -100,7 +100,10 @@ export class WarmPool {
       this.local.delete(id);
       if (!sandbox) {
         // Made by another worker on this host: attach our own agent session to it.
-        sandbox = await attachSandbox(this.opts.docker, id, this.opts.network).catch(() => undefined);
+        sandbox = await attachSandbox(this.opts.docker, id, this.opts.network, async (name) => {
+          const raw = await this.opts.redis.get(sandboxKeys.network(name));
+          return raw ? (JSON.parse(raw) as SandboxNetwork) : undefined;
+        }).catch(() => undefined);
       }
       if (sandbox) {
         if (this.shapes.has(key)) void this.topUp(shape);
