@@ -1,0 +1,96 @@
+// Unit tests of the turn engine's pure parts: the model's shell arguments, command quoting, the
+// guardian's policy layers from the effective config, the egress record's escalation, the canonical
+// action hash an override relies on; and the throttle of output events against a real Redis.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type EffectiveConfig, DEFAULT_AGENT_CONFIG } from '@paddock/shared/config/resolve.ts';
+import { actionHash } from '@paddock/shared/policy/action-hash.ts';
+import { type RedisServer, startRedis } from '@paddock/shared/testing';
+import { parseEntries } from '@paddock/shared/turns/events.ts';
+import { keys } from '@paddock/shared/turns/keys.ts';
+import { actionOf } from '../src/turn/action-gate.ts';
+import { parseShellCall } from '../src/turn/agent-loop.ts';
+import { shellQuote } from '../src/turn/command-runner.ts';
+import { itemEvents } from '../src/turn/item-events.ts';
+import { egressSettings, policyContext } from '../src/turn/turn-config.ts';
+
+const config = (over: Partial<EffectiveConfig> = {}): EffectiveConfig => ({
+  ...DEFAULT_AGENT_CONFIG,
+  network: { ...DEFAULT_AGENT_CONFIG.network, allowed_methods: null },
+  rules: [],
+  guardian_policy: undefined,
+  guardian_policy_source: 'default',
+  ...over,
+});
+
+describe('turn engine units', () => {
+  test('shell calls: argv, workdir, timeout and escalation are checked; bad ones are answered, not run', () => {
+    assert.deepEqual(parseShellCall('{"command":["ls","-la"]}', 'c1'), { id: 'c1', argv: ['ls', '-la'], cwd: '/workspace' });
+    assert.deepEqual(
+      parseShellCall(
+        '{"command":["make"],"workdir":"/workspace/app","timeout_ms":5000,"with_escalated_permissions":true,"justification":"needs it"}',
+        'c2',
+      ),
+      { id: 'c2', argv: ['make'], cwd: '/workspace/app', timeoutMs: 5000, escalate: { justification: 'needs it' } },
+    );
+    assert.match(parseShellCall('not json', 'x') as string, /not JSON/);
+    assert.match(parseShellCall('{"command":"ls"}', 'x') as string, /"command"/);
+    assert.match(parseShellCall('{"command":["ls"],"workdir":"rel"}', 'x') as string, /"workdir"/);
+    assert.match(parseShellCall('{"command":["ls"],"timeout_ms":-1}', 'x') as string, /"timeout_ms"/);
+    assert.match(parseShellCall('{"command":["ls"],"with_escalated_permissions":true}', 'x') as string, /justification/);
+  });
+
+  test('commands are shown shell-quoted', () => {
+    assert.equal(shellQuote(['ls', '-la', '/workspace']), 'ls -la /workspace');
+    assert.equal(shellQuote(['bash', '-c', "echo 'hi' > a b"]), `bash -c 'echo '\\''hi'\\'' > a b'`);
+  });
+
+  test('policy layers reach the guardian as managed or thread policy; escalation only for auto_review', () => {
+    assert.deepEqual(policyContext(config()), { sandbox_mode: 'workspace-write', approval_policy: 'on-request' });
+    const managed = policyContext(config({ guardian_policy: 'M', guardian_policy_source: 'requirements' }));
+    assert.deepEqual([managed.managed_policy, managed.auto_review_policy, managed.guardian_policy], ['M', undefined, 'M']);
+    const own = policyContext(config({ guardian_policy: 'T', guardian_policy_source: 'thread' }));
+    assert.deepEqual([own.managed_policy, own.auto_review_policy], [undefined, 'T']);
+    assert.equal(egressSettings(config({ approvals_reviewer: 'auto_review' })).escalation, 'guardian');
+    assert.equal(egressSettings(config({ approvals_reviewer: 'user' })).escalation, 'none');
+    assert.equal(
+      egressSettings(config({ approvals_reviewer: 'auto_review', approval_policy: 'never' })).escalation,
+      'none',
+    );
+  });
+
+  test('an override matches the same argv, cwd and permissions, whatever the justification', () => {
+    const a = actionOf({ argv: ['rm', 'x'], cwd: '/w', escalate: { justification: 'one' } });
+    const b = actionOf({ argv: ['rm', 'x'], cwd: '/w', escalate: { justification: 'reworded' } });
+    assert.equal(actionHash(a), actionHash(b));
+    assert.notEqual(actionHash(a), actionHash(actionOf({ argv: ['rm', 'x'], cwd: '/w' })), 'permissions differ');
+    assert.notEqual(actionHash(a), actionHash(actionOf({ argv: ['rm', 'y'], cwd: '/w', escalate: { justification: 'one' } })));
+    assert.notEqual(actionHash(a), actionHash(actionOf({ argv: ['rm', 'x'], cwd: '/v', escalate: { justification: 'one' } })));
+    const net = { type: 'network', host: 'a.test', port: 80, protocol: 'http' };
+    assert.notEqual(actionHash(net), actionHash({ ...net, port: 81 }), 'other actions: every field counts');
+  });
+});
+
+describe('output throttle', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis?.stop());
+
+  test('many chunks become few item.updated events; the last one carries all the output', async () => {
+    const client = redis.client();
+    const events = itemEvents(client, 'thr_t', 'turn_t', 200);
+    const item = { id: 'item_1', type: 'command_execution' as const, command: 'x', aggregated_output: '', exit_code: null, status: 'in_progress' as const };
+    const live = events.outputStream(item);
+    for (let i = 0; i < 100; i++) live.push(`${i}\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 100; i < 200; i++) live.push(`${i}\n`);
+    await live.flush();
+    const stored = parseEntries((await client.xrange(keys.events('thr_t'), '-', '+')) as [string, string[]][]);
+    assert.ok(stored.length >= 1 && stored.length <= 3, `${stored.length} updates for 200 chunks`);
+    const last = stored.at(-1)!.event as { type: string; item: { aggregated_output: string } };
+    assert.equal(last.type, 'item.updated');
+    assert.equal(last.item.aggregated_output.split('\n').length - 1, 200);
+  });
+});
