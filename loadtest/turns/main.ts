@@ -2,7 +2,8 @@
 // (concurrency 4 each, warm pools) → the gate → the sandbox's exec agent → events. 200 scripted
 // turns of three short commands across 10 workspaces (one thread each, a closed-loop client per
 // workspace), then a review phase: turns whose first command is escalated and reviewed by the
-// guardian (fake model answering at once) against the same turns unreviewed. Baseline of the same
+// guardian (fake model answering at once) against the same turns unreviewed, and 20 turns one at a
+// time (no queueing: the path's own enqueue-to-first-command latency). Baseline of the same
 // run: the same three commands straight through the sandbox manager (no API, queue, gate or events).
 // Everything is local: a redis-server, Docker, loopback servers. Last stdout line: one JSON object.
 import { poolKey } from '../../services/sandbox-worker/src/container-spec.ts';
@@ -135,6 +136,10 @@ async function main() {
       }),
     );
 
+    // Phase 3: one client at a time (no queueing behind other turns): the engine's own latency.
+    const idle: Timing[] = [];
+    for (let k = 0; k < 20; k++) idle.push(await runTurn(c, tenants[k % WORKSPACES]!.token, tenants[k % WORKSPACES]!.threadId, COMMANDS));
+
     // Baseline: the same three commands straight through a worker's sandbox manager.
     const worker = c.workers[0]!;
     const { sandbox } = await worker.manager.forThread({ tenant: 'bench-baseline', thread: 'baseline' });
@@ -160,6 +165,8 @@ async function main() {
       turn_start_to_first_command_p50_ms: round(pct(timings.map((t) => t.startToFirstCommandMs), 50)),
       enqueue_to_turn_end_p50_ms: round(pct(timings.map((t) => t.enqueueToEndMs), 50)),
       enqueue_to_turn_end_p99_ms: round(pct(timings.map((t) => t.enqueueToEndMs), 99)),
+      idle_enqueue_to_first_command_p50_ms: round(pct(idle.map((t) => t.enqueueToFirstCommandMs), 50)),
+      idle_enqueue_to_first_command_p99_ms: round(pct(idle.map((t) => t.enqueueToFirstCommandMs), 99)),
       review_turns: reviewed.length,
       review_overhead_p50_ms: round(
         pct(reviewed.map((t) => t.startToFirstCommandMs), 50) - pct(plain.map((t) => t.startToFirstCommandMs), 50),
@@ -175,3 +182,5 @@ async function main() {
 }
 
 await main();
+// A one-shot process: a handle some client library keeps (a socket in its pool) must not hold it open.
+process.exit(0);
