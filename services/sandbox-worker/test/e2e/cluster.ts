@@ -31,18 +31,12 @@ import { createResolver } from '../../../egress-proxy/src/resolver.ts';
 import { buildApp as buildGuardian } from '../../../guardian/src/app.ts';
 import { startOrchestrator, type Orchestrator } from '../../../orchestrator/src/orchestrator.ts';
 import { orchestratorSettings } from '../../../orchestrator/src/settings.ts';
-import type { SandboxLimits } from '../../src/container-spec.ts';
 import { type RunningWorker, startWorker, type WorkerOptions } from '../../src/worker.ts';
 import { settingsFor as guardianSettingsFor } from '../../../guardian/test/helpers.ts';
+import { SMALL_LIMITS } from '../helpers.ts';
 
-export const SMALL_LIMITS: SandboxLimits = {
-  cpus: 0.5,
-  memoryMb: 192,
-  pids: 96,
-  tmpMb: 16,
-  homeMb: 8,
-  lifetimeMs: 30 * 60_000,
-};
+// The e2e sandboxes use the runtime suites' small limits.
+export { SMALL_LIMITS };
 
 const OPERATOR_KEY = `op-e2e-${process.pid}-${Math.random().toString(36).slice(2)}`;
 export const logger = createLogger('e2e', (process.env['E2E_LOG'] as 'info' | undefined) ?? 'silent');
