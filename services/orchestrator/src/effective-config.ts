@@ -2,8 +2,8 @@
 // the thread's and the turn's config, constrained by the cluster's and the workspace's managed
 // requirements. A refusal is the shared ConfigError: 400 naming the key and the constraint.
 import {
-  AgentConfig,
   type ClusterFile,
+  clusterLayer,
   ConfigError,
   type ConfigLayer,
   type EffectiveConfig,
@@ -13,14 +13,6 @@ import {
 } from '@paddock/shared';
 import { keys } from '@paddock/shared/turns/keys.ts';
 import type { Redis } from 'ioredis';
-
-const AGENT_KEYS = Object.keys(AgentConfig.properties);
-
-/** The cluster file's agent settings (its service sections are not an agent layer). */
-export function clusterAgentLayer(file: ClusterFile): Record<string, unknown> {
-  const f = file as Record<string, unknown>;
-  return Object.fromEntries(AGENT_KEYS.filter((k) => f[k] !== undefined).map((k) => [k, f[k]]));
-}
 
 /** One layer from an API body: TOML text or a JSON object of the same keys. */
 export function apiLayer(layer: 'thread' | 'turn', config: unknown): ConfigLayer {
@@ -75,7 +67,7 @@ export async function effectiveConfig(
     await workspaceRequirements(redis, workspaceId),
   );
   return resolveConfig(
-    [{ layer: 'cluster', source: 'paddock.toml', value: clusterAgentLayer(file) }, ...layers],
+    [clusterLayer({ file }), ...layers],
     requirements,
   );
 }

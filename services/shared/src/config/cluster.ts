@@ -2,7 +2,7 @@
 // service sections: what each service's main.ts reads at start-up.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ClusterFile } from './schema.ts';
+import { AgentConfig, type ClusterFile } from './schema.ts';
 import { ConfigError, type ConfigLayer, readClusterFile } from './resolve.ts';
 
 export type Listen = { host: string; port: number };
@@ -88,9 +88,13 @@ export function requireRedisUrl(settings: ClusterSettings): string {
   return settings.redisUrl;
 }
 
-/** The cluster file's agent keys as the `cluster` layer of resolveConfig (service sections left out). */
-export function clusterLayer(settings: Pick<ClusterSettings, 'file' | 'configPath'>): ConfigLayer {
-  const { redis, orchestrator, guardian, egress_proxy, sandbox_worker, requirements, ...agent } =
-    settings.file;
-  return { layer: 'cluster', source: settings.configPath ?? 'built-in defaults', value: agent };
+/**
+ * The cluster file's agent keys as the `cluster` layer of resolveConfig. Taken by the agent schema's
+ * own key list, so a service section added later can never leak into an agent layer.
+ */
+export function clusterLayer(settings: { file: ClusterFile; configPath?: string | undefined }): ConfigLayer {
+  const f = settings.file as Record<string, unknown>;
+  const value = Object.fromEntries(AGENT_KEYS.filter((k) => f[k] !== undefined).map((k) => [k, f[k]]));
+  return { layer: 'cluster', source: settings.configPath ?? 'paddock.toml', value };
 }
+const AGENT_KEYS = Object.keys(AgentConfig.properties);
