@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Compose smoke test of the whole cluster on this Docker host, without an image registry:
-#   build the offline images (once), `config` valid, `up` with 3 guardian replicas, every container
-#   healthy, guardian reviews answered by each of the 3 replicas, [TODO issue 7] one scripted turn
-#   from queued to turn.completed, then `down -v` leaving no container, network or volume.
+#   build the offline images, `config` valid, `up` with 3 guardian replicas, every container
+#   healthy, guardian reviews answered by each of the 3 replicas, one scripted turn through the API
+#   from `queued` to `turn.completed`, then `down -v` leaving no container, network or volume (nor
+#   a sandbox, workspace volume, sandbox network or firewall rule the worker made on the host).
 # A project name and loopback ports of its own, so it never touches another cluster. Every wait is
 # bounded. Prints "compose-smoke: N passed, N failed" last; exits non-zero on any failure.
 set -euo pipefail
@@ -10,27 +11,35 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 project="paddock-smoke-$$"
 health_timeout_s="${PADDOCK_SMOKE_HEALTH_TIMEOUT_S:-240}"
+turn_timeout_s="${PADDOCK_SMOKE_TURN_TIMEOUT_S:-120}"
 passed=0
 failed=0
 say() { echo "[compose-smoke] $*" >&2; }
 pass() { passed=$((passed + 1)); say "PASS $*"; }
 fail() { failed=$((failed + 1)); say "FAIL $*"; }
 
-# Compose v2 when the engine has it, else Debian's docker-compose 1.29 (installed when missing).
-if docker compose version >/dev/null 2>&1; then
-  compose_cli=(docker compose)
-else
-  if ! command -v docker-compose >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      say "installing Debian's docker-compose"
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null \
-        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
-    else
-      say "no docker compose: install the compose plugin or Debian's docker-compose"; exit 1
-    fi
-  fi
+# Tools it needs; on a fresh Debian machine (CI) the missing ones are installed with apt-get.
+# Compose v2 when the engine has it, else Debian's docker-compose 1.29.
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v ss >/dev/null || missing+=(iproute2)
+command -v od >/dev/null || missing+=(coreutils)
+if docker compose version >/dev/null 2>&1; then compose_cli=(docker compose); else
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
   compose_cli=(docker-compose)
 fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing ${missing[*]} with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+  else
+    say "missing: ${missing[*]} (Debian packages; for compose also the docker compose plugin)"; exit 1
+  fi
+fi
+# JSON is read with Node (the repository's Node 24 when installed; any Node parses JSON).
+node_bin="$root/node_modules/.bin/node"
+[ -x "$node_bin" ] || node_bin="$(command -v node)"
 compose() { "${compose_cli[@]}" -p "$project" -f docker-compose.yml -f docker-compose.offline.yml "$@"; }
 
 # Loopback ports nobody listens on.
@@ -51,20 +60,54 @@ export PADDOCK_WORKER_HEALTH_PORT="$(free_port)" PADDOCK_FAKE_MODEL_HOST_PORT="$
 export PADDOCK_WORKER_SHARED_DIR="/tmp/$project/worker"
 export PADDOCK_OPERATOR_KEY="smoke-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
-worker_network=""
+# Everything the worker makes on the host engine (sandboxes, workspace volumes, its sandbox
+# network) carries this label too (PADDOCK_SANDBOX_SCOPE), and so does the smoke's one-off container:
+# how the check after `down -v` finds them.
+scope_label="paddock.smoke=$project"
+export PADDOCK_SANDBOX_SCOPE="$scope_label"
+sandbox_networks=""
+
+# Our containers, networks and volumes (compose's and the worker's), one "kind id" a line.
+ours() {
+  local f
+  for f in "label=com.docker.compose.project=$project" "label=$scope_label"; do
+    docker ps -aq --filter "$f" | sed 's/^/container /'
+    docker network ls -q --filter "$f" | sed 's/^/network /'
+    docker volume ls -q --filter "$f" | sed 's/^/volume /'
+  done 2>/dev/null | sort -u
+}
+# The host firewall rules of the worker's sandbox networks (comment "paddock-net:<network>").
+our_rules() {
+  local bin n
+  for bin in iptables ip6tables; do
+    command -v "$bin" >/dev/null || continue
+    for n in $sandbox_networks; do
+      "$bin" -w 5 -S INPUT 2>/dev/null | grep -E "paddock-net:$n(\"| |\$)" | sed "s/^/$bin /" || true
+    done
+  done
+}
+
 cleanup() {
   local code=$?
+  # The worker's network, named before `down` removes it, for the firewall check.
+  sandbox_networks=$(printf '%s\n' $sandbox_networks $(docker network ls --filter "label=$scope_label" --format '{{.Name}}' 2>/dev/null || true) | sort -u)
   say "down -v"
   compose down -v --remove-orphans --timeout 30 >/dev/null 2>&1 || true
-  local left
-  left="$(docker ps -aq --filter "label=com.docker.compose.project=$project")$(docker network ls -q --filter "label=com.docker.compose.project=$project")$(docker volume ls -q --filter "label=com.docker.compose.project=$project")"
-  if [ -n "$worker_network" ] && docker network inspect "$worker_network" >/dev/null 2>&1; then
-    left="$left $worker_network"
-  fi
-  if [ -z "${left// /}" ]; then pass "down -v left no container, network or volume"; else
-    fail "left behind after down -v: $left"
-    # Ours (project label / the worker's network): removed so the next run starts clean.
-    docker rm -f $(docker ps -aq --filter "label=com.docker.compose.project=$project") >/dev/null 2>&1 || true
+  local left rules
+  left="$(ours)"
+  rules="$(our_rules)"
+  if [ -z "$left$rules" ]; then
+    pass "down -v left no container, network, volume or firewall rule (compose's, nor the worker's sandboxes')"
+  else
+    fail "left behind after down -v:"
+    printf '%s\n%s\n' "$left" "$rules" | grep . | sed 's/^/  /' >&2
+    # Ours only (by label / network name): removed so that nothing stays on the host.
+    echo "$left" | awk '$1 == "container" {print $2}' | xargs -r docker rm -f >/dev/null 2>&1 || true
+    echo "$left" | awk '$1 == "volume" {print $2}' | xargs -r docker volume rm -f >/dev/null 2>&1 || true
+    echo "$left" | awk '$1 == "network" {print $2}' | xargs -r docker network rm >/dev/null 2>&1 || true
+    echo "$rules" | grep . | while read -r bin rule; do eval "$bin -w 5 -D ${rule#-A }" || true; done
+    left="$(ours)$(our_rules)"
+    [ -z "$left" ] || say "could not remove: $left"
   fi
   rm -rf "/tmp/$project"
   echo "compose-smoke: $passed passed, $failed failed"
@@ -72,8 +115,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. Images (each built once; present ones are kept).
-[ "${PADDOCK_SMOKE_SKIP_BUILD:-0}" = 1 ] || bash scripts/build-offline-images.sh
+# 1. Images. The service images are rebuilt every run (PADDOCK_REBUILD=1; Docker's layer cache
+#    makes an unchanged one take seconds), so the smoke tests the working tree, never a stale image.
+[ "${PADDOCK_SMOKE_SKIP_BUILD:-0}" = 1 ] || PADDOCK_REBUILD="${PADDOCK_REBUILD:-1}" bash scripts/build-offline-images.sh
+# The sandbox image turns run in: named and built (when absent) by the worker image's own code, as
+# the compose worker does at start (a content hash of sandbox-images/base over PADDOCK_SANDBOX_BASE,
+# which docker-compose.offline.yml sets to the local Debian image). Done here so the worker starts
+# without building it and the smoke knows the tag its environment names.
+sandbox_image=$(docker run --rm --label "$scope_label" --network none --user 0:0 \
+  -v /var/run/docker.sock:/var/run/docker.sock -e PADDOCK_SANDBOX_BASE=paddock/debian:bookworm-local \
+  --entrypoint node "paddock/sandbox-worker:$PADDOCK_IMAGE_TAG" --input-type=module -e "
+    const { ensureSandboxImage } = await import('/app/services/shared/src/images.ts');
+    const { default: Docker } = await import('dockerode');
+    console.log(await ensureSandboxImage(new Docker(), 'base', (line) => console.error(line)));") \
+  || { fail "the sandbox image could not be built"; exit 1; }
+say "sandbox image: $sandbox_image"
 
 # 2. The compose files as compose reads them.
 if compose config -q; then pass "${compose_cli[*]} config"; else fail "${compose_cli[*]} config"; exit 1; fi
@@ -98,7 +154,7 @@ done
 count=$(echo "$states" | wc -l)
 pass "all $count containers running and healthy"
 echo "$states" | sed 's/^/  /' >&2
-worker_network=$(compose logs sandbox-worker 2>/dev/null | grep -o '"network":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
+sandbox_networks=$(docker network ls --filter "label=$scope_label" --format '{{.Name}}')
 
 # 4. Reviews through guardian-lb: each of the 3 replicas must answer one.
 replica_ips=$(for id in $(compose ps -q guardian); do
@@ -122,8 +178,78 @@ else
   fail "reviews: replicas $(echo $replica_ips) answered by $(echo $answered_set); $bad not approved"
 fi
 
-# 5. TODO(issue 7, the turn engine): one scripted turn through the API from `queued` to
-#    `turn.completed`: create a workspace and token with $PADDOCK_OPERATOR_KEY, an environment and
-#    a thread, POST /v1/threads/{id}/turns with `commands`, follow GET .../events until
-#    turn.completed (bounded wait). Not run yet: no worker runs turns before issue 7 lands.
-say "TODO (issue 7): scripted turn from queued to turn.completed not run"
+# 5. One scripted turn through the API: a workspace (operator key), an environment on the sandbox
+#    image, a thread, then a turn of one command; it must be accepted as `queued` and its events
+#    must reach `turn.completed` with the command's output in an item event.
+api_url="http://127.0.0.1:$PADDOCK_API_PORT"
+http_dir="/tmp/$project/http"
+mkdir -p "$http_dir"
+# api METHOD PATH TOKEN [JSON]: sets $status (HTTP code, 000 when none) and $body.
+api() {
+  local args=(-sS --max-time 15 -o "$http_dir/body" -w '%{http_code}' -X "$1" -H "authorization: Bearer $3")
+  if [ $# -ge 4 ]; then args+=(-H 'content-type: application/json' --data-binary "$4"); fi
+  : > "$http_dir/body"
+  status=$(curl "${args[@]}" "$api_url$2" 2>/dev/null || true)
+  body=$(cat "$http_dir/body")
+}
+# jget JSON a.b.c: the field as text ("" when absent).
+jget() {
+  "$node_bin" -e 'let v = JSON.parse(process.argv[1]); for (const k of process.argv[2].split(".")) v = v?.[k];
+    process.stdout.write(v === undefined || v === null ? "" : String(v));' "$1" "$2" 2>/dev/null || true
+}
+# turn_state TURN MARKER < JSONL: "<turn.completed|turn.failed|running> <output-seen|no-output>".
+turn_state() {
+  "$node_bin" -e '
+    const [turn, marker] = process.argv.slice(1);
+    const events = require("node:fs").readFileSync(0, "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)).map((e) => e.data ?? e);
+    const end = events.find((e) => (e.type === "turn.completed" || e.type === "turn.failed") && e.turn_id === turn);
+    const seen = events.some((e) => e.type === "item.completed" && e.turn_id === turn &&
+      e.item?.type === "command_execution" && e.item.exit_code === 0 && e.item.aggregated_output === `${marker}\n`);
+    console.log(`${end?.type ?? "running"} ${seen ? "output-seen" : "no-output"}`);' "$1" "$2" 2>/dev/null || echo "unreadable no-output"
+}
+scripted_turn() {
+  local token env_id thread_id turn_id marker state events="" started
+  marker="smoke-output-$$-$RANDOM"
+  api POST /v1/workspaces "$PADDOCK_OPERATOR_KEY" '{"name":"smoke","owner_email":"owner@smoke.test"}'
+  token=$(jget "$body" owner_token.secret)
+  if [ "$status" != 201 ] || [ -z "$token" ]; then fail "workspace: $status $body"; return; fi
+  api POST /v1/environments "$token" "{\"name\":\"smoke\",\"image\":\"$sandbox_image\"}"
+  env_id=$(jget "$body" id)
+  if [ "$status" != 201 ] || [ -z "$env_id" ]; then fail "environment: $status $body"; return; fi
+  api POST /v1/threads "$token" "{\"environment_id\":\"$env_id\"}"
+  thread_id=$(jget "$body" id)
+  if [ "$status" != 201 ] || [ -z "$thread_id" ]; then fail "thread: $status $body"; return; fi
+  api POST "/v1/threads/$thread_id/turns" "$token" "{\"commands\":[{\"argv\":[\"echo\",\"$marker\"]}]}"
+  turn_id=$(jget "$body" id)
+  if [ "$status" = 202 ] && [ "$(jget "$body" status)" = queued ] && [ -n "$turn_id" ]; then
+    pass "turn $turn_id accepted: 202, status queued (thread $thread_id, environment on $sandbox_image)"
+  else
+    fail "turn not queued: $status $body"; return
+  fi
+  started=$SECONDS
+  state="running no-output"
+  while [ $((SECONDS - started)) -lt "$turn_timeout_s" ]; do
+    api GET "/v1/threads/$thread_id/events?format=jsonl" "$token"
+    if [ "$status" = 200 ]; then
+      events="$body"
+      state=$(turn_state "$turn_id" "$marker" <<< "$events")
+      [ "${state%% *}" = running ] || break
+    fi
+    sleep 2
+  done
+  if [ "${state%% *}" = turn.completed ]; then
+    pass "turn reached turn.completed in $((SECONDS - started)) s (GET /v1/threads/{id}/events)"
+  else
+    fail "turn ended as '${state%% *}' after $((SECONDS - started)) s (bound ${turn_timeout_s} s)"
+  fi
+  if [ "${state#* }" = output-seen ]; then
+    pass "the command's output '$marker' is in its item.completed event (exit code 0)"
+  else
+    fail "no item.completed event with the command's output '$marker'"
+  fi
+  if [ "${state%% *}" != turn.completed ] || [ "${state#* }" != output-seen ]; then
+    say "events of the thread:"; echo "$events" | tail -n 20 | cut -c1-400 >&2
+    compose logs --tail 40 sandbox-worker orchestrator >&2 || true
+  fi
+}
+scripted_turn
