@@ -2,6 +2,8 @@
 // connection cap, policy, name resolution and address check (before any review, so a private
 // address is never escalated), thread grant, review. Returns the address to connect to: the
 // one that was checked, so a second DNS answer (rebinding) can never be used.
+import { SpanKind } from '@opentelemetry/api';
+import { contextFrom, inSpan, paddockTracer } from '@paddock/shared';
 import type { AllowReason, RefusalReason } from '@paddock/shared/egress/reasons.ts';
 import type { SandboxEgressRecord } from '@paddock/shared/egress/policy.ts';
 import type { AddressPolicy } from './address-policy.ts';
@@ -34,6 +36,15 @@ export type Admission =
 
 export type Admit = (input: AdmissionInput) => Promise<Admission>;
 
+type Refuse = (
+  reason: RefusalReason,
+  detail: string,
+  identity?: { record?: SandboxEgressRecord; execId?: string },
+  reviewId?: string,
+) => Admission;
+
+const tracer = paddockTracer('egress-proxy');
+
 export function createAdmission(deps: {
   identify: IdentityReader;
   addressPolicy: AddressPolicy;
@@ -43,12 +54,7 @@ export function createAdmission(deps: {
   shutdownSignal: AbortSignal;
 }): Admit {
   return async (input) => {
-    const refuse = (
-      reason: RefusalReason,
-      detail: string,
-      identity?: { record?: SandboxEgressRecord; execId?: string },
-      reviewId = '',
-    ): Admission => ({
+    const refuse: Refuse = (reason, detail, identity, reviewId = '') => ({
       ok: false,
       reason,
       detail,
@@ -65,6 +71,35 @@ export function createAdmission(deps: {
     }
     if (!id.ok) return refuse(id.reason, id.detail, { record: id.record });
     const { identity } = id;
+    // The decision is a span of the exec's trace (its credential carries the context), and a
+    // review it asks for is that span's child.
+    const { host, port } = input.target;
+    return inSpan(
+      tracer,
+      'egress.decision',
+      {
+        kind: SpanKind.SERVER,
+        parent: contextFrom(identity.credential.trace),
+        attributes: {
+          'paddock.sandbox_id': identity.record.sandbox_id,
+          'paddock.egress.host': host,
+          'paddock.egress.port': port,
+          'paddock.egress.kind': input.kind,
+        },
+      },
+      async (span) => {
+        const admission = await decideFor(input, identity, refuse);
+        span.setAttributes({
+          'paddock.egress.decision': admission.ok ? 'allow' : 'deny',
+          'paddock.egress.reason': admission.reason,
+        });
+        if (admission.reviewId) span.setAttribute('paddock.review_id', admission.reviewId);
+        return admission;
+      },
+    );
+  };
+
+  async function decideFor(input: AdmissionInput, identity: Identity, refuse: Refuse): Promise<Admission> {
     const who = { record: identity.record, execId: identity.credential.exec_id };
     if (input.overLimit) return refuse('connection-limit', 'too many open connections', who);
 
@@ -123,5 +158,5 @@ export function createAdmission(deps: {
     );
     if (!outcome.allow) return refuse(outcome.reason, outcome.detail, who, outcome.reviewId);
     return { ok: true, identity, address, reason: outcome.reason, reviewId: outcome.reviewId };
-  };
+  }
 }

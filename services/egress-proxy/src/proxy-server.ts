@@ -10,7 +10,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import type { Logger } from '@paddock/shared';
+import { metrics } from '@opentelemetry/api';
+import { type Logger, onFirstUse } from '@paddock/shared';
 import type { DecisionRecord } from '@paddock/shared/egress/decision.ts';
 import { REASON_HEADER, type RefusalReason } from '@paddock/shared/egress/reasons.ts';
 import type { GuardianClient } from '@paddock/shared/review/client.ts';
@@ -63,6 +64,12 @@ export type EgressProxy = {
 };
 
 type SocketInfo = { network: string; source: string; limitKey: string; overLimit: boolean };
+
+const decisions = onFirstUse(() =>
+  metrics.getMeter('paddock.egress-proxy').createCounter('egress.decisions', {
+    description: 'Proxied requests and tunnels by decision (allow, deny), reason and kind (http, connect)',
+  }),
+);
 
 export function createEgressProxy(deps: {
   redis: Redis;
@@ -123,6 +130,8 @@ export function createEgressProxy(deps: {
   ): void {
     const who = admission?.ok ? admission.identity.record : admission?.record;
     const reason = fields.refusal ?? admission?.reason ?? 'bad-request';
+    const decision = admission?.ok && !fields.refusal ? 'allow' : 'deny';
+    decisions().add(1, { decision, reason, kind });
     audit.record({
       at_ms: Date.now(),
       sandbox_id: who?.sandbox_id ?? '',
@@ -134,7 +143,7 @@ export function createEgressProxy(deps: {
       port: target?.port ?? 0,
       method,
       kind,
-      decision: admission?.ok && !fields.refusal ? 'allow' : 'deny',
+      decision,
       reason,
       address: admission?.ok ? admission.address : '',
       bytes_out: fields.bytesOut,

@@ -1,7 +1,7 @@
 // The guardian's HTTP app: builds the review parts from settings, then the routes —
 // POST /v1/reviews, /healthz, /readyz. Process concerns (listen, signals) stay in main.ts.
-import { type Meter, metrics as otelMetrics, type Tracer, trace } from '@opentelemetry/api';
-import { badRequest, installErrorHandler } from '@paddock/shared';
+import { context, type Meter, metrics as otelMetrics, type Tracer, trace } from '@opentelemetry/api';
+import { badRequest, contextFrom, installErrorHandler } from '@paddock/shared';
 import {
   ExecAction,
   FileWriteAction,
@@ -115,7 +115,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.post('/v1/reviews', { schema: { body: RequestBody } }, async (req) => {
     const body = req.body as ReviewRequest;
     checkAction(body.action);
-    return reviewer.review(body);
+    // The review span continues the caller's trace (the turn's, or the proxy decision's).
+    return context.with(contextFrom(req.headers), () => reviewer.review(body));
   });
   return app;
 }

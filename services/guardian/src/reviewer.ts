@@ -3,7 +3,7 @@
 // rules turn the model's answer into an outcome. Every path that is not a model approval inside
 // the deadline answers something other than `approved`.
 import { createHash } from 'node:crypto';
-import { type Span, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { type Span, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { PaddockError } from '@paddock/shared';
 import type { ReviewRequest, Verdict } from '@paddock/shared/review/contract.ts';
 import type { Logger } from 'pino';
@@ -156,6 +156,7 @@ export function createReviewer(deps: ReviewerDeps): Reviewer {
     return deps.tracer.startActiveSpan(
       'guardian.review',
       {
+        kind: SpanKind.SERVER,
         attributes: {
           'paddock.tenant': req.tenant,
           'paddock.review_id': req.review_id,

@@ -3,7 +3,9 @@
 // On start and periodically it re-adds dispatched turns whose BullMQ add may have been lost
 // (a crash between the Lua dispatch and the add); BullMQ ignores an add whose job id exists.
 import { channels, TURN_QUEUE, TURN_QUEUE_PREFIX, TurnScheduler } from '@paddock/shared/turns/index.ts';
-import { withDeadline } from '@paddock/shared';
+import { contextFrom, paddockTracer, traceHeaders, withDeadline } from '@paddock/shared';
+import type { TurnJob } from '@paddock/shared/turns/index.ts';
+import { metrics, SpanKind, trace } from '@opentelemetry/api';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -20,6 +22,8 @@ export type DispatcherOptions = {
 const CLOSE_DEADLINE_MS = 2000;
 const PASS_DEADLINE_MS = 10_000;
 const MAX_BATCH = 100;
+
+const tracer = paddockTracer('orchestrator');
 
 const JOB_OPTIONS = {
   attempts: 1,
@@ -53,6 +57,18 @@ export class Dispatcher {
       prefix: TURN_QUEUE_PREFIX,
     });
     this.queue.on('error', (err) => opts.logger.warn({ err: err.message }, 'turn queue'));
+    // Queue depth as operators scale on it: accepted-not-dispatched and dispatched-not-started.
+    metrics
+      .getMeter('paddock.orchestrator')
+      .createObservableGauge('paddock.turns.queue_depth', {
+        description: 'Turns waiting: stage=queued (fair backlog) or dispatched (in BullMQ, no worker yet)',
+      })
+      .addCallback(async (result) => {
+        const depth = await withDeadline(this.scheduler.depth(), 1000, 'queue depth').catch(() => undefined);
+        if (!depth) return;
+        result.observe(depth.queued, { stage: 'queued' });
+        result.observe(depth.dispatched, { stage: 'dispatched' });
+      });
   }
 
   async start(): Promise<void> {
@@ -103,13 +119,33 @@ export class Dispatcher {
   }
 
   private async add(batch: { turnId: string; jobJson: string }[]): Promise<void> {
+    const now = Date.now();
     await this.queue.addBulk(
-      batch.map((b) => ({
-        name: 'turn',
-        data: JSON.parse(b.jobJson),
-        opts: { ...JOB_OPTIONS, jobId: b.turnId },
-      })),
+      batch.map((b) => {
+        const data = JSON.parse(b.jobJson) as TurnJob;
+        return { name: 'turn', data, opts: { ...JOB_OPTIONS, jobId: b.turnId, ...this.telemetryOf(data, now) } };
+      }),
     );
+  }
+
+  /**
+   * The turn's time in the fair backlog as a span of its trace, and BullMQ's propagation metadata
+   * (bullmq-otel's format) naming it, so the worker's `process` span continues the same trace.
+   */
+  private telemetryOf(job: TurnJob, now: number): { telemetry?: { metadata: string } } {
+    if (!job.trace) return {};
+    const parent = contextFrom(job.trace);
+    const span = tracer.startSpan(
+      'turn.queued',
+      {
+        kind: SpanKind.PRODUCER,
+        startTime: job.accepted_at_ms ?? now,
+        attributes: { 'paddock.turn_id': job.turn_id, 'paddock.workspace_id': job.workspace_id },
+      },
+      parent,
+    );
+    span.end(now);
+    return { telemetry: { metadata: JSON.stringify(traceHeaders(trace.setSpan(parent, span))) } };
   }
 
   private async reconcile(olderThanMs: number): Promise<void> {

@@ -82,3 +82,17 @@ test('a claim runs a turn once; an interrupted dispatched turn never starts and 
   assert.equal(await scheduler.start(t[1]!), 'running', 'a second claim of a started turn is refused');
   assert.equal(await redis.get(keys.sched.waiting()), '0');
 });
+
+test('queue depth follows accept, dispatch, start, interrupt and thread close', async () => {
+  const a = [await accept('A', 'd'), await accept('A', 'd'), await accept('A', 'd')];
+  const b = await accept('B', 'e');
+  assert.deepEqual(await scheduler.depth(), { queued: 4, dispatched: 0 });
+  assert.deepEqual(await dispatch(), [a[0], b]);
+  assert.deepEqual(await scheduler.depth(), { queued: 2, dispatched: 2 });
+  assert.equal(await scheduler.start(b), 'started');
+  assert.deepEqual(await scheduler.depth(), { queued: 2, dispatched: 1 });
+  assert.equal(await scheduler.interrupt(a[2]!), 'interrupted', 'a queued turn is taken out of the backlog');
+  assert.deepEqual(await scheduler.depth(), { queued: 1, dispatched: 1 });
+  assert.equal(await scheduler.closeThread('d', 'A'), true);
+  assert.deepEqual(await scheduler.depth(), { queued: 0, dispatched: 1 }, 'the closed thread’s pending turn is cancelled');
+});

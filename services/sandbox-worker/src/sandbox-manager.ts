@@ -3,6 +3,7 @@
 // Redis, hands each networked exec its own proxy credential, and destroys sandboxes on thread close
 // or after the idle TTL.
 import { randomBytes } from 'node:crypto';
+import { traceCarrier } from '@paddock/shared';
 import type { SandboxEgressRecord } from '@paddock/shared/egress/policy.ts';
 import {
   issueExecCredential,
@@ -177,11 +178,13 @@ export class SandboxManager {
     if (!req.network) {
       return sandbox.exec({ ...req, timeoutMs, maxOutputBytes }, { onChunk, signal: opts.signal });
     }
+    const trace = traceCarrier(); // the action's span: the proxy's decisions join the turn's trace
     const issued = await issueExecCredential(this.opts.redis, {
       sandboxId: sandbox.id,
       execId: opts.execId ?? randomBytes(8).toString('hex'),
       ttlMs: timeoutMs + 5_000,
       ...(opts.turnId ? { turnId: opts.turnId } : {}),
+      ...(trace ? { trace } : {}),
     });
     try {
       return await sandbox.exec(

@@ -6,3 +6,4 @@ export * from './ids.ts';
 export * from './logger.ts';
 export * from './lifecycle.ts';
 export * from './telemetry.ts';
+export * from './tracing.ts';

@@ -33,3 +33,12 @@ export async function startTelemetry(serviceName: string, env = process.env): Pr
     shutdown,
   };
 }
+
+/**
+ * An instrument made on first use. The metrics API has no proxy provider (unlike tracing): a meter
+ * taken when a module is imported, before startTelemetry registers the SDK, stays a no-op.
+ */
+export function onFirstUse<T>(make: () => T): () => T {
+  let made: T | undefined;
+  return () => (made ??= make());
+}

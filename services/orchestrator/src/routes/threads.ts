@@ -2,7 +2,17 @@
 // with idempotency, queued through the fair scheduler, read and interrupted.
 import { createHash } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { badRequest, type EffectiveConfig, newId, PaddockError } from '@paddock/shared';
+import { SpanKind } from '@opentelemetry/api';
+import {
+  badRequest,
+  contextFrom,
+  type EffectiveConfig,
+  inSpan,
+  newId,
+  PaddockError,
+  paddockTracer,
+  traceCarrier,
+} from '@paddock/shared';
 import {
   CreateThreadBody,
   CreateTurnBody,
@@ -23,6 +33,7 @@ import type { RouteContext } from '../context.ts';
 import { apiLayer, effectiveConfig } from '../effective-config.ts';
 import { loadEnvironment } from './environments.ts';
 
+const tracer = paddockTracer('orchestrator');
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
 type ThreadRecord = Thread & { effective_config: EffectiveConfig };
 
@@ -164,67 +175,80 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: { 202: TurnAccepted, ...errors, 409: ErrorResponse },
       },
     },
-    async (req, reply) => {
-      const p = principalOf(req);
-      checkTurnBody(req.body);
-      const thread = await loadThread(ctx.redis, p, req.params.id);
-      if (thread.status !== 'active')
-        throw new PaddockError('thread_closed', 'the thread is deleted', { status: 409 });
-      const env = await loadEnvironment(ctx.redis, thread.environment_id);
-      if (!env) throw new PaddockError('not_found', 'the thread environment is gone', { status: 404 });
-      const threadConfig = (thread.config as { toml?: unknown }).toml ?? thread.config;
-      const config = await effectiveConfig(ctx.redis, ctx.clusterFile, p.workspaceId, [
-        { layer: 'environment', source: `environment ${env.id}`, text: env.config },
-        apiLayer('thread', threadConfig),
-        apiLayer('turn', req.body.config),
-      ]);
-      const turnId = newId('turn');
-      const job: TurnJob = {
-        turn_id: turnId,
-        thread_id: thread.id,
-        workspace_id: p.workspaceId,
-        environment: { id: env.id, image: env.image, setup_script: env.setup_script },
-        config,
-      };
-      if (req.body.input !== undefined) job.input = req.body.input;
-      if (req.body.commands !== undefined) job.commands = req.body.commands;
-      const idemKey = req.headers['idempotency-key'];
-      const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-      const result = await ctx.scheduler.accept({
-        turnId,
-        threadId: thread.id,
-        workspaceId: p.workspaceId,
-        idempotency:
-          idemKey === undefined
-            ? undefined
-            : {
-                key: keys.idempotency(thread.id, sha(idemKey)),
-                fingerprint: sha(JSON.stringify(req.body)),
-                ttlSec: ctx.settings.idempotencyTtlSec,
-              },
-        createdAt: new Date().toISOString(),
-        createdBy: p.email,
-        jobJson: JSON.stringify(job),
-      });
-      switch (result.kind) {
-        case 'thread_gone':
-          throw new PaddockError('thread_closed', 'the thread is deleted', { status: 409 });
-        case 'conflict':
-          throw new PaddockError('idempotency_conflict', 'this Idempotency-Key was used with another body', {
-            status: 409,
-            field: 'Idempotency-Key',
-          });
-        case 'existing':
-          return reply.code(202).send({ id: result.turnId, status: 'queued' as const });
-        case 'created':
-          await audit(ctx.redis, p.workspaceId, actorOf(p), 'turn.created', turnId, {
+    // The root of the turn's trace (or a child of the caller's traceparent): its context travels
+    // in the job, so the queue, the worker, reviews and proxy decisions join this trace.
+    async (req, reply) =>
+      inSpan(
+        tracer,
+        'turn.accept',
+        { kind: SpanKind.SERVER, parent: contextFrom(req.headers), attributes: { 'paddock.thread_id': req.params.id } },
+        async (span) => {
+          const p = principalOf(req);
+          checkTurnBody(req.body);
+          if (span.isRecording()) reply.header('x-paddock-trace-id', span.spanContext().traceId);
+          const thread = await loadThread(ctx.redis, p, req.params.id);
+          if (thread.status !== 'active')
+            throw new PaddockError('thread_closed', 'the thread is deleted', { status: 409 });
+          const env = await loadEnvironment(ctx.redis, thread.environment_id);
+          if (!env) throw new PaddockError('not_found', 'the thread environment is gone', { status: 404 });
+          const threadConfig = (thread.config as { toml?: unknown }).toml ?? thread.config;
+          const config = await effectiveConfig(ctx.redis, ctx.clusterFile, p.workspaceId, [
+            { layer: 'environment', source: `environment ${env.id}`, text: env.config },
+            apiLayer('thread', threadConfig),
+            apiLayer('turn', req.body.config),
+          ]);
+          const turnId = newId('turn');
+          const job: TurnJob = {
+            turn_id: turnId,
             thread_id: thread.id,
-            model: config.model,
-            model_provider: config.model_provider,
+            workspace_id: p.workspaceId,
+            environment: { id: env.id, image: env.image, setup_script: env.setup_script },
+            config,
+            accepted_at_ms: Date.now(),
+          };
+          span.setAttributes({ 'paddock.turn_id': turnId, 'paddock.workspace_id': p.workspaceId });
+          const carrier = traceCarrier();
+          if (carrier) job.trace = carrier;
+          if (req.body.input !== undefined) job.input = req.body.input;
+          if (req.body.commands !== undefined) job.commands = req.body.commands;
+          const idemKey = req.headers['idempotency-key'];
+          const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+          const result = await ctx.scheduler.accept({
+            turnId,
+            threadId: thread.id,
+            workspaceId: p.workspaceId,
+            idempotency:
+              idemKey === undefined
+                ? undefined
+                : {
+                    key: keys.idempotency(thread.id, sha(idemKey)),
+                    fingerprint: sha(JSON.stringify(req.body)),
+                    ttlSec: ctx.settings.idempotencyTtlSec,
+                  },
+            createdAt: new Date().toISOString(),
+            createdBy: p.email,
+            jobJson: JSON.stringify(job),
           });
-          return reply.code(202).send({ id: turnId, status: 'queued' as const });
-      }
-    },
+          switch (result.kind) {
+            case 'thread_gone':
+              throw new PaddockError('thread_closed', 'the thread is deleted', { status: 409 });
+            case 'conflict':
+              throw new PaddockError('idempotency_conflict', 'this Idempotency-Key was used with another body', {
+                status: 409,
+                field: 'Idempotency-Key',
+              });
+            case 'existing':
+              return reply.code(202).send({ id: result.turnId, status: 'queued' as const });
+            case 'created':
+              await audit(ctx.redis, p.workspaceId, actorOf(p), 'turn.created', turnId, {
+                thread_id: thread.id,
+                model: config.model,
+                model_provider: config.model_provider,
+              });
+              return reply.code(202).send({ id: turnId, status: 'queued' as const });
+          }
+        },
+      ),
   );
 
   r.get(

@@ -1,6 +1,8 @@
 // Runs one action of a turn (a scripted command or the model's shell call) through the gate, and,
 // when it may run, in the thread's sandbox: the command's id is recorded in Redis before it starts
 // (HSETNX), so an attempt that finds its id already there never runs it a second time.
+import { basename } from 'node:path';
+import { inSpan, paddockTracer } from '@paddock/shared';
 import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
 import type { ExecRequest as ClassifyRequest } from '@paddock/shared/policy/classify.ts';
 import { keys } from '@paddock/shared/turns/keys.ts';
@@ -20,6 +22,8 @@ export type CommandResult = {
   forModel: string;
 };
 
+const tracer = paddockTracer('sandbox-worker');
+
 /** Most output handed back to the model per command (the event carries the exec's own capped output). */
 const MODEL_OUTPUT_MAX_CHARS = 16 * 1024;
 /** How long the record of a turn's started commands is kept. */
@@ -35,7 +39,7 @@ function clip(text: string): string {
   return `${text.slice(0, half)}\n[... ${text.length - MODEL_OUTPUT_MAX_CHARS} chars omitted ...]\n${text.slice(-half)}`;
 }
 
-export async function runCommand(d: {
+type RunCommandDeps = {
   redis: Redis;
   manager: SandboxManager;
   sandbox: Sandbox;
@@ -44,7 +48,23 @@ export async function runCommand(d: {
   job: { turn_id: string; config: EffectiveConfig };
   spec: CommandSpec;
   signal: AbortSignal;
-}): Promise<CommandResult> {
+};
+
+/**
+ * One action as a span of the turn's trace: its review and its proxy decisions are children. The
+ * span names the program only (arguments can hold secrets; the thread's events have the command).
+ */
+export function runCommand(d: RunCommandDeps): Promise<CommandResult> {
+  const program = basename(d.spec.argv[0] ?? '');
+  return inSpan(tracer, 'turn.action', { attributes: { 'paddock.action': 'exec', 'paddock.command.program': program } }, async (span) => {
+    const r = await gateAndRun(d);
+    span.setAttribute('paddock.action.ran', r.ran);
+    if (r.exitCode !== null) span.setAttribute('paddock.action.exit_code', r.exitCode);
+    return r;
+  });
+}
+
+async function gateAndRun(d: RunCommandDeps): Promise<CommandResult> {
   const { spec, events } = d;
   const base = {
     id: events.newItemId(),

@@ -4,6 +4,7 @@
 import Type, { type Static } from 'typebox';
 import { HTTP_METHODS, NETWORK_MODES } from '../config/schema.ts';
 import { PolicyContext } from '../review/contract.ts';
+import { TraceCarrier } from '../tracing.ts';
 
 // Same grammar as the config's network.allowed_domains: `example.com`, `*.example.com`, `**.example.com`.
 const DOMAIN_PATTERN =
@@ -73,6 +74,8 @@ export const ExecCredential = Type.Object(
     expires_at_ms: Type.Number(),
     /** Domains approved for this exec only (e.g. a reviewed command that asked for the network). */
     extra_allowed_domains: Type.Optional(Type.Array(Type.String({ pattern: DOMAIN_PATTERN }))),
+    /** The exec's trace context: the proxy's decisions for it join the turn's trace. */
+    trace: Type.Optional(TraceCarrier),
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import Value from 'typebox/value';
 import { badRequest } from '../errors.ts';
+import type { TraceCarrier } from '../tracing.ts';
 import { egressKeys } from './keys.ts';
 import { ExecCredential, SandboxEgressRecord } from './policy.ts';
 
@@ -52,6 +53,7 @@ export async function issueExecCredential(
     turnId?: string;
     ttlMs: number;
     extraAllowedDomains?: string[];
+    trace?: TraceCarrier;
   },
 ): Promise<IssuedCredential> {
   const token = randomBytes(24).toString('base64url');
@@ -61,6 +63,7 @@ export async function issueExecCredential(
     expires_at_ms: Date.now() + opts.ttlMs,
     ...(opts.turnId ? { turn_id: opts.turnId } : {}),
     ...(opts.extraAllowedDomains ? { extra_allowed_domains: opts.extraAllowedDomains } : {}),
+    ...(opts.trace ? { trace: opts.trace } : {}),
   };
   if (!Value.Check(ExecCredential, credential))
     throw badRequest('invalid exec credential', 'extraAllowedDomains');

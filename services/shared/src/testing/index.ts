@@ -7,3 +7,4 @@ export { type FakeModel, type RecordedRequest, type ScriptedReply, startFakeMode
 export { freePort, waitFor } from './ports.ts';
 export { redisAnswers } from '../redis-server.ts';
 export { type RedisServer, startRedis } from './redis.ts';
+export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';

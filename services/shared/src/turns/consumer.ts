@@ -2,15 +2,34 @@
 // takes BullMQ jobs, claims each turn through the scheduler (so a redelivered or interrupted turn
 // never runs twice), emits turn.started / turn.completed / turn.failed, passes an AbortSignal
 // that fires on interrupt, and frees the thread's slot when done.
+import { metrics, SpanStatusCode } from '@opentelemetry/api';
 import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { withDeadline } from '../lifecycle.ts';
+import { onFirstUse } from '../telemetry.ts';
+import { inSpan, paddockTracer } from '../tracing.ts';
 import { appendAudit } from './audit.ts';
 import { appendEvent, type Usage } from './events.ts';
 import { channels, TURN_QUEUE, TURN_QUEUE_PREFIX } from './keys.ts';
 import type { TurnJob } from './records.ts';
 import { TurnScheduler } from './scheduler.ts';
+import { turnQueueTelemetry } from './queue-telemetry.ts';
+
+const tracer = paddockTracer('sandbox-worker');
+const instruments = onFirstUse(() => {
+  const meter = metrics.getMeter('paddock.sandbox-worker');
+  return {
+    queueWait: meter.createHistogram('paddock.turn.queue_wait', {
+      description: 'From the API accepting a turn to a worker starting it',
+      unit: 'ms',
+    }),
+    turnDuration: meter.createHistogram('paddock.turn.duration', {
+      description: 'From a worker starting a turn to its end, by outcome (completed, failed, interrupted)',
+      unit: 'ms',
+    }),
+  };
+});
 
 export type TurnOutcome =
   | { status: 'completed'; usage?: Usage }
@@ -63,6 +82,8 @@ export async function startTurnConsumer(opts: {
       return;
     }
     if (claim !== 'started') return; // interrupted before it started, or already finished
+    const startedAt = Date.now();
+    if (data.accepted_at_ms) instruments().queueWait.record(Math.max(0, startedAt - data.accepted_at_ms));
     const controller = new AbortController();
     running.set(turnId, controller);
     // Sent together: one connection keeps their order, and Redis writes them in one AOF sync.
@@ -75,14 +96,27 @@ export async function startTurnConsumer(opts: {
         model_provider: data.config.model_provider,
       }),
     ]);
-    let outcome: TurnOutcome;
-    try {
-      outcome = await opts.run(data, { signal: controller.signal, redis, log: opts.logger });
-    } catch (err) {
-      outcome = { status: 'failed', error: { code: 'turn_error', message: (err as Error).message } };
-    } finally {
-      running.delete(turnId);
-    }
+    // Runs inside BullMQ's `process` span, itself in the trace the API request started.
+    const outcome = await inSpan(
+      tracer,
+      'turn.run',
+      { attributes: { 'paddock.turn_id': turnId, 'paddock.thread_id': data.thread_id, 'paddock.workspace_id': data.workspace_id } },
+      async (span): Promise<TurnOutcome> => {
+        let result: TurnOutcome;
+        try {
+          result = await opts.run(data, { signal: controller.signal, redis, log: opts.logger });
+        } catch (err) {
+          result = { status: 'failed', error: { code: 'turn_error', message: (err as Error).message } };
+        } finally {
+          running.delete(turnId);
+        }
+        const status = controller.signal.aborted ? 'interrupted' : result.status;
+        span.setAttribute('paddock.turn.outcome', status);
+        if (result.status === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: result.error.code });
+        instruments().turnDuration.record(Date.now() - startedAt, { outcome: status });
+        return result;
+      },
+    );
     // The status and the closing event go out together (same connection, same order).
     if (controller.signal.aborted) {
       await Promise.all([
@@ -114,6 +148,7 @@ export async function startTurnConsumer(opts: {
     connection: { url: opts.redisUrl, maxRetriesPerRequest: null },
     prefix: TURN_QUEUE_PREFIX,
     concurrency: opts.concurrency,
+    telemetry: turnQueueTelemetry('sandbox-worker'),
     ...(opts.lockDurationMs
       ? { lockDuration: opts.lockDurationMs, stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)) }
       : {}),

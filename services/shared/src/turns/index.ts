@@ -7,3 +7,4 @@ export * from './events.ts';
 export * from './keys.ts';
 export * from './records.ts';
 export * from './scheduler.ts';
+export * from './queue-telemetry.ts';

@@ -56,6 +56,8 @@ export const keys = {
     running: (ws: string) => `${P}:sched:ws:${ws}:running`,
     /** Turns dispatched to BullMQ but not started yet (the dispatch window counts these). */
     waiting: () => `${P}:sched:waiting`,
+    /** How many turns are accepted and not yet dispatched (the queue-depth gauge). */
+    queued: () => `${P}:sched:queued`,
     /** turn id -> dispatch time: re-added to BullMQ on start-up if the job was lost. */
     dispatched: () => `${P}:sched:dispatched`,
   },

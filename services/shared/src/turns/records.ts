@@ -2,6 +2,7 @@
 // their statuses, and how they are kept in Redis hashes.
 import Type, { type Static } from 'typebox';
 import type { EffectiveConfig } from '../config/resolve.ts';
+import type { TraceCarrier } from '../tracing.ts';
 
 export const TURN_STATUSES = [
   'queued',
@@ -41,6 +42,10 @@ export type TurnJob = {
   commands?: Command[];
   /** The effective config resolved when the turn was accepted. */
   config: EffectiveConfig;
+  /** When the API accepted it (epoch ms): the start of its queue wait. */
+  accepted_at_ms?: number;
+  /** The trace context of the request that queued it: the turn's spans join that trace. */
+  trace?: TraceCarrier;
 };
 
 export type TurnRecord = {

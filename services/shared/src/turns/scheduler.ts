@@ -26,6 +26,7 @@ local K_RING = '${keys.sched.ring()}'
 local K_RING_MEMBERS = '${keys.sched.ringMembers()}'
 local K_WAITING = '${keys.sched.waiting()}'
 local K_DISPATCHED = '${keys.sched.dispatched()}'
+local K_QUEUED = '${keys.sched.queued()}'
 local CH_WAKE = '${channels.wake}'
 local CH_INTERRUPT = '${channels.interrupt}'
 
@@ -44,6 +45,12 @@ local function release(turnId, ws, thr)
     end
   end
   redis.call('PUBLISH', CH_WAKE, turnId)
+end
+
+-- The queue-depth gauge: turns accepted and not yet dispatched (never below zero).
+local function unqueue(n)
+  if n > 0 and tonumber(redis.call('GET', K_QUEUED) or '0') >= n then redis.call('DECRBY', K_QUEUED, n)
+  elseif n > 0 then redis.call('SET', K_QUEUED, 0) end
 end
 
 local function leave_waiting(turnId)
@@ -71,6 +78,7 @@ redis.call('HSET', k_turn(turnId), 'id', turnId, 'thread_id', thr, 'workspace_id
   'status', 'queued', 'created_at', ARGV[7], 'created_by', ARGV[8], 'job', ARGV[9])
 redis.call('ZADD', P..':thread:'..thr..':turns', seq, turnId)
 if idemKey ~= '' then redis.call('SET', idemKey, turnId..'|'..idemFp, 'EX', tonumber(ARGV[6])) end
+redis.call('INCR', K_QUEUED)
 if redis.call('RPUSH', k_pending(thr), turnId) == 1 and redis.call('EXISTS', k_active(thr)) == 0 then
   mark_ready(ws, thr)
 end
@@ -103,6 +111,7 @@ while waiting < window and #out < maxBatch * 2 do
       waiting = redis.call('INCR', K_WAITING)
       redis.call('HSET', k_turn(turnId), 'status', 'dispatched')
       redis.call('ZADD', K_DISPATCHED, now, turnId)
+      unqueue(1)
       out[#out + 1] = turnId
       out[#out + 1] = redis.call('HGET', k_turn(turnId), 'job')
     elseif turnId then
@@ -154,7 +163,7 @@ local t = redis.call('HMGET', k_turn(turnId), 'status', 'workspace_id', 'thread_
 local status, ws, thr = t[1], t[2], t[3]
 if not status then return 'missing' end
 if status == 'queued' then
-  redis.call('LREM', k_pending(thr), 1, turnId)
+  unqueue(redis.call('LREM', k_pending(thr), 1, turnId))
   redis.call('HSET', k_turn(turnId), 'status', 'interrupted', 'finished_at', ARGV[2])
   if redis.call('LLEN', k_pending(thr)) == 0 then redis.call('LREM', k_ready(ws), 0, thr) end
   return 'interrupted'
@@ -175,6 +184,7 @@ redis.call('HSET', k_thread(thr), 'status', 'deleted', 'deleted_at', ARGV[3])
 for _, turnId in ipairs(redis.call('LRANGE', k_pending(thr), 0, -1)) do
   redis.call('HSET', k_turn(turnId), 'status', 'cancelled', 'finished_at', ARGV[3])
 end
+unqueue(redis.call('LLEN', k_pending(thr)))
 redis.call('DEL', k_pending(thr))
 redis.call('LREM', k_ready(ws), 0, thr)
 local active = redis.call('GET', k_active(thr))
@@ -285,6 +295,12 @@ export class TurnScheduler {
 
   async closeThread(threadId: string, workspaceId: string): Promise<boolean> {
     return (await this.redis.paddockCloseThread(threadId, workspaceId, new Date().toISOString())) === 1;
+  }
+
+  /** Queue depth: turns accepted and not yet dispatched, and dispatched ones no worker has started. */
+  async depth(): Promise<{ queued: number; dispatched: number }> {
+    const [queued, dispatched] = await this.redis.mget(keys.sched.queued(), keys.sched.waiting());
+    return { queued: Number(queued ?? 0), dispatched: Number(dispatched ?? 0) };
   }
 
   /** Dispatched turns older than `olderThanMs` (their BullMQ add may have been lost): [turnId, jobJson]. */
