@@ -2,6 +2,8 @@
 // provider base URL and model) with one `shell` tool; each tool call goes through exactly the
 // same gate and runner as a scripted command. The conversation is kept per thread in Redis, and
 // the token usage of every model call is summed for turn.completed.
+import { SpanKind } from '@opentelemetry/api';
+import { inSpan, paddockTracer } from '@paddock/shared';
 import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
 import type { TranscriptItem } from '@paddock/shared/review/contract.ts';
 import { keys } from '@paddock/shared/turns/keys.ts';
@@ -16,6 +18,7 @@ import type { ItemEvents } from './item-events.ts';
 export const MAX_MODEL_STEPS = 64;
 /** Conversation messages kept per thread (oldest dropped, the system prompt always first). */
 const CONVERSATION_MAX_MESSAGES = 400;
+const tracer = paddockTracer('sandbox-worker');
 
 const SYSTEM_PROMPT =
   'You are a coding agent working in a sandboxed Linux workspace at /workspace. Use the `shell` tool to ' +
@@ -123,9 +126,21 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
   };
   try {
     for (let step = 0; step < MAX_MODEL_STEPS; step++) {
-      const completion = await client.chat.completions.create(
-        { model: config.model, messages: [...history, ...fresh], tools: [SHELL_TOOL] },
-        { signal: d.signal },
+      const completion = await inSpan(
+        tracer,
+        'model.call',
+        { kind: SpanKind.CLIENT, attributes: { 'gen_ai.request.model': config.model, 'paddock.step': step } },
+        async (span) => {
+          const answer = await client.chat.completions.create(
+            { model: config.model, messages: [...history, ...fresh], tools: [SHELL_TOOL] },
+            { signal: d.signal },
+          );
+          span.setAttributes({
+            'gen_ai.usage.input_tokens': answer.usage?.prompt_tokens ?? 0,
+            'gen_ai.usage.output_tokens': answer.usage?.completion_tokens ?? 0,
+          });
+          return answer;
+        },
       );
       usage.input_tokens += completion.usage?.prompt_tokens ?? 0;
       usage.cached_input_tokens += completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;

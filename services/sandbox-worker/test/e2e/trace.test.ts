@@ -2,7 +2,7 @@
 // (startTelemetry, exporting to a loopback OTLP receiver), runs the whole cluster, and sends one
 // scripted turn through the API with three actions: a fetch the policy allows, a fetch of a host it
 // does not (the proxy asks the guardian, which denies), and an escalated command the guardian
-// approves. Every hop that is not one call stack — the API request, the fair backlog and BullMQ,
+// approves (and, before it, an agent turn whose model calls are spans too). Every hop that is not one call stack — the API request, the fair backlog and BullMQ,
 // the worker, each review, each proxy decision — must carry the context, so every span the turn
 // produced shares the trace id the API answered with, and each has its parent in that trace.
 import assert from 'node:assert/strict';
@@ -38,6 +38,25 @@ after(async () => {
   await telemetry?.shutdown().catch(() => undefined);
   await c?.close();
   await receiver?.close();
+});
+
+let agentTrace = '';
+
+test('an agent turn: each model call is a span of the turn', async () => {
+  const ws = await newWorkspace(c, 'trace-agent');
+  const threadId = await newThread(c, ws.owner, { sandbox_mode: 'workspace-write', approval_policy: 'on-request' });
+  c.agentModel.script({ kind: 'tool_call', name: 'shell', arguments: { command: ['ls'] } }, { kind: 'text', text: 'done' });
+  const res = await fetch(`${c.apiUrl}/v1/threads/${threadId}/turns`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ws.owner}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ input: 'list the files' }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(res.status, 202);
+  agentTrace = res.headers.get('x-paddock-trace-id') ?? '';
+  const end = await waitForTurnEnd(c, threadId, ((await res.json()) as { id: string }).id);
+  assert.equal(end.type, 'turn.completed', JSON.stringify(end));
+  // The spans are checked after the flush, in the next test.
 });
 
 test('a turn is one trace: API → queue → worker → each review and each proxy decision', async () => {
@@ -132,6 +151,14 @@ test('a turn is one trace: API → queue → worker → each review and each pro
   const denied = decisions.find((d) => d.attributes['paddock.egress.decision'] === 'deny')!;
   assert.equal(denied.attributes['paddock.egress.host'], c.forbidden.name);
   assert.ok(names.includes('guardian.review'));
+
+  // The agent turn of the first test: two model calls and one action under its run.
+  const agent = receiver.spans.filter((s) => s.traceId === agentTrace);
+  const agentRun = agent.find((s) => s.name === 'turn.run');
+  const calls = agent.filter((s) => s.name === 'model.call');
+  assert.equal(calls.length, 2, agent.map((s) => s.name).join(', '));
+  for (const m of calls) assert.equal(m.parentSpanId, agentRun?.spanId);
+  assert.equal(agent.filter((s) => s.name === 'turn.action' && s.parentSpanId === agentRun?.spanId).length, 1);
 
   // The metrics operators scale and alert on reached the same receiver.
   for (const m of ['paddock.turns.queue_depth', 'paddock.turn.queue_wait', 'paddock.turn.duration', 'guardian.reviews', 'egress.decisions'])
