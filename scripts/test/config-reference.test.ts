@@ -1,5 +1,5 @@
-// The operator's config reference (docs/config-reference.md) is generated from the config schema:
-// the committed file must be what the generator gives now, and `--check` must catch a stale one.
+// The operator's config reference (the README's last section) is generated from the config schema:
+// the committed block must be what the generator gives now, and `--check` must catch a stale one.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ClusterFile } from '@paddock/shared/config/schema.ts';
-import { REFERENCE_PATH, renderReference } from '../config-reference.ts';
+import { REFERENCE_PATH, renderReference, withBlock } from '../config-reference.ts';
 
 const script = resolve(import.meta.dirname, '..', 'config-reference.ts');
 const runCheck = (file: string) =>
@@ -30,8 +30,10 @@ describe('config reference', () => {
   const dir = mkdtempSync(join(tmpdir(), 'paddock-config-ref-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('the committed docs/config-reference.md is what the schema generates (run `npm run config-reference`)', () => {
-    assert.equal(readFileSync(REFERENCE_PATH, 'utf8'), renderReference());
+  test("the README's committed reference is what the schema generates (run `npm run config-reference`)", () => {
+    const readme = readFileSync(REFERENCE_PATH, 'utf8');
+    assert.equal(readme, withBlock(readme, renderReference()));
+    assert.ok(readme.includes('## Configuration reference\n'));
   });
 
   test('every key of the schema appears in the reference', () => {
@@ -51,6 +53,12 @@ describe('config reference', () => {
     const bad = runCheck(stale);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /stale.*npm run config-reference/);
+
+    const noMarkers = join(dir, 'no-markers.md');
+    writeFileSync(noMarkers, '# a README without the reference\n');
+    const unmarked = runCheck(noMarkers);
+    assert.equal(unmarked.status, 1);
+    assert.match(unmarked.stderr, /markers/);
 
     const absent = runCheck(join(dir, 'absent.md'));
     assert.equal(absent.status, 1);
