@@ -24,6 +24,7 @@ missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v ss >/dev/null || missing+=(iproute2)
 command -v od >/dev/null || missing+=(coreutils)
+command -v git >/dev/null || missing+=(git) # build-offline-images.sh lists the build context with it
 if docker compose version >/dev/null 2>&1; then compose_cli=(docker compose); else
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   compose_cli=(docker-compose)
@@ -31,8 +32,12 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]} with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+    apt_log="$(mktemp /tmp/compose-smoke-apt.XXXXXX)"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$apt_log" 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$apt_log" 2>&1; }; }; then
+      tail -n 30 "$apt_log" >&2; say "apt-get install ${missing[*]} failed"; exit 1
+    fi
+    rm -f "$apt_log"
   else
     say "missing: ${missing[*]} (Debian packages; for compose also the docker compose plugin)"; exit 1
   fi
@@ -89,6 +94,7 @@ our_rules() {
 
 cleanup() {
   local code=$?
+  [ "$code" -eq 0 ] || [ "$failed" -gt 0 ] || fail "stopped early by an error (exit code $code)"
   # The worker's network, named before `down` removes it, for the firewall check.
   sandbox_networks=$(printf '%s\n' $sandbox_networks $(docker network ls --filter "label=$scope_label" --format '{{.Name}}' 2>/dev/null || true) | sort -u)
   say "down -v"
@@ -110,6 +116,7 @@ cleanup() {
     [ -z "$left" ] || say "could not remove: $left"
   fi
   rm -rf "/tmp/$project"
+  say "took $SECONDS s"
   echo "compose-smoke: $passed passed, $failed failed"
   if [ "$code" -ne 0 ] || [ "$failed" -ne 0 ]; then exit 1; fi
 }
