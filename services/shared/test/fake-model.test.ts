@@ -37,19 +37,30 @@ test('chat completions: a scripted tool call reaches the SDK, and the request is
   assert.equal(recorded?.body['model'], 'm1');
   assert.equal(recorded?.headers['authorization'], 'Bearer test-key');
   assert.ok(res.usage && res.usage.total_tokens > 0);
+  assert.equal(res.usage.prompt_tokens_details?.cached_tokens, 0);
+  model.script({ kind: 'text', text: 'cached', usage: { input_tokens: 20, cached_input_tokens: 12, output_tokens: 3 } });
+  const cached = await client.chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'x' }] });
+  assert.equal(cached.usage?.prompt_tokens_details?.cached_tokens, 12);
 });
 
 test('responses API: a tool call and a plain answer', async () => {
   model.script(
-    { kind: 'tool_call', name: 'shell', arguments: { argv: ['pwd'] } },
-    { kind: 'text', text: 'done' },
+    { kind: 'tool_call', name: 'shell', arguments: { argv: ['pwd'] }, callId: 'call_r1' },
+    { kind: 'text', text: 'done', usage: { input_tokens: 40, cached_input_tokens: 30, output_tokens: 5 } },
   );
   const first = await client.responses.create({ model: 'm1', input: 'where am I?' });
   const fc = first.output[0];
   assert.ok(fc && fc.type === 'function_call');
   assert.equal(fc.name, 'shell');
+  assert.equal(fc.call_id, 'call_r1');
+  assert.deepEqual(JSON.parse(fc.arguments), { argv: ['pwd'] });
+  assert.equal(first.usage?.input_tokens_details.cached_tokens, 0);
   const second = await client.responses.create({ model: 'm1', input: 'and?' });
   assert.equal(second.output_text, 'done');
+  assert.deepEqual(
+    [second.usage?.input_tokens, second.usage?.input_tokens_details.cached_tokens, second.usage?.output_tokens],
+    [40, 30, 5],
+  );
   assert.equal(model.requests.at(-1)?.api, 'responses');
 });
 

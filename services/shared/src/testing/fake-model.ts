@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 
-export type Usage = { input_tokens: number; output_tokens: number };
+/** Token usage a reply reports; `cached_input_tokens` (default 0) is the cached part of the input. */
+export type Usage = { input_tokens: number; output_tokens: number; cached_input_tokens?: number };
 
 export type ScriptedReply = (
   | { kind: 'text'; text: string }
@@ -85,6 +86,7 @@ function chatBody(model: string, reply: ScriptedReply, usage: Usage) {
       prompt_tokens: usage.input_tokens,
       completion_tokens: usage.output_tokens,
       total_tokens: usage.input_tokens + usage.output_tokens,
+      prompt_tokens_details: { cached_tokens: usage.cached_input_tokens ?? 0 },
     },
   };
 }
@@ -150,7 +152,7 @@ function responsesBody(model: string, reply: ScriptedReply, usage: Usage) {
       input_tokens: usage.input_tokens,
       output_tokens: usage.output_tokens,
       total_tokens: usage.input_tokens + usage.output_tokens,
-      input_tokens_details: { cached_tokens: 0 },
+      input_tokens_details: { cached_tokens: usage.cached_input_tokens ?? 0 },
       output_tokens_details: { reasoning_tokens: 0 },
     },
   };
