@@ -1,7 +1,8 @@
-// The agent loop of an `input` turn: the model (openai SDK, Chat Completions, at the turn's
-// provider base URL and model) with one `shell` tool; each tool call goes through exactly the
-// same gate and runner as a scripted command. The conversation is kept per thread in Redis, and
-// the token usage of every model call is summed for turn.completed.
+// The agent loop of an `input` turn: the model (openai SDK, at the turn's provider base URL and
+// model, over its wire_api: Chat Completions or the Responses API, see model-wire.ts) with one
+// `shell` tool; each tool call goes through exactly the same gate and runner as a scripted command.
+// The conversation is kept per thread in Redis (as Chat Completions messages, whatever the wire),
+// and the token usage of every model call is summed for turn.completed.
 import { SpanKind } from '@opentelemetry/api';
 import { inSpan, paddockTracer } from '@paddock/shared';
 import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
@@ -10,9 +11,10 @@ import { keys } from '@paddock/shared/turns/keys.ts';
 import type { Usage } from '@paddock/shared/turns/events.ts';
 import type { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { CommandResult, CommandSpec } from './command-runner.ts';
 import type { ItemEvents } from './item-events.ts';
+import { callModel, ModelReplyError, wireOf } from './model-wire.ts';
 
 /** Model calls per turn at most: a model that never stops calling tools ends the turn failed. */
 export const MAX_MODEL_STEPS = 64;
@@ -26,7 +28,7 @@ const SYSTEM_PROMPT =
   'outside the workspace, full access), set with_escalated_permissions with a justification and it will be ' +
   'reviewed. When a command is denied, do not work around the denial. Answer the user when done.';
 
-export const SHELL_TOOL: ChatCompletionTool = {
+export const SHELL_TOOL: ChatCompletionFunctionTool = {
   type: 'function',
   function: {
     name: 'shell',
@@ -98,6 +100,7 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
     };
   }
   const env = d.env ?? process.env;
+  const wire = wireOf(provider);
   const client = new OpenAI({
     baseURL: provider.base_url,
     apiKey: (provider.env_key ? env[provider.env_key] : undefined) ?? 'unset',
@@ -126,33 +129,32 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
   };
   try {
     for (let step = 0; step < MAX_MODEL_STEPS; step++) {
-      const completion = await inSpan(
+      const { message, usage: used } = await inSpan(
         tracer,
         'model.call',
-        { kind: SpanKind.CLIENT, attributes: { 'gen_ai.request.model': config.model, 'paddock.step': step } },
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { 'gen_ai.request.model': config.model, 'paddock.step': step, 'paddock.wire_api': wire },
+        },
         async (span) => {
-          const answer = await client.chat.completions.create(
+          const answer = await callModel(
+            client,
+            wire,
             { model: config.model, messages: [...history, ...fresh], tools: [SHELL_TOOL] },
-            { signal: d.signal },
+            d.signal,
           );
           span.setAttributes({
-            'gen_ai.usage.input_tokens': answer.usage?.prompt_tokens ?? 0,
-            'gen_ai.usage.output_tokens': answer.usage?.completion_tokens ?? 0,
+            'gen_ai.usage.input_tokens': answer.usage.input_tokens,
+            'gen_ai.usage.output_tokens': answer.usage.output_tokens,
           });
           return answer;
         },
       );
-      usage.input_tokens += completion.usage?.prompt_tokens ?? 0;
-      usage.cached_input_tokens += completion.usage?.prompt_tokens_details?.cached_tokens ?? 0;
-      usage.output_tokens += completion.usage?.completion_tokens ?? 0;
-      const message = completion.choices[0]?.message;
-      if (!message) throw new Error('the model answered without a message');
-      const calls = (message.tool_calls ?? []).filter((c) => c.type === 'function');
-      fresh.push({
-        role: 'assistant',
-        content: message.content ?? null,
-        ...(calls.length > 0 ? { tool_calls: calls } : {}),
-      });
+      usage.input_tokens += used.input_tokens;
+      usage.cached_input_tokens += used.cached_input_tokens;
+      usage.output_tokens += used.output_tokens;
+      const calls = message.tool_calls ?? [];
+      fresh.push(message);
       if (message.content) {
         d.transcript.push({ role: 'assistant', content: message.content });
         await d.events.completed({ id: d.events.newItemId(), type: 'agent_message', text: message.content });
@@ -195,7 +197,7 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
     }
     await save().catch(() => undefined);
     if (d.signal.aborted) throw err;
-    if (err instanceof OpenAI.APIError) {
+    if (err instanceof OpenAI.APIError || err instanceof ModelReplyError) {
       return { status: 'failed', usage, error: { code: 'model_error', message: err.message } };
     }
     throw err;
