@@ -147,11 +147,74 @@ describe('agent turns', () => {
     const message = completedItems(events, turnId).find((i) => i.type === 'agent_message');
     assert.equal((message as { text: string }).text, 'All done.');
     // The model saw each command's result, and the conversation is kept for the thread's next turn.
+    // The cluster's provider says no wire_api: every call went to Chat Completions.
+    assert.deepEqual(new Set(c.agentModel.requests.map((r) => r.api)), new Set(['chat']));
     const lastRequest = c.agentModel.requests.at(-1)!.body as { messages: { role: string; content: string }[] };
     const toolAnswers = lastRequest.messages.filter((m) => m.role === 'tool').map((m) => m.content);
     assert.equal(toolAnswers.length, 5);
     assert.match(toolAnswers[3]!, /hello from the allowed server/);
     assert.ok((await c.client.llen(keys.conversation(threadId))) >= 12);
+  });
+
+  test('wire_api "responses": the Responses API, the tool output sent back as function_call_output; a turn back on chat', async () => {
+    const ws = await newWorkspace(c, 'responses');
+    const provider = (wire: 'chat' | 'responses') => ({
+      model_providers: { fake: { base_url: c.agentModel.url, wire_api: wire } },
+    });
+    const threadId = await newThread(c, ws.owner, networkConfig(provider('responses')));
+    const before = c.agentModel.requests.length;
+    c.agentModel.script(
+      {
+        kind: 'tool_call',
+        name: 'shell',
+        arguments: { command: ['bash', '-c', 'echo wired > wire.txt && cat wire.txt'] },
+        callId: 'call_resp_1',
+        usage: { input_tokens: 200, cached_input_tokens: 150, output_tokens: 20 },
+      },
+      { kind: 'text', text: 'Wrote wire.txt.', usage: { input_tokens: 230, cached_input_tokens: 200, output_tokens: 9 } },
+    );
+    const turnId = await submit(ws.owner, threadId, { input: 'write wire.txt' });
+    const end = await waitForTurnEnd(c, threadId, turnId);
+    assert.equal(end.type, 'turn.completed', JSON.stringify(end));
+    assert.deepEqual((end as { usage: unknown }).usage, {
+      input_tokens: 430,
+      cached_input_tokens: 350,
+      output_tokens: 29,
+    });
+    const events = await jsonlEvents(c, ws.owner, threadId);
+    const cmds = commands(events, turnId);
+    assert.deepEqual(cmds.map((x) => [x.status, x.exit_code, x.aggregated_output]), [['completed', 0, 'wired\n']]);
+    const message = completedItems(events, turnId).find((i) => i.type === 'agent_message');
+    assert.equal((message as { text: string }).text, 'Wrote wire.txt.');
+
+    // Both calls went to /v1/responses, statelessly; the second carried the command's output back.
+    const sent = c.agentModel.requests.slice(before);
+    assert.deepEqual(sent.map((r) => r.api), ['responses', 'responses']);
+    type Item = { type: string; role?: string; content?: unknown; call_id?: string; output?: string };
+    const [first, second] = sent.map((r) => r.body as { input: Item[]; instructions?: string; store?: boolean });
+    assert.equal(first!.store, false);
+    assert.match(String(first!.instructions), /coding agent/);
+    assert.deepEqual(first!.input, [{ type: 'message', role: 'user', content: 'write wire.txt' }]);
+    const call = second!.input.find((i) => i.type === 'function_call');
+    const output = second!.input.find((i) => i.type === 'function_call_output');
+    assert.equal(call?.call_id, 'call_resp_1');
+    assert.equal(output?.call_id, 'call_resp_1');
+    assert.match(String(output?.output), /wired/);
+
+    // The next turn sets wire_api "chat": the same stored conversation goes out as chat messages.
+    c.agentModel.script({ kind: 'text', text: 'Still here.', usage: { input_tokens: 50, output_tokens: 3 } });
+    const next = await submit(ws.owner, threadId, { input: 'anything else?', config: provider('chat') });
+    const nextEnd = await waitForTurnEnd(c, threadId, next);
+    assert.equal(nextEnd.type, 'turn.completed', JSON.stringify(nextEnd));
+    const chat = c.agentModel.requests.at(-1)!;
+    assert.equal(chat.api, 'chat');
+    const messages = chat.body['messages'] as { role: string; tool_call_id?: string; content?: string }[];
+    assert.deepEqual(
+      messages.map((m) => m.role),
+      ['system', 'user', 'assistant', 'tool', 'assistant', 'user'],
+    );
+    assert.equal(messages[3]?.tool_call_id, 'call_resp_1');
+    assert.match(String(messages[3]?.content), /wired/);
   });
 });
 
