@@ -9,7 +9,7 @@ import type { ThreadItem } from '@paddock/shared/turns/events.ts';
 import { keys } from '@paddock/shared/turns/keys.ts';
 import type { ChatCompletion, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Response } from 'openai/resources/responses/responses';
-import { runAgentLoop, SHELL_TOOL } from '../src/turn/agent-loop.ts';
+import { runAgentLoop, SHELL_TOOL, withoutOrphanAnswers } from '../src/turn/agent-loop.ts';
 import type { CommandSpec } from '../src/turn/command-runner.ts';
 import type { ItemEvents } from '../src/turn/item-events.ts';
 import {
@@ -337,4 +337,19 @@ describe('the agent loop over both wires', () => {
     assert.equal(outcome.status === 'failed' && outcome.error.code, 'model_error');
     assert.equal(model.requests.at(-1)?.api, 'responses');
   });
+});
+
+test('a trimmed conversation drops the tool answers whose call was cut off, and keeps the rest', () => {
+  const sys: ChatCompletionMessageParam = { role: 'system', content: 'prompt' };
+  const orphan: ChatCompletionMessageParam = { role: 'tool', tool_call_id: 'gone', content: 'old output' };
+  const user: ChatCompletionMessageParam = { role: 'user', content: 'next' };
+  const call: ChatCompletionMessageParam = {
+    role: 'assistant',
+    content: null,
+    tool_calls: [{ id: 'c1', type: 'function', function: { name: 'shell', arguments: '{"command":["ls"]}' } }],
+  };
+  const answer: ChatCompletionMessageParam = { role: 'tool', tool_call_id: 'c1', content: 'files' };
+  assert.deepEqual(withoutOrphanAnswers([sys, orphan, orphan, user, call, answer]), [sys, user, call, answer]);
+  const whole = [sys, user, call, answer];
+  assert.equal(withoutOrphanAnswers(whole), whole, 'an untrimmed conversation is unchanged');
 });

@@ -107,7 +107,7 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
     maxRetries: 1,
   });
   const stored = await d.redis.lrange(keys.conversation(d.job.thread_id), 0, -1);
-  const history = stored.map((raw) => JSON.parse(raw) as ChatCompletionMessageParam);
+  const history = withoutOrphanAnswers(stored.map((raw) => JSON.parse(raw) as ChatCompletionMessageParam));
   const fresh: ChatCompletionMessageParam[] = [];
   if (history.length === 0) fresh.push({ role: 'system', content: SYSTEM_PROMPT });
   fresh.push({ role: 'user', content: d.job.input });
@@ -202,4 +202,15 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
     }
     throw err;
   }
+}
+
+/**
+ * A trimmed conversation can begin (after the system prompt) with tool answers whose call was cut
+ * off; both wires refuse a tool answer without its call, so those answers are dropped.
+ */
+export function withoutOrphanAnswers(history: ChatCompletionMessageParam[]): ChatCompletionMessageParam[] {
+  const head = history[0]?.role === 'system' ? 1 : 0;
+  let start = head;
+  while (history[start]?.role === 'tool') start++;
+  return start === head ? history : [...history.slice(0, head), ...history.slice(start)];
 }
