@@ -94,7 +94,7 @@ our_rules() {
 
 cleanup() {
   local code=$?
-  [ "$code" -eq 0 ] || [ "$failed" -gt 0 ] || fail "stopped early by an error (exit code $code)"
+  [ "$code" -eq 0 ] || [ "$failed" -gt 0 ] || fail "stopped early (exit code $code: an error or a signal)"
   # The worker's network, named before `down` removes it, for the firewall check.
   sandbox_networks=$(printf '%s\n' $sandbox_networks $(docker network ls --filter "label=$scope_label" --format '{{.Name}}' 2>/dev/null || true) | sort -u)
   say "down -v"
@@ -121,6 +121,8 @@ cleanup() {
   if [ "$code" -ne 0 ] || [ "$failed" -ne 0 ]; then exit 1; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT # interrupted: cleanup still runs, and counts it as a failure
+trap 'exit 143' TERM
 
 # 1. Images. The service images are rebuilt every run (PADDOCK_REBUILD=1; Docker's layer cache
 #    makes an unchanged one take seconds), so the smoke tests the working tree, never a stale image.
