@@ -188,8 +188,11 @@ else
 fi
 
 # 5. One scripted turn through the API: a workspace (operator key), an environment on the sandbox
-#    image, a thread, then a turn of one command; it must be accepted as `queued` and its events
-#    must reach `turn.completed` with the command's output in an item event.
+#    image, a thread, then a turn of two commands; it must be accepted as `queued` and its events
+#    must reach `turn.completed` with each command's output in an item event. The second command
+#    asks for a host the thread's allowlist does not name: the containerised proxy (listening on the
+#    worker's sandbox network, found in Redis) must refuse it with its reason header. The name
+#    resolves nowhere, so nothing could leave even if it were let through.
 api_url="http://127.0.0.1:$PADDOCK_API_PORT"
 http_dir="/tmp/$project/http"
 mkdir -p "$http_dir"
@@ -206,15 +209,17 @@ jget() {
   "$node_bin" -e 'let v = JSON.parse(process.argv[1]); for (const k of process.argv[2].split(".")) v = v?.[k];
     process.stdout.write(v === undefined || v === null ? "" : String(v));' "$1" "$2" 2>/dev/null || true
 }
-# turn_state TURN MARKER < JSONL: "<turn.completed|turn.failed|running> <output-seen|no-output>".
+# turn_state TURN MARKER REFUSAL < JSONL: "<turn.completed|turn.failed|running> <output-seen|no-output>
+#   <refusal-seen|no-refusal>": the echo's output, and the proxy's refusal as curl printed it.
 turn_state() {
   "$node_bin" -e '
-    const [turn, marker] = process.argv.slice(1);
+    const [turn, marker, refusal] = process.argv.slice(1);
     const events = require("node:fs").readFileSync(0, "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)).map((e) => e.data ?? e);
     const end = events.find((e) => (e.type === "turn.completed" || e.type === "turn.failed") && e.turn_id === turn);
-    const seen = events.some((e) => e.type === "item.completed" && e.turn_id === turn &&
-      e.item?.type === "command_execution" && e.item.exit_code === 0 && e.item.aggregated_output === `${marker}\n`);
-    console.log(`${end?.type ?? "running"} ${seen ? "output-seen" : "no-output"}`);' "$1" "$2" 2>/dev/null || echo "unreadable no-output"
+    const output = (text) => events.some((e) => e.type === "item.completed" && e.turn_id === turn &&
+      e.item?.type === "command_execution" && e.item.exit_code === 0 && e.item.aggregated_output === text);
+    console.log(`${end?.type ?? "running"} ${output(`${marker}\n`) ? "output-seen" : "no-output"} ${output(refusal) ? "refusal-seen" : "no-refusal"}`);' \
+    "$1" "$2" "$3" 2>/dev/null || echo "unreadable no-output no-refusal"
 }
 scripted_turn() {
   local token env_id thread_id turn_id marker state events="" started
@@ -225,10 +230,11 @@ scripted_turn() {
   api POST /v1/environments "$token" "{\"name\":\"smoke\",\"image\":\"$sandbox_image\"}"
   env_id=$(jget "$body" id)
   if [ "$status" != 201 ] || [ -z "$env_id" ]; then fail "environment: $status $body"; return; fi
-  api POST /v1/threads "$token" "{\"environment_id\":\"$env_id\"}"
+  api POST /v1/threads "$token" "{\"environment_id\":\"$env_id\",\"config\":{\"network\":{\"mode\":\"allowlist\",\"allowed_domains\":[\"allowed.smoke.test\"]}}}"
   thread_id=$(jget "$body" id)
   if [ "$status" != 201 ] || [ -z "$thread_id" ]; then fail "thread: $status $body"; return; fi
-  api POST "/v1/threads/$thread_id/turns" "$token" "{\"commands\":[{\"argv\":[\"echo\",\"$marker\"]}]}"
+  local fetch='["curl","-sS","-o","/dev/null","-w","%{http_code} %header{x-paddock-reason}","http://blocked.smoke.test/"]'
+  api POST "/v1/threads/$thread_id/turns" "$token" "{\"commands\":[{\"argv\":[\"echo\",\"$marker\"]},{\"argv\":$fetch}]}"
   turn_id=$(jget "$body" id)
   if [ "$status" = 202 ] && [ "$(jget "$body" status)" = queued ] && [ -n "$turn_id" ]; then
     pass "turn $turn_id accepted: 202, status queued (thread $thread_id, environment on $sandbox_image)"
@@ -236,12 +242,13 @@ scripted_turn() {
     fail "turn not queued: $status $body"; return
   fi
   started=$SECONDS
-  state="running no-output"
+  state="running no-output no-refusal"
+  local refusal="403 blocked-by-allowlist"
   while [ $((SECONDS - started)) -lt "$turn_timeout_s" ]; do
     api GET "/v1/threads/$thread_id/events?format=jsonl" "$token"
     if [ "$status" = 200 ]; then
       events="$body"
-      state=$(turn_state "$turn_id" "$marker" <<< "$events")
+      state=$(turn_state "$turn_id" "$marker" "$refusal" <<< "$events")
       [ "${state%% *}" = running ] || break
     fi
     sleep 2
@@ -251,12 +258,18 @@ scripted_turn() {
   else
     fail "turn ended as '${state%% *}' after $((SECONDS - started)) s (bound ${turn_timeout_s} s)"
   fi
-  if [ "${state#* }" = output-seen ]; then
+  local outputs="${state#* }"
+  if [ "${outputs%% *}" = output-seen ]; then
     pass "the command's output '$marker' is in its item.completed event (exit code 0)"
   else
     fail "no item.completed event with the command's output '$marker'"
   fi
-  if [ "${state%% *}" != turn.completed ] || [ "${state#* }" != output-seen ]; then
+  if [ "${outputs#* }" = refusal-seen ]; then
+    pass "a host outside the thread's allowlist: the proxy answered '$refusal' inside the sandbox"
+  else
+    fail "no item.completed event with the proxy's refusal '$refusal'"
+  fi
+  if [ "$state" != "turn.completed output-seen refusal-seen" ]; then
     say "events of the thread:"; echo "$events" | tail -n 20 | cut -c1-400 >&2
     compose logs --tail 40 sandbox-worker orchestrator >&2 || true
   fi

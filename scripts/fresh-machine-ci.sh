@@ -28,7 +28,7 @@ node_bin="$(command -v node)"
 # This workplace reaches registries through a TLS-inspecting proxy: the fresh machine gets the same
 # CA bundle and npm settings as this one (CI's machine has them too).
 ca_mounts=""
-for f in /etc/ssl/certs/ca-certificates.crt /root/.npmrc /usr/local/etc/npmrc; do
+for f in /root/.npmrc /usr/local/etc/npmrc; do
   [ -f "$f" ] && ca_mounts="$ca_mounts -v $f:$f:ro"
 done
 # kubectl (with kustomize) ships with this machine image, not with Debian: the fresh machine gets it too.
@@ -48,6 +48,14 @@ docker run -d --name "$name" --label "$label" \
   -v "$(readlink -f "$npm_dir"):/usr/local/lib/node_modules/npm:ro" \
   $ca_mounts \
   "$base" sleep infinity >/dev/null
+# The CA bundle as this machine has it, installed the Debian way (a regular file plus a copy in
+# /usr/local/share/ca-certificates): a read-only mount over it breaks any package that rebuilds it
+# (ca-certificates, pulled in by docker-compose), and a rebuild keeps the local CA.
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  docker exec "$name" mkdir -p /etc/ssl/certs /usr/local/share/ca-certificates
+  docker cp -L /etc/ssl/certs/ca-certificates.crt "$name:/usr/local/share/ca-certificates/host-bundle.crt" >/dev/null
+  docker cp -L /etc/ssl/certs/ca-certificates.crt "$name:/etc/ssl/certs/ca-certificates.crt" >/dev/null
+fi
 docker exec "$name" ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 docker exec "$name" ln -s /usr/local/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 docker exec "$name" sh -c '[ -d /usr/lib/google-cloud-sdk ] && ln -s /usr/lib/google-cloud-sdk/bin/kubectl /usr/bin/kubectl || true'
