@@ -1,5 +1,6 @@
 // The orchestrator's HTTP app: plugins (schemas, OpenAPI, auth, error mapping), then routes.
 // No process concerns here (see main.ts and orchestrator.ts).
+import { FastifyOtelInstrumentation } from '@fastify/otel';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
@@ -29,6 +30,9 @@ function isRedisDown(err: unknown): boolean {
   );
 }
 
+/** Probes answer every few seconds: a trace each would bury the API's own. */
+const UNTRACED_PATHS = new Set(['/healthz', '/readyz']);
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -38,6 +42,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   app.decorateRequest('principal', undefined);
   installErrorHandler(app);
+  // A server span per API request (@fastify/otel; a no-op without a registered SDK). It continues a
+  // caller's traceparent; turn creation hangs the turn's whole trace under it.
+  const otel = new FastifyOtelInstrumentation({
+    instrumentHooks: false, // the request and its handler; a span per Fastify hook is noise here
+    ignorePaths: ({ url }) => UNTRACED_PATHS.has(url.split('?')[0] ?? url),
+  });
+  await app.register(otel.plugin());
   // Managed requirements may arrive as TOML; the route parses and validates the text.
   app.addContentTypeParser('application/toml', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 

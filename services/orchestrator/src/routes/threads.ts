@@ -2,7 +2,6 @@
 // with idempotency, queued through the fair scheduler, read and interrupted.
 import { createHash } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { SpanKind } from '@opentelemetry/api';
 import {
   badRequest,
   contextFrom,
@@ -24,7 +23,7 @@ import {
   TurnParams,
 } from '@paddock/shared/api/index.ts';
 import { appendEvent, keys, type TurnJob, turnFromHash } from '@paddock/shared/turns/index.ts';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import { audit } from '../audit.ts';
@@ -34,6 +33,12 @@ import { apiLayer, effectiveConfig } from '../effective-config.ts';
 import { loadEnvironment } from './environments.ts';
 
 const tracer = paddockTracer('orchestrator');
+
+/** The API request's span context (@fastify/otel), else whatever trace the caller's headers name. */
+function requestContext(req: FastifyRequest) {
+  const otel = req.opentelemetry();
+  return otel.instrumented && otel.context ? otel.context : contextFrom(req.headers);
+}
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
 type ThreadRecord = Thread & { effective_config: EffectiveConfig };
 
@@ -175,13 +180,14 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: { 202: TurnAccepted, ...errors, 409: ErrorResponse },
       },
     },
-    // The root of the turn's trace (or a child of the caller's traceparent): its context travels
-    // in the job, so the queue, the worker, reviews and proxy decisions join this trace.
+    // The turn's trace starts under the API request's span (which continues a caller's
+    // traceparent): its context travels in the job, so the queue, the worker, reviews and proxy
+    // decisions join this trace.
     async (req, reply) =>
       inSpan(
         tracer,
         'turn.accept',
-        { kind: SpanKind.SERVER, parent: contextFrom(req.headers), attributes: { 'paddock.thread_id': req.params.id } },
+        { parent: requestContext(req), attributes: { 'paddock.thread_id': req.params.id } },
         async (span) => {
           const p = principalOf(req);
           checkTurnBody(req.body);

@@ -6,6 +6,7 @@
 // the worker, each review, each proxy decision — must carry the context, so every span the turn
 // produced shares the trace id the API answered with, and each has its parent in that trace.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { startTelemetry, type Telemetry } from '@paddock/shared';
 import { type OtlpReceiver, type ReceivedSpan, type ScriptedReply, startOtlpReceiver, waitFor } from '@paddock/shared/testing';
@@ -41,6 +42,8 @@ after(async () => {
 });
 
 let agentTrace = '';
+const callerTrace = randomBytes(16).toString('hex');
+const callerSpan = randomBytes(8).toString('hex');
 
 test('an agent turn: each model call is a span of the turn', async () => {
   const ws = await newWorkspace(c, 'trace-agent');
@@ -48,12 +51,18 @@ test('an agent turn: each model call is a span of the turn', async () => {
   c.agentModel.script({ kind: 'tool_call', name: 'shell', arguments: { command: ['ls'] } }, { kind: 'text', text: 'done' });
   const res = await fetch(`${c.apiUrl}/v1/threads/${threadId}/turns`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${ws.owner}`, 'content-type': 'application/json' },
+    // A caller that traces its own work passes its context: the turn joins the caller's trace.
+    headers: {
+      authorization: `Bearer ${ws.owner}`,
+      'content-type': 'application/json',
+      traceparent: `00-${callerTrace}-${callerSpan}-01`,
+    },
     body: JSON.stringify({ input: 'list the files' }),
     signal: AbortSignal.timeout(10_000),
   });
   assert.equal(res.status, 202);
   agentTrace = res.headers.get('x-paddock-trace-id') ?? '';
+  assert.equal(agentTrace, callerTrace, "the API continues the caller's trace");
   const end = await waitForTurnEnd(c, threadId, ((await res.json()) as { id: string }).id);
   assert.equal(end.type, 'turn.completed', JSON.stringify(end));
   // The spans are checked after the flush, in the next test.
@@ -108,9 +117,9 @@ test('a turn is one trace: API → queue → worker → each review and each pro
   const only = (name: string): ReceivedSpan[] => spans.filter((s) => s.name === name);
   const parentOf = (s: ReceivedSpan) => byId.get(s.parentSpanId);
 
-  // One root, the API request; every other span's parent is in the same trace.
+  // One root, the API request (@fastify/otel); every other span's parent is in the same trace.
   const roots = spans.filter((s) => !s.parentSpanId);
-  assert.deepEqual(roots.map((s) => s.name), ['turn.accept'], explain());
+  assert.deepEqual(roots.map((s) => [s.name, s.attributes['http.route']]), [['request', '/v1/threads/:id/turns']], explain());
   for (const s of spans) if (s.parentSpanId) assert.ok(byId.has(s.parentSpanId), `${s.name}: parent in the trace\n${explain()}`);
   // No other trace carries this turn's spans.
   assert.equal(receiver.spans.filter((s) => s.attributes['paddock.turn_id'] === turnId && s.traceId !== traceId).length, 0);
@@ -122,6 +131,7 @@ test('a turn is one trace: API → queue → worker → each review and each pro
   const [run] = only('turn.run');
   assert.ok(accept && queued && processed && run, explain());
   assert.equal(accept.scope, 'paddock.orchestrator');
+  assert.equal(parentOf(accept), roots[0]);
   assert.equal(accept.attributes['paddock.turn_id'], turnId);
   assert.equal(parentOf(queued), accept);
   assert.equal(parentOf(processed), queued);
@@ -154,6 +164,8 @@ test('a turn is one trace: API → queue → worker → each review and each pro
 
   // The agent turn of the first test: two model calls and one action under its run.
   const agent = receiver.spans.filter((s) => s.traceId === agentTrace);
+  const agentRequest = agent.find((s) => s.name === 'request');
+  assert.equal(agentRequest?.parentSpanId, callerSpan, "the API request's span is a child of the caller's");
   const agentRun = agent.find((s) => s.name === 'turn.run');
   const calls = agent.filter((s) => s.name === 'model.call');
   assert.equal(calls.length, 2, agent.map((s) => s.name).join(', '));
