@@ -191,7 +191,8 @@ fi
 #    image, a thread, then a turn of two commands; it must be accepted as `queued` and its events
 #    must reach `turn.completed` with each command's output in an item event. The second command
 #    asks for a host the thread's allowlist does not name: the containerised proxy (listening on the
-#    worker's sandbox network, found in Redis) must refuse it with its reason header. The name
+#    worker's sandbox network, found in Redis) must refuse it with its reason header at once
+#    (`approval_policy = "never"`: nobody is asked). The name
 #    resolves nowhere, so nothing could leave even if it were let through.
 api_url="http://127.0.0.1:$PADDOCK_API_PORT"
 http_dir="/tmp/$project/http"
@@ -230,7 +231,7 @@ scripted_turn() {
   api POST /v1/environments "$token" "{\"name\":\"smoke\",\"image\":\"$sandbox_image\"}"
   env_id=$(jget "$body" id)
   if [ "$status" != 201 ] || [ -z "$env_id" ]; then fail "environment: $status $body"; return; fi
-  api POST /v1/threads "$token" "{\"environment_id\":\"$env_id\",\"config\":{\"network\":{\"mode\":\"allowlist\",\"allowed_domains\":[\"allowed.smoke.test\"]}}}"
+  api POST /v1/threads "$token" "{\"environment_id\":\"$env_id\",\"config\":{\"approval_policy\":\"never\",\"network\":{\"mode\":\"allowlist\",\"allowed_domains\":[\"allowed.smoke.test\"]}}}"
   thread_id=$(jget "$body" id)
   if [ "$status" != 201 ] || [ -z "$thread_id" ]; then fail "thread: $status $body"; return; fi
   local fetch='["curl","-sS","-o","/dev/null","-w","%{http_code} %header{x-paddock-reason}","http://blocked.smoke.test/"]'

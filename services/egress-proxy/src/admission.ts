@@ -112,7 +112,7 @@ export function createAdmission(deps: {
     if (!decision.allow && !decision.escalatable) return refuse(decision.reason, `${host}:${port}`, who);
 
     // An allowlist miss passes on a thread grant; without one it is refused at once unless the
-    // sandbox routes misses to the guardian.
+    // sandbox routes misses to a reviewer (the guardian, or a person).
     let granted = false;
     if (!decision.allow) {
       try {
@@ -120,7 +120,7 @@ export function createAdmission(deps: {
       } catch (err) {
         return refuse('policy-unavailable', `grant lookup failed: ${(err as Error).message}`, who);
       }
-      if (!granted && identity.record.escalation !== 'guardian')
+      if (!granted && identity.record.escalation === 'none')
         return refuse(decision.reason, `${host}:${port}`, who);
     }
 

@@ -1,12 +1,15 @@
-// Escalation of an allowlist miss to the guardian: thread-wide grants left by earlier approvals,
-// one shared review for identical concurrent requests, and fail-closed outcomes (only `approved`
-// lets a request through; denied, timed out, failed or aborted refuse it).
+// Escalation of an allowlist miss to the thread's reviewer: the guardian, or a person (an approval
+// request on the turn, answered through the API, while the request is held). Thread-wide grants
+// left by earlier approvals, one shared review for identical concurrent requests, and fail-closed
+// outcomes (only an approval lets a request through; denied, timed out, failed or aborted refuse it).
 import { randomBytes } from 'node:crypto';
 import { egressKeys } from '@paddock/shared/egress/keys.ts';
 import type { GrantScope, SandboxEgressRecord, ThreadGrant } from '@paddock/shared/egress/policy.ts';
 import type { RefusalReason } from '@paddock/shared/egress/reasons.ts';
 import type { GuardianClient } from '@paddock/shared/review/client.ts';
 import type { ReviewRequest, Verdict } from '@paddock/shared/review/contract.ts';
+import { newId } from '@paddock/shared/ids.ts';
+import { appendEvent, askPerson, type ThreadItem } from '@paddock/shared/turns/index.ts';
 import type { Redis } from 'ioredis';
 
 export type EscalationRequest = {
@@ -25,6 +28,17 @@ export type EscalationOutcome =
 
 const grantField = (host: string, port: number) => `${host}:${port}`;
 
+/** The review contract's network action for a request. */
+function networkAction(req: EscalationRequest) {
+  return {
+    type: 'network' as const,
+    host: req.host,
+    port: req.port,
+    protocol: req.protocol,
+    ...(req.method ? { method: req.method } : {}),
+  };
+}
+
 /** Effective scope: the sandbox's setting, narrowed to `once` by a verdict that says so. */
 export function grantScopeOf(record: SandboxEgressRecord, verdict: Verdict): GrantScope {
   const narrowed = (verdict as { grant_scope?: unknown }).grant_scope === 'once';
@@ -35,6 +49,7 @@ export function createEscalator(opts: {
   redis: Redis;
   guardian: GuardianClient;
   reviewDeadlineMs: number;
+  approvalTimeoutMs: number;
   threadGrantTtlMs: number;
 }) {
   const pending = new Map<string, Promise<EscalationOutcome>>();
@@ -43,20 +58,59 @@ export function createEscalator(opts: {
     return (await opts.redis.hexists(egressKeys.threadGrants(threadId), grantField(host, port))) === 1;
   }
 
+  async function grantThread(req: EscalationRequest, reviewId: string): Promise<void> {
+    const grant: ThreadGrant = { review_id: reviewId, granted_at_ms: Date.now() };
+    const key = egressKeys.threadGrants(req.record.thread_id);
+    await opts.redis
+      .multi()
+      .hset(key, grantField(req.host, req.port), JSON.stringify(grant))
+      .pexpire(key, opts.threadGrantTtlMs)
+      .exec();
+  }
+
+  /** `approvals_reviewer = "user"`: the turn shows an approval request; the request waits for it. */
+  async function askUser(req: EscalationRequest, signal: AbortSignal): Promise<EscalationOutcome> {
+    const { record, turnId } = req;
+    if (!turnId) {
+      return { allow: false, reason: 'review-failed', reviewId: '', detail: 'no turn to ask a person in' };
+    }
+    const emit = (type: 'item.started' | 'item.completed') => (item: ThreadItem) =>
+      appendEvent(opts.redis, record.thread_id, { type, turn_id: turnId, item }).then(() => undefined);
+    const answer = await askPerson(opts.redis, {
+      threadId: record.thread_id,
+      turnId,
+      workspaceId: record.tenant,
+      action: networkAction(req),
+      reason: `${req.protocol}://${req.host}:${req.port} is not on the thread's allowed domain list`,
+      timeoutMs: opts.approvalTimeoutMs,
+      items: { started: emit('item.started'), completed: emit('item.completed'), newItemId: () => newId('item') },
+      signal,
+    });
+    const reviewId = answer.approvalId;
+    switch (answer.outcome) {
+      case 'approved': {
+        const scope = answer.decision === 'approve_for_thread' ? 'thread' : 'once';
+        if (scope === 'thread') await grantThread(req, reviewId);
+        return { allow: true, reason: 'review-approved', reviewId, scope };
+      }
+      case 'denied':
+        return { allow: false, reason: 'review-denied', reviewId, detail: `denied by ${answer.decidedBy}` };
+      case 'timed_out':
+        return { allow: false, reason: 'review-timed-out', reviewId, detail: `no decision within ${opts.approvalTimeoutMs} ms` };
+      case 'aborted':
+        return { allow: false, reason: 'review-failed', reviewId, detail: 'the approval request was aborted' };
+    }
+  }
+
   async function review(req: EscalationRequest, signal: AbortSignal): Promise<EscalationOutcome> {
+    if (req.record.escalation === 'user') return askUser(req, signal);
     const reviewId = `egress_${randomBytes(8).toString('hex')}`;
     const request: ReviewRequest = {
       review_id: reviewId,
       tenant: req.record.tenant,
       thread_id: req.record.thread_id,
       ...(req.turnId ? { turn_id: req.turnId } : {}),
-      action: {
-        type: 'network',
-        host: req.host,
-        port: req.port,
-        protocol: req.protocol,
-        ...(req.method ? { method: req.method } : {}),
-      },
+      action: networkAction(req),
       transcript: [
         {
           role: 'tool',
@@ -70,15 +124,7 @@ export function createEscalator(opts: {
     switch (verdict.outcome) {
       case 'approved': {
         const scope = grantScopeOf(req.record, verdict);
-        if (scope === 'thread') {
-          const grant: ThreadGrant = { review_id: reviewId, granted_at_ms: Date.now() };
-          const key = egressKeys.threadGrants(req.record.thread_id);
-          await opts.redis
-            .multi()
-            .hset(key, grantField(req.host, req.port), JSON.stringify(grant))
-            .pexpire(key, opts.threadGrantTtlMs)
-            .exec();
-        }
+        if (scope === 'thread') await grantThread(req, reviewId);
         return { allow: true, reason: 'review-approved', reviewId, scope };
       }
       case 'denied':

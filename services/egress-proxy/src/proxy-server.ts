@@ -32,6 +32,8 @@ export type ProxyOptions = {
   idleTimeoutMs: number;
   clientHelloTimeoutMs: number;
   reviewDeadlineMs: number;
+  /** How long a blocked request held for a person (`approvals_reviewer = "user"`) waits for a decision. */
+  approvalTimeoutMs: number;
   threadGrantTtlMs: number;
   maxConnectionsPerSandbox: number;
   tlsPorts: readonly number[];
@@ -44,6 +46,7 @@ export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
   idleTimeoutMs: 300_000,
   clientHelloTimeoutMs: 10_000,
   reviewDeadlineMs: 30_000,
+  approvalTimeoutMs: 600_000,
   threadGrantTtlMs: 86_400_000,
   maxConnectionsPerSandbox: 64,
   tlsPorts: [443],
@@ -90,6 +93,7 @@ export function createEgressProxy(deps: {
       redis: deps.redis,
       guardian: deps.guardian,
       reviewDeadlineMs: options.reviewDeadlineMs,
+      approvalTimeoutMs: options.approvalTimeoutMs,
       threadGrantTtlMs: options.threadGrantTtlMs,
     }),
     auditAccepting: audit.accepting,

@@ -1,5 +1,5 @@
 // The proxy's settings from the cluster file's [egress_proxy] section (defaults where unset).
-import type { ClusterSettings } from '@paddock/shared';
+import { type ClusterSettings, envMs } from '@paddock/shared';
 import { type Listener, DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-server.ts';
 
 export type EgressProxySettings = {
@@ -10,7 +10,10 @@ export type EgressProxySettings = {
   guardianUrl: string;
 };
 
-export function egressProxySettings(settings: ClusterSettings): EgressProxySettings {
+export function egressProxySettings(
+  settings: ClusterSettings,
+  env: NodeJS.ProcessEnv = process.env,
+): EgressProxySettings {
   const section = settings.file.egress_proxy ?? {};
   const d = DEFAULT_PROXY_OPTIONS;
   const port = settings.egressProxy.port;
@@ -20,6 +23,8 @@ export function egressProxySettings(settings: ClusterSettings): EgressProxySetti
       idleTimeoutMs: section.idle_timeout_ms ?? d.idleTimeoutMs,
       clientHelloTimeoutMs: section.client_hello_timeout_ms ?? d.clientHelloTimeoutMs,
       reviewDeadlineMs: section.review_deadline_ms ?? d.reviewDeadlineMs,
+      // The worker's budget for a person's decision, so a held request and an action wait alike.
+      approvalTimeoutMs: envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', d.approvalTimeoutMs),
       threadGrantTtlMs: section.thread_grant_ttl_ms ?? d.threadGrantTtlMs,
       maxConnectionsPerSandbox: section.max_connections_per_sandbox ?? d.maxConnectionsPerSandbox,
       tlsPorts: section.tls_ports ?? d.tlsPorts,

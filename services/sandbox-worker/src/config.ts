@@ -1,5 +1,5 @@
 // The worker's sandbox settings: [sandbox_worker] of the cluster file with its defaults applied.
-import type { ClusterSettings } from '@paddock/shared';
+import { type ClusterSettings, envMs } from '@paddock/shared';
 import type { SandboxLimits } from './container-spec.ts';
 
 export type SandboxRuntimeConfig = {
@@ -37,14 +37,6 @@ function envLabels(env: NodeJS.ProcessEnv, name: string): Record<string, string>
 }
 
 // Turn-engine budgets not (yet) in the cluster file's schema: environment variables, with defaults.
-function envMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (ms), got ${raw}`);
-  return n;
-}
-
 export function sandboxRuntimeConfig(
   settings: ClusterSettings,
   env: NodeJS.ProcessEnv = process.env,

@@ -45,14 +45,15 @@ describe('turn engine units', () => {
     assert.equal(shellQuote(['bash', '-c', "echo 'hi' > a b"]), `bash -c 'echo '\\''hi'\\'' > a b'`);
   });
 
-  test('policy layers reach the guardian as managed or thread policy; escalation only for auto_review', () => {
+  test('policy layers reach the guardian as managed or thread policy; a blocked request goes to the thread reviewer', () => {
     assert.deepEqual(policyContext(config()), { sandbox_mode: 'workspace-write', approval_policy: 'on-request' });
     const managed = policyContext(config({ guardian_policy: 'M', guardian_policy_source: 'requirements' }));
     assert.deepEqual([managed.managed_policy, managed.auto_review_policy, managed.guardian_policy], ['M', undefined, 'M']);
     const own = policyContext(config({ guardian_policy: 'T', guardian_policy_source: 'thread' }));
     assert.deepEqual([own.managed_policy, own.auto_review_policy], [undefined, 'T']);
     assert.equal(egressSettings(config({ approvals_reviewer: 'auto_review' })).escalation, 'guardian');
-    assert.equal(egressSettings(config({ approvals_reviewer: 'user' })).escalation, 'none');
+    assert.equal(egressSettings(config({ approvals_reviewer: 'user' })).escalation, 'user');
+    assert.equal(egressSettings(config({ approvals_reviewer: 'user', approval_policy: 'never' })).escalation, 'none');
     assert.equal(
       egressSettings(config({ approvals_reviewer: 'auto_review', approval_policy: 'never' })).escalation,
       'none',

@@ -13,12 +13,11 @@ import type { GuardianClient } from '@paddock/shared/review/client.ts';
 import type { ReviewOutcome, TranscriptItem, Verdict } from '@paddock/shared/review/contract.ts';
 import {
   approvedForThread,
-  createApprovalRequest,
-  type DenialRecord,
+  askPerson,
   keys,
+  type DenialRecord,
   recordDenial,
   takeOverride,
-  waitForDecision,
 } from '@paddock/shared/turns/index.ts';
 import type { Redis } from 'ioredis';
 import type { ItemEvents } from './item-events.ts';
@@ -154,48 +153,18 @@ export class ActionGate {
     override: { denial_id: string; approved_by: string } | undefined,
   ): Promise<Verdict> {
     const startedAt = Date.now();
-    const apr = await createApprovalRequest(this.d.redis, {
+    const { approvalId, outcome, decidedBy: by } = await askPerson(this.d.redis, {
       threadId: this.d.job.thread_id,
       turnId: this.d.job.turn_id,
       workspaceId: this.d.job.workspace_id,
       action,
       reason: override ? `${reason} (retry of denial ${override.denial_id} approved by ${override.approved_by})` : reason,
+      timeoutMs: this.d.approvalTimeoutMs,
+      items: this.d.events,
+      signal: this.d.signal,
     });
-    const item = { id: this.d.events.newItemId(), type: 'approval_request' as const, approval_id: apr.id, action };
-    await this.d.events.started({ ...item, status: 'pending' });
-    // BLPOP blocks its connection: one of its own, closed on interrupt so the wait ends at once.
-    const conn = this.d.redis.duplicate();
-    const onAbort = () => conn.disconnect();
-    this.d.signal.addEventListener('abort', onAbort, { once: true });
-    let decision: string | undefined;
-    try {
-      decision = await waitForDecision(conn, apr.id, this.d.approvalTimeoutMs).catch(() => undefined);
-      if (decision === undefined && !this.d.signal.aborted) {
-        // Close the request so a late answer is refused (409), unless one just won the race.
-        const closed = await this.d.redis.set(keys.approvalDecided(apr.id), 'timed_out', 'EX', 86_400, 'NX');
-        if (closed === 'OK') {
-          await this.d.redis.set(keys.approval(apr.id), JSON.stringify({ ...apr, status: 'aborted', decision: 'abort', decided_by: 'timeout', decided_at: new Date().toISOString() }));
-        } else {
-          decision = (await waitForDecision(conn, apr.id, 1000).catch(() => undefined)) ?? undefined;
-        }
-      }
-    } finally {
-      this.d.signal.removeEventListener('abort', onAbort);
-      conn.disconnect();
-    }
-    const by = (await this.d.redis.get(keys.approval(apr.id)).then((raw) => (raw ? (JSON.parse(raw) as { decided_by?: string }).decided_by : undefined))) ?? 'a person';
-    const outcome: ReviewOutcome = this.d.signal.aborted
-      ? 'aborted'
-      : decision === 'approve' || decision === 'approve_for_thread'
-        ? 'approved'
-        : decision === 'deny'
-          ? 'denied'
-          : decision === 'abort'
-            ? 'aborted'
-            : 'timed_out';
-    await this.d.events.completed({ ...item, status: outcome });
     return {
-      review_id: apr.id,
+      review_id: approvalId,
       outcome,
       risk_level: 'medium',
       user_authorization: outcome === 'approved' ? 'high' : 'unknown',

@@ -27,7 +27,10 @@ export function classifyContext(config: EffectiveConfig): ClassifyContext {
   };
 }
 
-/** The proxy holds an allowlist miss for the guardian only where the thread's settings route reviews there. */
+/**
+ * An allowlist miss is a network request the policy blocks: it needs approval, so the proxy holds it
+ * for the thread's reviewer (the guardian, or a person), unless `approval_policy = "never"` rejects it.
+ */
 export function egressSettings(config: EffectiveConfig): EgressSettings {
   const n = config.network;
   return {
@@ -39,7 +42,7 @@ export function egressSettings(config: EffectiveConfig): EgressSettings {
       ...(n.allowed_methods ? { allowed_methods: n.allowed_methods as EgressSettings['policy']['allowed_methods'] } : {}),
     },
     escalation:
-      config.approval_policy !== 'never' && config.approvals_reviewer === 'auto_review' ? 'guardian' : 'none',
+      config.approval_policy === 'never' ? 'none' : config.approvals_reviewer === 'auto_review' ? 'guardian' : 'user',
     grant_scope: 'once',
     policy_context: policyContext(config),
   };

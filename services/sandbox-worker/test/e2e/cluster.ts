@@ -135,7 +135,7 @@ export async function startCluster(
         useDns: false,
       }),
       logger,
-      options: { allowedPrivateRanges: ['127.0.0.1/32'], reviewDeadlineMs: 5_000 },
+      options: { allowedPrivateRanges: ['127.0.0.1/32'], reviewDeadlineMs: 5_000, approvalTimeoutMs: 20_000 },
     });
     await proxy.listen({ network: 'host', host: '127.0.0.1', port: proxyPort });
     const watch: NetworkWatch = watchSandboxNetworks({

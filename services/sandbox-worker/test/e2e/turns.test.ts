@@ -285,6 +285,61 @@ describe('approval policies', () => {
     assert.equal(denials.json.items[0].source, 'user');
   });
 
+  test('"user": a request the allowlist blocks is held for a person; denied is refused, approved goes through', async () => {
+    const ws = await newWorkspace(c, 'user-net');
+    // The allowlist names neither server: each fetch needs a person's approval.
+    const threadId = await newThread(
+      c,
+      ws.owner,
+      networkConfig({
+        approvals_reviewer: 'user',
+        network: { mode: 'allowlist', allowed_domains: ['nothing.test'], allowed_ports: [c.allowed.port, c.forbidden.port] },
+      }),
+    );
+    const forbiddenHits = c.forbidden.hits();
+    const allowedHits = c.allowed.hits();
+    const guardianCalls = c.guardianModel.requests.length;
+    const turnId = await submit(ws.owner, threadId, {
+      commands: [
+        { argv: ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code} %header{x-paddock-reason}', `http://${c.forbidden.name}:${c.forbidden.port}/`] },
+        { argv: ['curl', '-sS', `http://${c.allowed.name}:${c.allowed.port}/`] },
+      ],
+    });
+    for (const [host, decision] of [
+      [c.forbidden.name, 'deny'],
+      [c.allowed.name, 'approve'],
+    ] as const) {
+      let pending: { id: string; action: { type?: string; host?: string } }[] = [];
+      await waitFor(
+        async () => {
+          const r = await call('GET', `/v1/threads/${threadId}/approvals?status=pending`, ws.owner);
+          pending = r.json.items ?? [];
+          return pending.length === 1;
+        },
+        20_000,
+        `a pending approval for ${host}`,
+      );
+      assert.deepEqual([pending[0]!.action.type, pending[0]!.action.host], ['network', host]);
+      const r = await call('POST', `/v1/approvals/${pending[0]!.id}`, ws.owner, { decision });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    }
+    const end = await waitForTurnEnd(c, threadId, turnId);
+    assert.equal(end.type, 'turn.completed', JSON.stringify(end));
+    const events = await jsonlEvents(c, ws.owner, threadId);
+    assert.deepEqual(
+      commands(events, turnId).map((x) => x.aggregated_output),
+      ['403 review-denied', 'hello from the allowed server\n'],
+    );
+    assert.equal(c.forbidden.hits(), forbiddenHits, 'the denied destination was never reached');
+    assert.equal(c.allowed.hits(), allowedHits + 1, 'the approved one was, once');
+    const requests = completedItems(events, turnId).filter((i) => i.type === 'approval_request');
+    assert.deepEqual(
+      requests.map((r) => (r as { status: string }).status),
+      ['denied', 'approved'],
+    );
+    assert.equal(c.guardianModel.requests.length, guardianCalls, 'a person decided: no guardian review');
+  });
+
   test('the guardian hanging → timed_out, the guardian down → failed; neither action runs', async () => {
     const ws = await newWorkspace(c, 'fail-closed');
     const threadId = await newThread(c, ws.owner, networkConfig());

@@ -2,3 +2,4 @@ export * from './cluster.ts';
 export * from './resolve.ts';
 export * from './schema.ts';
 export * from './validate.ts';
+export * from './env-ms.ts';

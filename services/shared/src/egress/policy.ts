@@ -29,7 +29,7 @@ export const EgressNetworkPolicy = Type.Object(
 );
 export type EgressNetworkPolicy = Static<typeof EgressNetworkPolicy>;
 
-export const ESCALATIONS = ['none', 'guardian'] as const;
+export const ESCALATIONS = ['none', 'guardian', 'user'] as const;
 export const GRANT_SCOPES = ['once', 'thread'] as const;
 export type Escalation = (typeof ESCALATIONS)[number];
 export type GrantScope = (typeof GRANT_SCOPES)[number];

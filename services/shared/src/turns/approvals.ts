@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import { newId } from '../ids.ts';
 import { actionHash } from '../policy/action-hash.ts';
+import type { ThreadItem } from './events.ts';
 import { keys } from './keys.ts';
 
 export const APPROVAL_DECISIONS = ['approve', 'approve_for_thread', 'deny', 'abort'] as const;
@@ -81,6 +82,81 @@ export async function waitForDecision(
 ): Promise<ApprovalDecision | undefined> {
   const got = await redis.blpop(keys.approvalDecision(approvalId), Math.max(0.01, timeoutMs / 1000));
   return got ? (got[1] as ApprovalDecision) : undefined;
+}
+
+export type PersonAnswer = {
+  approvalId: string;
+  outcome: 'approved' | 'denied' | 'timed_out' | 'aborted';
+  /** What the person chose (undefined when nobody answered in time). */
+  decision: ApprovalDecision | undefined;
+  /** Who decided, as the API recorded it ("timeout" when nobody did). */
+  decidedBy: string;
+};
+
+/** Where the approval_request item goes: the turn's item events. */
+export type ApprovalItems = {
+  started(item: ThreadItem): Promise<void>;
+  completed(item: ThreadItem): Promise<void>;
+  newItemId(): string;
+};
+
+/**
+ * Asks a person about an action and waits at most `timeoutMs`: the approval request, its
+ * `approval_request` item (started pending, completed with the outcome), a wait on a connection of
+ * its own (dropped at once on abort). Without a decision in time the request is closed, so a late
+ * answer is refused (409), and the outcome is `timed_out`: the action does not run. Used by the
+ * worker (actions) and the egress proxy (blocked destinations).
+ */
+export async function askPerson(
+  redis: Redis,
+  a: {
+    threadId: string;
+    turnId: string;
+    workspaceId: string;
+    action: Record<string, unknown>;
+    reason: string;
+    timeoutMs: number;
+    items: ApprovalItems;
+    signal?: AbortSignal;
+  },
+): Promise<PersonAnswer> {
+  const apr = await createApprovalRequest(redis, a);
+  const item = { id: a.items.newItemId(), type: 'approval_request' as const, approval_id: apr.id, action: a.action };
+  await a.items.started({ ...item, status: 'pending' });
+  // BLPOP blocks its connection: one of its own, closed on abort so the wait ends at once.
+  const conn = redis.duplicate();
+  const onAbort = () => conn.disconnect();
+  a.signal?.addEventListener('abort', onAbort, { once: true });
+  let decision: ApprovalDecision | undefined;
+  try {
+    decision = await waitForDecision(conn, apr.id, a.timeoutMs).catch(() => undefined);
+    if (decision === undefined && !a.signal?.aborted) {
+      // Close the request so a late answer is refused, unless one just won the race.
+      const closed = await redis.set(keys.approvalDecided(apr.id), 'timed_out', 'EX', 86_400, 'NX');
+      if (closed === 'OK') {
+        const timedOut = { ...apr, status: 'aborted', decision: 'abort', decided_by: 'timeout', decided_at: new Date().toISOString() };
+        await redis.set(keys.approval(apr.id), JSON.stringify(timedOut));
+      } else {
+        decision = await waitForDecision(conn, apr.id, 1000).catch(() => undefined);
+      }
+    }
+  } finally {
+    a.signal?.removeEventListener('abort', onAbort);
+    conn.disconnect();
+  }
+  const raw = await redis.get(keys.approval(apr.id));
+  const decidedBy = (raw ? (JSON.parse(raw) as { decided_by?: string }).decided_by : undefined) ?? 'a person';
+  const outcome: PersonAnswer['outcome'] = a.signal?.aborted
+    ? 'aborted'
+    : decision === 'approve' || decision === 'approve_for_thread'
+      ? 'approved'
+      : decision === 'deny'
+        ? 'denied'
+        : decision === 'abort'
+          ? 'aborted'
+          : 'timed_out';
+  await a.items.completed({ ...item, status: outcome });
+  return { approvalId: apr.id, outcome, decision, decidedBy };
 }
 
 /** Worker: was this action approved for the rest of the thread? */
