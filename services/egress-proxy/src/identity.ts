@@ -36,7 +36,48 @@ export function parseProxyAuthorization(
   return { sandboxId: decoded.slice(0, colon), token: decoded.slice(colon + 1) };
 }
 
+type PendingRead = {
+  keys: string[];
+  resolve: (values: (string | null)[]) => void;
+  reject: (err: unknown) => void;
+};
+
+/**
+ * MGET, with the reads of all requests that arrived in one event-loop turn sent to Redis as one
+ * pipeline: one write and one reply read for the lot instead of one each (ioredis' auto-pipelining
+ * flushes on process.nextTick, i.e. after every socket's callback, so it batches nothing here).
+ * Every request still reads its own keys from Redis, now; an error fails each read it touched.
+ */
+export function createBatchedMget(redis: Redis): (keys: string[]) => Promise<(string | null)[]> {
+  let pending: PendingRead[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    const pipeline = redis.pipeline();
+    for (const read of batch) pipeline.mget(read.keys);
+    pipeline.exec().then(
+      (results) => {
+        for (let i = 0; i < batch.length; i++) {
+          const read = batch[i] as PendingRead;
+          const result = results?.[i];
+          if (!result) read.reject(new Error('pipeline aborted'));
+          else if (result[0]) read.reject(result[0]);
+          else read.resolve(result[1] as (string | null)[]);
+        }
+      },
+      (err: unknown) => {
+        for (const read of batch) read.reject(err);
+      },
+    );
+  };
+  return (keys) =>
+    new Promise((resolve, reject) => {
+      if (pending.push({ keys, resolve, reject }) === 1) setImmediate(flush);
+    });
+}
+
 export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number } = {}) {
+  const mget = createBatchedMget(redis);
   // Records are re-read every request; parsing and compiling is cached by the exact JSON text, so
   // a changed record is a cache miss and applies immediately.
   const cache = new Map<string, Parsed | undefined>();
@@ -69,11 +110,11 @@ export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number
         : { ok: false, reason: 'unknown-source', detail: `${sourceAddress} on ${network}` };
     }
     const tokenHash = createHash('sha256').update(claimed.token).digest('hex');
-    const [owner, rawRecord, rawCredential] = await redis.mget(
+    const [owner, rawRecord, rawCredential] = await mget([
       egressKeys.source(network, sourceAddress),
       egressKeys.sandbox(claimed.sandboxId),
       egressKeys.execCredential(claimed.sandboxId, tokenHash),
-    );
+    ]);
     if (!owner) return { ok: false, reason: 'unknown-source', detail: `${sourceAddress} on ${network}` };
     if (owner !== claimed.sandboxId) {
       return { ok: false, reason: 'stale-credential', detail: 'the credential belongs to another sandbox' };
