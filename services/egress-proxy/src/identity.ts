@@ -22,6 +22,7 @@ export type IdentityResult =
   | { ok: false; reason: RefusalReason; record?: SandboxEgressRecord; detail: string };
 
 type Parsed = { record: SandboxEgressRecord; policy: CompiledPolicy };
+type ParsedCredential = { credential: ExecCredential; execAllowed: DomainMatcher | undefined };
 
 /** Parses `Basic base64(sandbox_id:token)`; undefined when absent or malformed. */
 export function parseProxyAuthorization(
@@ -97,6 +98,29 @@ export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number
     return parsed;
   };
 
+  // Same for the exec credential: its JSON is read every request (a revoked one is gone, and expiry
+  // is checked against the clock each time); only its parse and schema check are cached, by text.
+  const credentials = new Map<string, ParsedCredential | undefined>();
+  const parseCredential = (raw: string): ParsedCredential | undefined => {
+    if (credentials.has(raw)) return credentials.get(raw);
+    let credential: ParsedCredential | undefined;
+    try {
+      const value: unknown = JSON.parse(raw);
+      if (Value.Check(ExecCredential, value))
+        credential = {
+          credential: value,
+          execAllowed: value.extra_allowed_domains?.length
+            ? compileDomains(value.extra_allowed_domains)
+            : undefined,
+        };
+    } catch {
+      credential = undefined;
+    }
+    if (credentials.size >= maxEntries) credentials.clear();
+    credentials.set(raw, credential);
+    return credential;
+  };
+
   return async function identify(
     network: string,
     sourceAddress: string,
@@ -122,14 +146,10 @@ export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number
     const parsed = rawRecord ? parseRecord(rawRecord) : undefined;
     if (!parsed)
       return { ok: false, reason: 'policy-unavailable', detail: 'no valid egress record for the sandbox' };
-    let credential: unknown;
-    try {
-      credential = rawCredential ? JSON.parse(rawCredential) : undefined;
-    } catch {
-      credential = undefined;
-    }
+    const parsedCredential = rawCredential ? parseCredential(rawCredential) : undefined;
+    const credential = parsedCredential?.credential;
     if (
-      !Value.Check(ExecCredential, credential) ||
+      !credential ||
       credential.sandbox_id !== claimed.sandboxId ||
       credential.expires_at_ms <= Date.now()
     ) {
@@ -146,9 +166,7 @@ export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number
         record: parsed.record,
         policy: parsed.policy,
         credential,
-        execAllowed: credential.extra_allowed_domains?.length
-          ? compileDomains(credential.extra_allowed_domains)
-          : undefined,
+        execAllowed: parsedCredential.execAllowed,
       },
     };
   };
