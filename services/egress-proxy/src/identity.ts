@@ -77,19 +77,14 @@ export function createBatchedMget(redis: Redis): (keys: string[]) => Promise<(st
     });
 }
 
-export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number } = {}) {
-  const mget = createBatchedMget(redis);
-  // Records are re-read every request; parsing and compiling is cached by the exact JSON text, so
-  // a changed record is a cache miss and applies immediately.
-  const cache = new Map<string, Parsed | undefined>();
-  const maxEntries = opts.cacheEntries ?? 10_000;
-  const parseRecord = (raw: string): Parsed | undefined => {
+/** JSON text → its checked, compiled form (undefined when invalid), remembered by the text (bounded). */
+function parsedByText<T>(maxEntries: number, check: (value: unknown) => T | undefined): (raw: string) => T | undefined {
+  const cache = new Map<string, T | undefined>();
+  return (raw) => {
     if (cache.has(raw)) return cache.get(raw);
-    let parsed: Parsed | undefined;
+    let parsed: T | undefined;
     try {
-      const value: unknown = JSON.parse(raw);
-      if (Value.Check(SandboxEgressRecord, value))
-        parsed = { record: value, policy: compilePolicy(value.policy) };
+      parsed = check(JSON.parse(raw));
     } catch {
       parsed = undefined;
     }
@@ -97,29 +92,25 @@ export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number
     cache.set(raw, parsed);
     return parsed;
   };
+}
 
-  // Same for the exec credential: its JSON is read every request (a revoked one is gone, and expiry
-  // is checked against the clock each time); only its parse and schema check are cached, by text.
-  const credentials = new Map<string, ParsedCredential | undefined>();
-  const parseCredential = (raw: string): ParsedCredential | undefined => {
-    if (credentials.has(raw)) return credentials.get(raw);
-    let credential: ParsedCredential | undefined;
-    try {
-      const value: unknown = JSON.parse(raw);
-      if (Value.Check(ExecCredential, value))
-        credential = {
+export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number } = {}) {
+  const mget = createBatchedMget(redis);
+  // Records and credentials are read from Redis on every request (a changed policy or a revoked
+  // credential applies at once; expiry is checked against the clock each time); only their parse,
+  // schema check and compilation are cached, keyed by the exact JSON text, so a change is a miss.
+  const maxEntries = opts.cacheEntries ?? 10_000;
+  const parseRecord = parsedByText(maxEntries, (value): Parsed | undefined =>
+    Value.Check(SandboxEgressRecord, value) ? { record: value, policy: compilePolicy(value.policy) } : undefined,
+  );
+  const parseCredential = parsedByText(maxEntries, (value): ParsedCredential | undefined =>
+    Value.Check(ExecCredential, value)
+      ? {
           credential: value,
-          execAllowed: value.extra_allowed_domains?.length
-            ? compileDomains(value.extra_allowed_domains)
-            : undefined,
-        };
-    } catch {
-      credential = undefined;
-    }
-    if (credentials.size >= maxEntries) credentials.clear();
-    credentials.set(raw, credential);
-    return credential;
-  };
+          execAllowed: value.extra_allowed_domains?.length ? compileDomains(value.extra_allowed_domains) : undefined,
+        }
+      : undefined,
+  );
 
   return async function identify(
     network: string,

@@ -32,13 +32,9 @@ export function paddockTracer(service: string): Tracer {
 
 /** The carrier of `ctx` (default: the active context); undefined when nothing is being traced. */
 export function traceCarrier(ctx: Context = context.active()): TraceCarrier | undefined {
-  const carrier: Record<string, string> = {};
-  propagation.inject(ctx, carrier);
-  if (!carrier['traceparent']) return undefined;
-  return {
-    traceparent: carrier['traceparent'],
-    ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}),
-  };
+  const { traceparent, tracestate } = traceHeaders(ctx);
+  if (!traceparent) return undefined;
+  return { traceparent, ...(tracestate ? { tracestate } : {}) };
 }
 
 /** The context a carrier (or request headers) names; the root context when it names none. */

@@ -54,6 +54,23 @@ async function submit(token: string, threadId: string, body: Record<string, unkn
   return r.json.id as string;
 }
 
+/** Waits for the thread's one pending approval request, decides it through the API; returns its action. */
+async function decidePending(token: string, threadId: string, decision: string): Promise<Record<string, unknown>> {
+  let pending: { id: string; action: Record<string, unknown> }[] = [];
+  await waitFor(
+    async () => {
+      const r = await call('GET', `/v1/threads/${threadId}/approvals?status=pending`, token);
+      pending = r.json.items ?? [];
+      return pending.length === 1;
+    },
+    20_000,
+    'a pending approval',
+  );
+  const r = await call('POST', `/v1/approvals/${pending[0]!.id}`, token, { decision });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  return pending[0]!.action;
+}
+
 type CommandItem = Extract<ThreadItem, { type: 'command_execution' }>;
 const completedItems = (events: ThreadEvent[], turnId: string) =>
   events.flatMap((e) => (e.type === 'item.completed' && e.turn_id === turnId ? [e.item] : []));
@@ -250,22 +267,8 @@ describe('approval policies', () => {
         { argv: ['bash', '-c', 'ls "$HOME"'] },
       ],
     });
-    const decide = async (decision: string) => {
-      let pending: { id: string }[] = [];
-      await waitFor(
-        async () => {
-          const r = await call('GET', `/v1/threads/${threadId}/approvals?status=pending`, ws.owner);
-          pending = r.json.items ?? [];
-          return pending.length === 1;
-        },
-        20_000,
-        'a pending approval',
-      );
-      const r = await call('POST', `/v1/approvals/${pending[0]!.id}`, ws.owner, { decision });
-      assert.equal(r.status, 200, JSON.stringify(r.json));
-    };
-    await decide('approve');
-    await decide('deny');
+    await decidePending(ws.owner, threadId, 'approve');
+    await decidePending(ws.owner, threadId, 'deny');
     const end = await waitForTurnEnd(c, threadId, turnId);
     assert.equal(end.type, 'turn.completed');
     const events = await jsonlEvents(c, ws.owner, threadId);
@@ -309,19 +312,8 @@ describe('approval policies', () => {
       [c.forbidden.name, 'deny'],
       [c.allowed.name, 'approve'],
     ] as const) {
-      let pending: { id: string; action: { type?: string; host?: string } }[] = [];
-      await waitFor(
-        async () => {
-          const r = await call('GET', `/v1/threads/${threadId}/approvals?status=pending`, ws.owner);
-          pending = r.json.items ?? [];
-          return pending.length === 1;
-        },
-        20_000,
-        `a pending approval for ${host}`,
-      );
-      assert.deepEqual([pending[0]!.action.type, pending[0]!.action.host], ['network', host]);
-      const r = await call('POST', `/v1/approvals/${pending[0]!.id}`, ws.owner, { decision });
-      assert.equal(r.status, 200, JSON.stringify(r.json));
+      const action = await decidePending(ws.owner, threadId, decision);
+      assert.deepEqual([action['type'], action['host']], ['network', host]);
     }
     const end = await waitForTurnEnd(c, threadId, turnId);
     assert.equal(end.type, 'turn.completed', JSON.stringify(end));

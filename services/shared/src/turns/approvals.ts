@@ -45,7 +45,7 @@ export type DenialRecord = {
 /** Denials kept per thread. */
 export const DENIALS_KEPT = 10;
 
-/** Worker: asks a person about an action; wait with `waitForDecision`. */
+/** Records an approval request (askPerson writes it, shows it on the turn and waits for it). */
 export async function createApprovalRequest(
   redis: Redis,
   a: {
@@ -109,16 +109,7 @@ export type ApprovalItems = {
  */
 export async function askPerson(
   redis: Redis,
-  a: {
-    threadId: string;
-    turnId: string;
-    workspaceId: string;
-    action: Record<string, unknown>;
-    reason: string;
-    timeoutMs: number;
-    items: ApprovalItems;
-    signal?: AbortSignal;
-  },
+  a: Parameters<typeof createApprovalRequest>[1] & { timeoutMs: number; items: ApprovalItems; signal?: AbortSignal },
 ): Promise<PersonAnswer> {
   const apr = await createApprovalRequest(redis, a);
   const item = { id: a.items.newItemId(), type: 'approval_request' as const, approval_id: apr.id, action: a.action };
