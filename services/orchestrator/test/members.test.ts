@@ -334,3 +334,15 @@ describe('access tokens by role', () => {
     assert.ok(results.every((r) => r.status === 201 || r.status === 409));
   });
 });
+
+describe('documentation', () => {
+  test('OpenAPI lists the member routes with their schemas', async () => {
+    const spec = await call('GET', '/openapi.json');
+    assert.equal(spec.status, 200);
+    const list = spec.json.paths['/v1/workspaces/{ws}/members'];
+    assert.ok(list?.get && list?.post, 'GET and POST members');
+    const one = spec.json.paths['/v1/workspaces/{ws}/members/{email}'];
+    assert.ok(one?.patch && one?.delete, 'PATCH and DELETE a member');
+    assert.ok(one.patch.requestBody.content['application/json'].schema.properties.can_create_tokens);
+  });
+});

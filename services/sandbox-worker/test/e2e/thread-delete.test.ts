@@ -7,6 +7,7 @@ import { LABEL, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
 import { waitFor } from '@paddock/shared/testing';
 import { parseEntries } from '@paddock/shared/turns/events.ts';
 import { keys } from '@paddock/shared/turns/keys.ts';
+import { TurnScheduler } from '@paddock/shared/turns/scheduler.ts';
 import { apiOf, type Cluster, newThread, newWorkspace, startCluster, waitForTurnEnd } from './cluster.ts';
 
 const TEARDOWN_WAIT_MS = 30_000;
@@ -109,6 +110,16 @@ describe('deleting a thread', () => {
     await waitGone(threadId, sandboxId);
     const turn = await call('GET', `/v1/threads/${threadId}/turns/${turnId}`, ws.owner);
     assert.equal(turn.json.status, 'interrupted');
+  });
+
+  test('a deletion whose announcement no worker heard is torn down by the periodic scan', async () => {
+    const ws = await newWorkspace(c, 'del-missed');
+    const { threadId, sandboxId } = await threadWithSandbox(ws.owner, ws.id);
+    // What the DELETE route stores, without the publish: as if the worker's subscriber was reconnecting.
+    assert.equal(await new TurnScheduler(c.client).closeThread(threadId, ws.id), true);
+    await c.client.zadd(sandboxKeys.deletedThreads(), Date.now(), JSON.stringify({ tenant: ws.id, thread: threadId }));
+    await waitGone(threadId, sandboxId);
+    await waitFor(async () => !(await pendingTeardown(ws.id, threadId)), TEARDOWN_WAIT_MS, 'the acknowledgement');
   });
 
   test("a member deletes only their own threads; another workspace's token gets 404; neither destroys anything", async () => {
