@@ -13,6 +13,7 @@ export type OrchestratorSettings = {
   idempotencyTtlSec: number;
   maxEventStreams: number;
   redisDurability: 'refuse' | 'warn';
+  maxTokensPerMember: number;
 };
 
 export function orchestratorSettings(
@@ -31,5 +32,6 @@ export function orchestratorSettings(
     idempotencyTtlSec: s.idempotency_ttl_s ?? 86_400,
     maxEventStreams: s.max_event_streams ?? 1000,
     redisDurability: (s.redis_durability as 'refuse' | 'warn' | undefined) ?? 'refuse',
+    maxTokensPerMember: s.max_tokens_per_member ?? 50,
   };
 }

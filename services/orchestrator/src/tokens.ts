@@ -1,7 +1,7 @@
 // Access tokens: random secrets shown once, stored only as a sha256 hash, checked in constant time.
 // A secret reads `pdk.<token id>.<random>`, so the check loads one record by id, never scans.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { newId } from '@paddock/shared';
+import { newId, PaddockError } from '@paddock/shared';
 import type { AccessTokenView } from '@paddock/shared/api/index.ts';
 import { keys } from '@paddock/shared/turns/keys.ts';
 import type { Redis } from 'ioredis';
@@ -20,9 +20,50 @@ export function parseSecret(secret: string): string | undefined {
   return m?.[1];
 }
 
+// Counts the member's live tokens (unrevoked, unexpired) and stores the new one only under the cap,
+// in one script so concurrent creations cannot pass the cap together. ISO times compare as text.
+// KEYS: workspace token index, new token key. ARGV: email, now ISO, cap, token id, record JSON, score, token key prefix.
+const CREATE_WITHIN_CAP = `
+local live = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local raw = redis.call('GET', ARGV[7] .. id)
+  if raw then
+    local t = cjson.decode(raw)
+    if t.member_email == ARGV[1] and t.revoked_at == cjson.null
+      and (t.expires_at == cjson.null or t.expires_at > ARGV[2]) then
+      live = live + 1
+    end
+  end
+end
+if live >= tonumber(ARGV[3]) then return live end
+redis.call('SET', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[1], ARGV[6], ARGV[4])
+return -1
+`;
+
+/** The member already holds `max` live tokens: nothing was created. */
+export class TokenCapReached extends PaddockError {
+  constructor(max: number) {
+    super(
+      'token_limit_reached',
+      `a member holds at most ${max} live access tokens ([orchestrator].max_tokens_per_member); revoke one first`,
+      { status: 409, details: { max_tokens_per_member: max } },
+    );
+  }
+}
+
 export async function createToken(
   redis: Redis,
-  t: { workspaceId: string; memberEmail: string; createdBy: string; name: string; expiresAt: string | null },
+  t: {
+    workspaceId: string;
+    memberEmail: string;
+    createdBy: string;
+    name: string;
+    expiresAt: string | null;
+    /** When set, refused with TokenCapReached if the member already holds this many live tokens. */
+    maxLiveTokens?: number;
+    nowMs?: number;
+  },
 ): Promise<{ record: TokenRecord; secret: string }> {
   const id = newId('tok');
   const secret = `pdk.${id}.${randomBytes(32).toString('base64url')}`;
@@ -37,6 +78,23 @@ export async function createToken(
     revoked_at: null,
     hash: sha256(secret).toString('hex'),
   };
+  if (t.maxLiveTokens !== undefined) {
+    const live = (await redis.eval(
+      CREATE_WITHIN_CAP,
+      2,
+      keys.workspaceTokens(t.workspaceId),
+      keys.token(id),
+      t.memberEmail,
+      new Date(t.nowMs ?? Date.now()).toISOString(),
+      String(t.maxLiveTokens),
+      id,
+      JSON.stringify(record),
+      String(Date.now()),
+      keys.token(''),
+    )) as number;
+    if (live !== -1) throw new TokenCapReached(t.maxLiveTokens);
+    return { record, secret };
+  }
   await redis
     .multi()
     .set(keys.token(id), JSON.stringify(record))
@@ -66,6 +124,13 @@ export async function revokeToken(redis: Redis, record: TokenRecord, at: string)
   const next = { ...record, revoked_at: at };
   await redis.set(keys.token(record.id), JSON.stringify(next));
   return next;
+}
+
+/** Every token of one member of the workspace (revoked and expired ones too), oldest first. */
+export async function memberTokens(redis: Redis, workspaceId: string, email: string): Promise<TokenRecord[]> {
+  const ids = await redis.zrange(keys.workspaceTokens(workspaceId), '0', '-1');
+  const recs = await Promise.all(ids.map((id) => loadToken(redis, id)));
+  return recs.filter((r): r is TokenRecord => r?.member_email === email);
 }
 
 export function tokenView(r: TokenRecord): AccessTokenView {

@@ -53,7 +53,7 @@ export async function start(
 
 export type Api = {
   call: (
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     token?: string,
     body?: unknown,

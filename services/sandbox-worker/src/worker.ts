@@ -1,7 +1,8 @@
 // The sandbox worker's parts, started together: the worker lease, the reaper, its sandbox network
 // (recorded in Redis, where the egress proxy discovers it), the sandbox manager with its warm pool,
-// and the turn consumer running the turn engine. main.ts wires it from the cluster file; the
-// end-to-end tests start it in-process with their own labels and budgets.
+// the teardown of deleted threads' sandboxes, and the turn consumer running the turn engine.
+// main.ts wires it from the cluster file; the end-to-end tests start it in-process with their own
+// labels and budgets.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createGuardianClient } from '@paddock/shared/review/client.ts';
@@ -15,6 +16,7 @@ import type { SandboxLimits } from './container-spec.ts';
 import { holdWorkerLease } from './lease.ts';
 import { startReaper } from './reaper.ts';
 import { SandboxManager } from './sandbox-manager.ts';
+import { startThreadTeardown } from './thread-teardown.ts';
 import { createTurnRunner } from './turn/run-turn.ts';
 
 export type WorkerOptions = {
@@ -80,6 +82,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     logger: o.logger,
   });
   manager.start();
+  // A deleted thread's sandbox goes at once (not after the idle TTL).
+  const teardown = await startThreadTeardown({ redis, redisUrl: o.redisUrl, manager, workerId, logger: o.logger });
   const consumer = await startTurnConsumer({
     redisUrl: o.redisUrl,
     concurrency: o.concurrency,
@@ -104,6 +108,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     network,
     close: async () => {
       await consumer.close();
+      await teardown.stop();
       await manager.close();
       await reaper.stop();
       await redis.del(sandboxKeys.network(network.name));

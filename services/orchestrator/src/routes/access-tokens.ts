@@ -1,6 +1,7 @@
 // Access tokens: create (secret shown once), list (never the secret), revoke (immediate).
-// Owners and admins manage every token of the workspace; members only their own, and create
-// only with the token permission.
+// Owners manage every token of the workspace, admins every token but an owner's; members with the
+// token permission only their own; a member without it has no token page at all (every route 403).
+// Creation stops at the per-member cap of live tokens.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { forbidden, notFound } from '@paddock/shared';
 import {
@@ -16,7 +17,7 @@ import {
 import { keys } from '@paddock/shared/turns/keys.ts';
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.ts';
-import { actorOf, type Principal, requireWorkspace } from '../auth.ts';
+import { actorOf, loadMember, type Principal, requireWorkspace } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { pageLimit, zsetPage } from '../paging.ts';
 import { createToken, loadToken, revokeToken, type TokenRecord, tokenView } from '../tokens.ts';
@@ -24,6 +25,12 @@ import { createToken, loadToken, revokeToken, type TokenRecord, tokenView } from
 const DAY_MS = 86_400_000;
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
 const manager = (p: Principal) => p.role === 'owner' || p.role === 'admin';
+
+/** Codex's permission table: a member without the token permission does not see the tokens page. */
+function requireTokenPage(p: Principal): void {
+  if (!manager(p) && !p.canCreateTokens)
+    throw forbidden('this member has no access-token permission (ask an owner or admin for can_create_tokens)');
+}
 
 export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -36,12 +43,12 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
         tags: ['tenancy'],
         params: WorkspaceParams,
         body: CreateAccessTokenBody,
-        response: { 201: CreatedAccessToken, ...errors },
+        response: { 201: CreatedAccessToken, ...errors, 409: ErrorResponse },
       },
     },
     async (req, reply) => {
       const p = requireWorkspace(req, req.params.ws);
-      if (!manager(p) && !p.canCreateTokens) throw forbidden('this member may not create access tokens');
+      requireTokenPage(p);
       const days = req.body.expires_in_days;
       const { record, secret } = await createToken(ctx.redis, {
         workspaceId: p.workspaceId,
@@ -49,6 +56,8 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
         createdBy: p.email,
         name: req.body.name,
         expiresAt: days === null ? null : new Date(ctx.now() + days * DAY_MS).toISOString(),
+        maxLiveTokens: ctx.settings.maxTokensPerMember,
+        nowMs: ctx.now(),
       });
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'token.created', record.id, {
         name: record.name,
@@ -71,6 +80,7 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
     },
     async (req) => {
       const p = requireWorkspace(req, req.params.ws);
+      requireTokenPage(p);
       const limit = pageLimit(ctx.settings, req.query.limit);
       // Members see their own tokens: filter while paging so a page is never short for that reason.
       const all = manager(p);
@@ -107,10 +117,15 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
     },
     async (req) => {
       const p = requireWorkspace(req, req.params.ws);
+      requireTokenPage(p);
       const token = await loadToken(ctx.redis, req.params.id);
       if (!token || token.workspace_id !== p.workspaceId) throw notFound('access token');
       if (!manager(p) && token.member_email !== p.email)
         throw forbidden('members revoke only their own tokens');
+      if (p.role === 'admin' && token.member_email !== p.email) {
+        const holder = await loadMember(ctx.redis, p.workspaceId, token.member_email);
+        if (holder?.role === 'owner') throw forbidden("only owners revoke an owner's tokens");
+      }
       const revoked = await revokeToken(ctx.redis, token, new Date(ctx.now()).toISOString());
       if (revoked !== token) {
         await audit(ctx.redis, p.workspaceId, actorOf(p), 'token.revoked', token.id, {

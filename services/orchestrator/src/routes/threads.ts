@@ -6,6 +6,7 @@ import {
   badRequest,
   contextFrom,
   type EffectiveConfig,
+  forbidden,
   inSpan,
   newId,
   PaddockError,
@@ -22,6 +23,7 @@ import {
   TurnAccepted,
   TurnParams,
 } from '@paddock/shared/api/index.ts';
+import { announceThreadDeleted } from '@paddock/shared/sandbox/thread-deletions.ts';
 import { appendEvent, keys, type TurnJob, turnFromHash } from '@paddock/shared/turns/index.ts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -150,7 +152,9 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     '/v1/threads/:id',
     {
       schema: {
-        summary: 'Close a thread: queued turns are cancelled, the running one interrupted',
+        summary:
+          'Close a thread (its creator, owners and admins): queued turns are cancelled, the running one ' +
+          'interrupted, its sandbox and workspace destroyed',
         tags: ['threads'],
         params: IdParams,
         response: { 200: Thread, ...errors },
@@ -159,9 +163,13 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (req) => {
       const p = principalOf(req);
       const thread = await loadThread(ctx.redis, p, req.params.id);
+      if (p.role === 'member' && thread.created_by !== p.email)
+        throw forbidden('members delete only the threads they created');
       if (await ctx.scheduler.closeThread(thread.id, p.workspaceId)) {
         await audit(ctx.redis, p.workspaceId, actorOf(p), 'thread.deleted', thread.id);
       }
+      // Every time (idempotent): a repeated DELETE re-announces a teardown an earlier crash may have lost.
+      await announceThreadDeleted(ctx.redis, { tenant: p.workspaceId, thread: thread.id });
       return { ...thread, status: 'deleted' as const };
     },
   );

@@ -1,9 +1,7 @@
-// Workspaces, members, managed requirements and the audit log.
+// Workspaces, managed requirements and the audit log (members: members.ts).
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { newId, PaddockError, readRequirements } from '@paddock/shared';
+import { newId, readRequirements } from '@paddock/shared';
 import {
-  AddMemberBody,
-  AddMemberResponse,
   AuditPage,
   AuditQuery,
   CreateWorkspaceBody,
@@ -21,11 +19,13 @@ import type { RouteContext } from '../context.ts';
 import { checkRequirementsFit } from '../effective-config.ts';
 import { pageLimit } from '../paging.ts';
 import { createToken, tokenView } from '../tokens.ts';
+import { memberRoutes } from './members.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
 
 export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDeps: AuthDeps): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  memberRoutes(app, ctx);
 
   r.post(
     '/v1/workspaces',
@@ -72,52 +72,6 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
         name: record.name,
       });
       return reply.code(201).send({ workspace, owner_token: { ...tokenView(record), secret } });
-    },
-  );
-
-  r.post(
-    '/v1/workspaces/:ws/members',
-    {
-      schema: {
-        summary: 'Add a member (owners and admins); answers their first access token, once',
-        tags: ['tenancy'],
-        params: WorkspaceParams,
-        body: AddMemberBody,
-        response: { 201: AddMemberResponse, ...errors, 409: ErrorResponse },
-      },
-    },
-    async (req, reply) => {
-      const p = requireWorkspace(req, req.params.ws);
-      requireRole(p, ['owner', 'admin'], 'adding members');
-      if (req.body.role === 'owner' && p.role !== 'owner')
-        throw new PaddockError('forbidden', 'only owners add owners', { status: 403, field: 'role' });
-      const email = req.body.email.toLowerCase();
-      const member: Member = {
-        email,
-        role: req.body.role,
-        can_create_tokens: req.body.can_create_tokens,
-        added_by: p.email,
-        added_at: new Date().toISOString(),
-      };
-      const added = await ctx.redis.hsetnx(keys.members(p.workspaceId), email, JSON.stringify(member));
-      if (added === 0)
-        throw new PaddockError('conflict', `${email} is already a member`, { status: 409, field: 'email' });
-      const { record, secret } = await createToken(ctx.redis, {
-        workspaceId: p.workspaceId,
-        memberEmail: email,
-        createdBy: p.email,
-        name: 'initial',
-        expiresAt: null,
-      });
-      await audit(ctx.redis, p.workspaceId, actorOf(p), 'member.added', email, {
-        role: member.role,
-        can_create_tokens: member.can_create_tokens,
-      });
-      await audit(ctx.redis, p.workspaceId, actorOf(p), 'token.created', record.id, {
-        member_email: email,
-        name: record.name,
-      });
-      return reply.code(201).send({ member, access_token: { ...tokenView(record), secret } });
     },
   );
 

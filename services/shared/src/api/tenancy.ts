@@ -63,6 +63,29 @@ export const AddMemberResponse = Type.Object({
   access_token: CreatedAccessToken,
 });
 
+export const MemberPage = Page(Member);
+
+/** What an owner or admin may change about a member; at least one key. */
+export const UpdateMemberBody = Type.Object(
+  {
+    role: Type.Optional(Type.Enum([...ROLES])),
+    can_create_tokens: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateMemberBody = Static<typeof UpdateMemberBody>;
+
+export const MemberParams = Type.Object({
+  ws: Type.String({ minLength: 1, maxLength: 100 }),
+  email: Type.String({ minLength: 3, maxLength: 320 }),
+});
+
+export const RemovedMember = Type.Object({
+  member: Member,
+  /** The removed member's tokens that were live and are now revoked. */
+  revoked_token_ids: Type.Array(Type.String()),
+});
+
 export const CreateAccessTokenBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),

@@ -3,3 +3,4 @@ export * from './exec.ts';
 export * from './keys.ts';
 export * from './labels.ts';
 export * from './network.ts';
+export * from './thread-deletions.ts';

@@ -13,6 +13,16 @@ export const sandboxKeys = {
   warmPool: (poolKey: string) => `paddock:warm:${poolKey}`,
   /** JSON SandboxNetworkRecord: where the proxy must listen for one sandbox network. */
   network: (network: string) => `paddock:sandbox-network:${network}`,
+  /**
+   * Sorted set: threads deleted whose sandbox may still exist, members JSON {tenant, thread}, scored by
+   * deletion time (ms). The orchestrator adds; the worker owning the sandbox removes it once destroyed.
+   */
+  deletedThreads: () => 'paddock:sandbox:deleted-threads',
+};
+
+export const sandboxChannels = {
+  /** Published with a deletedThreads member when a thread is deleted: its sandbox goes now. */
+  threadDeleted: 'paddock:sandbox:thread-deleted',
 };
 
 export type SandboxNetworkRecord = {

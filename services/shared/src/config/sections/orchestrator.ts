@@ -45,6 +45,14 @@ export const OrchestratorSection = Type.Object(
       }),
     ),
     idempotency_ttl_s: Type.Optional(Type.Integer({ minimum: 60, default: 86_400 })),
+    // Tenant boundary (roles-lifecycle): how many tokens one member may hold.
+    max_tokens_per_member: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 50,
+        description: 'Live (unrevoked, unexpired) access tokens one member may hold; creating more is 409',
+      }),
+    ),
     redis_durability: Type.Optional(
       Type.Enum(['refuse', 'warn'], {
         default: 'refuse',
