@@ -6,6 +6,7 @@ import { ECH_EXTENSION_TYPE, parseClientHello } from '../src/client-hello.ts';
 import { compileDomains } from '../src/domain-match.ts';
 import { compilePolicy, decide } from '../src/policy.ts';
 import { parseAbsoluteTarget, parseConnectTarget } from '../src/target.ts';
+import { clientHello, rawExtension, sniExtension, u16 } from './support/client-hello.ts';
 
 test('domain patterns: exact, *. subdomains only, **. apex and subdomains, label-aligned', () => {
   const m = compileDomains(['example.com', '*.sub.org', '**.both.net']);
@@ -161,36 +162,6 @@ test('targets are normalised by the URL parser: numeric loopback forms become 12
   assert.equal(parseAbsoluteTarget('https://a.test/'), undefined);
 });
 
-// A minimal ClientHello with an SNI extension (and any extra raw extensions), split over two TLS
-// records when asked.
-function clientHello(serverName: string | undefined, split = false, extra: Buffer[] = []): Buffer {
-  const ext: Buffer[] = [];
-  if (serverName) ext.push(sniExtension(serverName));
-  ext.push(...extra);
-  const extensions = Buffer.concat(ext);
-  const body = Buffer.concat([
-    Buffer.from([0x03, 0x03]),
-    Buffer.alloc(32, 7),
-    Buffer.from([0]),
-    u16(2),
-    Buffer.from([0x13, 0x01]),
-    Buffer.from([1, 0]),
-    u16(extensions.length),
-    extensions,
-  ]);
-  const hs = Buffer.concat([Buffer.from([1, 0, (body.length >> 8) & 0xff, body.length & 0xff]), body]);
-  const rec = (b: Buffer) => Buffer.concat([Buffer.from([0x16, 0x03, 0x01]), u16(b.length), b]);
-  if (!split) return rec(hs);
-  return Buffer.concat([rec(hs.subarray(0, 20)), rec(hs.subarray(20))]);
-}
-const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
-function sniExtension(serverName: string): Buffer {
-  const name = Buffer.from(serverName, 'ascii');
-  const entry = Buffer.concat([Buffer.from([0]), u16(name.length), name]);
-  const list = Buffer.concat([u16(entry.length), entry]);
-  return Buffer.concat([u16(0), u16(list.length), list]);
-}
-const rawExtension = (type: number, body: Buffer) => Buffer.concat([u16(type), u16(body.length), body]);
 
 test('ClientHello: SNI read from one or several records; partial input waits; other bytes are not TLS', () => {
   assert.deepEqual(parseClientHello(clientHello('allowed.test')), {
