@@ -82,6 +82,8 @@ type SocketInfo = {
   inFlight: number;
   /** Armed while the connection owes a request head (request_header_timeout_ms). */
   headerTimer: NodeJS.Timeout | undefined;
+  /** Responses finished on this connection (a keep-alive one waiting for its next request). */
+  served: number;
 };
 
 const decisions = onFirstUse(() =>
@@ -147,6 +149,7 @@ export function createEgressProxy(deps: {
       overLimit: true,
       inFlight: 0,
       headerTimer: undefined,
+      served: 0,
     };
 
   /** The connection owes a request head: it gets request_header_timeout_ms, then 408 and close. */
@@ -155,6 +158,12 @@ export function createEgressProxy(deps: {
     info.headerTimer = setTimeout(() => {
       info.headerTimer = undefined;
       if (info.inFlight > 0 || socket.destroyed) return;
+      // An idle keep-alive connection is closed quietly, as an HTTP server does: a 408 there could
+      // be read as the answer to a request the client is sending at that moment.
+      if (info.served > 0) {
+        endRaw(socket, '');
+        return;
+      }
       const detail = `no complete request head within ${options.requestHeaderTimeoutMs} ms`;
       endRaw(socket, rawRefusal('request-header-timeout', 'connection', detail, 408));
       record(info, undefined, '', 'http', undefined, {
@@ -176,6 +185,7 @@ export function createEgressProxy(deps: {
 
   function requestDone(socket: Socket, info: SocketInfo): void {
     info.inFlight = Math.max(0, info.inFlight - 1);
+    info.served++;
     if (info.inFlight === 0 && !socket.destroyed) armHeaderTimer(socket, info);
   }
 
@@ -422,6 +432,7 @@ export function createEgressProxy(deps: {
       overLimit: open > options.maxConnectionsPerSandbox,
       inFlight: 0,
       headerTimer: undefined,
+      served: 0,
     };
     socketInfo.set(socket, info);
     openSockets.add(socket);

@@ -659,7 +659,7 @@ PY`;
   assert.match(r.stdout, /CLOSED True/, r.stdout);
 });
 
-test('request budgets: a slowly sent request head and a silent connection get 408 and are closed; an upstream that never answers gets 504', async () => {
+test('request head budget: a slowly sent request head (slowloris) and a silent connection get 408 and are closed', async () => {
   await record({ thread_id: 'thread-budget' });
   const before = http.hits('allowed.test');
   // Header lines every 0.3 s that never end the head (slowloris), and a connection that says nothing;
@@ -692,18 +692,30 @@ print("SLOW", end, got.split(b"\\r\\n")[0].decode())
 silent = socket.create_connection(("${sandboxNet.gateway}", ${budgetPort}), timeout=5)
 got, end = watch(silent, False)
 print("SILENT", end, got.split(b"\\r\\n")[0].decode())
+# A keep-alive connection after a full answer: closed quietly once idle, no 408 after the 200.
+kept = socket.create_connection(("${sandboxNet.gateway}", ${budgetPort}), timeout=5)
+kept.sendall(b"GET http://allowed.test:${http.port}/kept HTTP/1.1\\r\\nHost: allowed.test\\r\\nProxy-Authorization: Basic ${basicAuth()}\\r\\n\\r\\n")
+got, end = watch(kept, False)
+print("KEPT", end, got.split(b"\\r\\n")[0].decode(), got.count(b"HTTP/1.1 "))
 PY`;
   const r = await sh(docker, sandbox.container, script);
   assert.match(r.stdout, /SLOW (closed|send-failed|reset) HTTP\/1\.1 408 Request Timeout/, r.stdout + r.stderr);
   assert.match(r.stdout, /SILENT closed HTTP\/1\.1 408 Request Timeout/, r.stdout);
-  assert.equal(http.hits('allowed.test'), before, 'the slow request never went upstream');
-
-  const hung = await curl(docker, sandbox.container, `-x '${budgetProxyUrl}' '${httpUrl('allowed.test', '/hang')}'`);
-  assert.equal(hung.status, 504, JSON.stringify(hung));
-  assert.equal(hung.reason, 'upstream-timeout');
-  assert.equal(http.hits('allowed.test'), before + 1, 'the request did reach the silent upstream');
+  assert.match(r.stdout, /KEPT closed HTTP\/1\.1 200 OK 1\n/, r.stdout);
+  assert.equal(http.hits('allowed.test'), before + 1, 'only the kept-alive request went upstream');
   const recs = (await decisions()).filter(
     (d) => d.source === sandbox.address && d.reason === 'request-header-timeout',
   );
   assert.ok(recs.length >= 2 && recs.every((d) => d.status === 408), JSON.stringify(recs));
+});
+
+test('upstream answer budget: a plain request to an upstream that never answers gets 504 upstream-timeout', async () => {
+  await record({ thread_id: 'thread-budget' });
+  const before = http.hits('allowed.test');
+  const hung = await curl(docker, sandbox.container, `-x '${budgetProxyUrl}' '${httpUrl('allowed.test', '/hang')}'`);
+  assert.equal(hung.status, 504, JSON.stringify(hung));
+  assert.equal(hung.reason, 'upstream-timeout');
+  assert.equal(http.hits('allowed.test'), before + 1, 'the request did reach the silent upstream');
+  const rec = (await decisions()).findLast((d) => d.thread_id === 'thread-budget' && d.kind === 'http');
+  assert.equal(rec?.status, 504, JSON.stringify(rec));
 });
