@@ -242,10 +242,6 @@ export function createEgressProxy(deps: {
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = Date.now();
-    if (req.url === '/healthz' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      return;
-    }
     const info = infoOf(req.socket);
     // Answered already (request head timeout) while the rest of the head was still coming.
     if (!req.socket.writable) {
@@ -254,6 +250,10 @@ export function createEgressProxy(deps: {
     }
     requestStarted(req.socket, info);
     res.once('close', () => requestDone(req.socket, info));
+    if (req.url === '/healthz' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
     const method = req.method ?? 'GET';
     const parsed = parseAbsoluteTarget(req.url);
     if (!parsed) {
