@@ -106,7 +106,7 @@ export function createAdmission(deps: {
     const { host, port } = input.target;
     const decision = decide(
       identity.policy,
-      { host, port, method: input.method, kind: input.kind },
+      { host, isIpLiteral: input.target.isIpLiteral, port, method: input.method, kind: input.kind },
       identity.execAllowed,
     );
     if (!decision.allow && !decision.escalatable) return refuse(decision.reason, `${host}:${port}`, who);

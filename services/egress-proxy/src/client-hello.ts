@@ -1,11 +1,15 @@
-// Reads the server name (SNI) from the first bytes a client sends into a tunnel: a TLS
-// ClientHello, possibly split over several TLS records. Used to refuse a tunnel whose TLS names
-// another host than its CONNECT target (domain fronting past the allowlist).
+// Reads the server name (SNI) and the extension types from the first bytes a client sends into a
+// tunnel: a TLS ClientHello, possibly split over several TLS records. Used to refuse a tunnel whose
+// TLS names another host than its CONNECT target (domain fronting past the allowlist), or hides
+// the real name with Encrypted Client Hello.
 
 export type ClientHelloResult =
   | { status: 'incomplete' }
   | { status: 'not-tls' }
-  | { status: 'ok'; serverName: string | undefined };
+  | { status: 'ok'; serverName: string | undefined; extensionTypes: number[] };
+
+/** TLS extension type of Encrypted Client Hello (draft-ietf-tls-esni): the outer SNI is a cover name. */
+export const ECH_EXTENSION_TYPE = 0xfe0d;
 
 /** Larger than any real ClientHello; beyond it the client is not speaking TLS to us in good faith. */
 export const MAX_CLIENT_HELLO_BYTES = 64 * 1024;
@@ -37,13 +41,15 @@ export function parseClientHello(buf: Buffer): ClientHelloResult {
   }
   const hello = Buffer.concat(parts).subarray(4, handshakeLength + 4);
   try {
-    return { status: 'ok', serverName: serverNameOf(hello) };
+    return { status: 'ok', ...extensionsOf(hello) };
   } catch {
     return { status: 'not-tls' };
   }
 }
 
-function serverNameOf(hello: Buffer): string | undefined {
+function extensionsOf(hello: Buffer): { serverName: string | undefined; extensionTypes: number[] } {
+  const extensionTypes: number[] = [];
+  let serverName: string | undefined;
   let p = 2 + 32; // client_version, random
   const need = (n: number) => {
     if (p + n > hello.length) throw new RangeError('truncated ClientHello');
@@ -54,7 +60,7 @@ function serverNameOf(hello: Buffer): string | undefined {
   p += 2 + hello.readUInt16BE(p); // cipher_suites
   need(1);
   p += 1 + (hello[p] as number); // compression_methods
-  if (p === hello.length) return undefined; // no extensions
+  if (p === hello.length) return { serverName, extensionTypes }; // no extensions
   need(2);
   const end = p + 2 + hello.readUInt16BE(p);
   p += 2;
@@ -64,21 +70,28 @@ function serverNameOf(hello: Buffer): string | undefined {
     const length = hello.readUInt16BE(p + 2);
     p += 4;
     if (p + length > end) throw new RangeError('truncated extension');
+    // RFC 8446 §4.2: one extension of each type; two server names would let the proxy and the
+    // server read different ones.
+    if (extensionTypes.includes(type)) throw new RangeError('duplicate extension');
+    extensionTypes.push(type);
     if (type === 0) {
       // server_name: list length, then entries of (type, length, name); host_name is type 0.
       let q = p + 2;
       const listEnd = p + 2 + hello.readUInt16BE(p);
+      if (listEnd > p + length) throw new RangeError('server name list overruns its extension');
       while (q + 3 <= listEnd) {
         const nameType = hello[q] as number;
         const nameLength = hello.readUInt16BE(q + 1);
         q += 3;
         if (q + nameLength > listEnd) throw new RangeError('truncated server name');
-        if (nameType === 0) return hello.subarray(q, q + nameLength).toString('ascii');
+        if (nameType === 0) {
+          serverName = hello.subarray(q, q + nameLength).toString('ascii');
+          break;
+        }
         q += nameLength;
       }
-      return undefined;
     }
     p += length;
   }
-  return undefined;
+  return { serverName, extensionTypes };
 }

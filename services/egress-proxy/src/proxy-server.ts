@@ -1,7 +1,8 @@
 // The egress proxy: one HTTP parser fed by a listener per sandbox network (the listener says which
 // network a connection came in on; its source address says which sandbox). Plain absolute-form
-// requests are forwarded to the checked address; CONNECT becomes a gated tunnel. Every request
-// ends in one decision record.
+// requests are forwarded to the checked address with the Host header set to the target; CONNECT
+// becomes a gated tunnel. A connection over the sandbox's cap is answered 429 and closed at accept;
+// request heads and upstream answers have time budgets. Every request ends in one decision record.
 import {
   Agent,
   createServer,
@@ -30,6 +31,10 @@ import { runTunnel } from './tunnel.ts';
 export type ProxyOptions = {
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** A connection must deliver a complete request head this long after opening or after its previous response. */
+  requestHeaderTimeoutMs: number;
+  /** From sending a plain request upstream to the upstream's response head; then 504. */
+  upstreamResponseTimeoutMs: number;
   clientHelloTimeoutMs: number;
   reviewDeadlineMs: number;
   /** How long a blocked request held for a person (`approvals_reviewer = "user"`) waits for a decision. */
@@ -44,6 +49,8 @@ export type ProxyOptions = {
 export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
+  requestHeaderTimeoutMs: 30_000,
+  upstreamResponseTimeoutMs: 120_000,
   clientHelloTimeoutMs: 10_000,
   reviewDeadlineMs: 30_000,
   approvalTimeoutMs: 600_000,
@@ -66,7 +73,18 @@ export type EgressProxy = {
   close(): Promise<void>;
 };
 
-type SocketInfo = { network: string; source: string; limitKey: string; overLimit: boolean };
+type SocketInfo = {
+  network: string;
+  source: string;
+  limitKey: string;
+  overLimit: boolean;
+  /** Requests parsed on this connection whose response has not finished. */
+  inFlight: number;
+  /** Armed while the connection owes a request head (request_header_timeout_ms). */
+  headerTimer: NodeJS.Timeout | undefined;
+  /** Responses finished on this connection (a keep-alive one waiting for its next request). */
+  served: number;
+};
 
 const decisions = onFirstUse(() =>
   metrics.getMeter('paddock.egress-proxy').createCounter('egress.decisions', {
@@ -107,8 +125,10 @@ export function createEgressProxy(deps: {
   const openSockets = new Set<Socket>();
   const listeners: { network: string; server: NetServer }[] = [];
 
+  // Node's own headersTimeout needs a listening server; connections come from our listeners, so
+  // the head budget is the per-connection timer below.
   const httpServer = createServer(
-    { keepAliveTimeout: options.idleTimeoutMs, headersTimeout: 30_000, requestTimeout: 0 },
+    { keepAliveTimeout: options.idleTimeoutMs, headersTimeout: 0, requestTimeout: 0 },
     (req, res) => void onRequest(req, res),
   );
   httpServer.on(
@@ -122,7 +142,52 @@ export function createEgressProxy(deps: {
   });
 
   const infoOf = (socket: Socket): SocketInfo =>
-    socketInfo.get(socket) ?? { network: '', source: '', limitKey: '', overLimit: true };
+    socketInfo.get(socket) ?? {
+      network: '',
+      source: '',
+      limitKey: '',
+      overLimit: true,
+      inFlight: 0,
+      headerTimer: undefined,
+      served: 0,
+    };
+
+  /** The connection owes a request head: it gets request_header_timeout_ms, then 408 and close. */
+  function armHeaderTimer(socket: Socket, info: SocketInfo): void {
+    clearTimeout(info.headerTimer);
+    info.headerTimer = setTimeout(() => {
+      info.headerTimer = undefined;
+      if (info.inFlight > 0 || socket.destroyed) return;
+      // An idle keep-alive connection is closed quietly, as an HTTP server does: a 408 there could
+      // be read as the answer to a request the client is sending at that moment.
+      if (info.served > 0) {
+        endRaw(socket, '');
+        return;
+      }
+      const detail = `no complete request head within ${options.requestHeaderTimeoutMs} ms`;
+      endRaw(socket, rawRefusal('request-header-timeout', 'connection', detail, 408));
+      record(info, undefined, '', 'http', undefined, {
+        status: 408,
+        bytesOut: 0,
+        bytesIn: 0,
+        startedAt: Date.now() - options.requestHeaderTimeoutMs,
+        refusal: 'request-header-timeout',
+      });
+    }, options.requestHeaderTimeoutMs);
+  }
+
+  /** A request head arrived on the connection: its budget stops until the response is done. */
+  function requestStarted(socket: Socket, info: SocketInfo): void {
+    info.inFlight++;
+    clearTimeout(info.headerTimer);
+    info.headerTimer = undefined;
+  }
+
+  function requestDone(socket: Socket, info: SocketInfo): void {
+    info.inFlight = Math.max(0, info.inFlight - 1);
+    info.served++;
+    if (info.inFlight === 0 && !socket.destroyed) armHeaderTimer(socket, info);
+  }
 
   function record(
     info: SocketInfo,
@@ -177,11 +242,18 @@ export function createEgressProxy(deps: {
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = Date.now();
+    const info = infoOf(req.socket);
+    // Answered already (request head timeout) while the rest of the head was still coming.
+    if (!req.socket.writable) {
+      req.socket.destroy();
+      return;
+    }
+    requestStarted(req.socket, info);
+    res.once('close', () => requestDone(req.socket, info));
     if (req.url === '/healthz' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       return;
     }
-    const info = infoOf(req.socket);
     const method = req.method ?? 'GET';
     const parsed = parseAbsoluteTarget(req.url);
     if (!parsed) {
@@ -217,7 +289,9 @@ export function createEgressProxy(deps: {
     let bytesIn = 0;
     let status = 0;
     const headers = forwardHeaders(req.headers);
-    headers.host ??= target.port === 80 ? target.host : `${target.host}:${target.port}`;
+    // RFC 9112 §3.2.2: a proxy ignores the Host of an absolute-form request and sends the target's.
+    // A different Host would reach another virtual host on the checked address (fronting).
+    headers.host = target.port === 80 ? hostForHeader(target) : `${hostForHeader(target)}:${target.port}`;
     const upstream = httpRequest({
       host: admission.address,
       port: target.port,
@@ -237,7 +311,16 @@ export function createEgressProxy(deps: {
       s.once('close', () => clearTimeout(timer));
     });
     upstream.setTimeout(options.idleTimeoutMs, () => upstream.destroy(new Error('upstream idle timeout')));
+    const responseTimer = setTimeout(
+      () =>
+        upstream.destroy(
+          new Error(`upstream response timeout: no answer within ${options.upstreamResponseTimeoutMs} ms`),
+        ),
+      options.upstreamResponseTimeoutMs,
+    );
+    upstream.once('close', () => clearTimeout(responseTimer));
     upstream.on('response', (upstreamRes) => {
+      clearTimeout(responseTimer);
       status = upstreamRes.statusCode ?? 502;
       res.writeHead(status, upstreamRes.statusMessage, forwardHeaders(upstreamRes.headers));
       upstreamRes.on('data', (chunk: Buffer) => {
@@ -273,15 +356,16 @@ export function createEgressProxy(deps: {
   async function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     const startedAt = Date.now();
     const info = infoOf(socket);
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // The connection is a tunnel from here (or ends): the tunnel's own timers govern it.
+    requestStarted(socket, info);
     socket.on('error', () => socket.destroy());
     const target = parseConnectTarget(req.url);
     if (!target) {
-      socket.end(
-        rawRefusal('bad-request', String(req.url).slice(0, 200), 'CONNECT needs host:port').replace(
-          ' 403 Forbidden',
-          ' 400 Bad Request',
-        ),
-      );
+      endRaw(socket, rawRefusal('bad-request', String(req.url).slice(0, 200), 'CONNECT needs host:port', 400));
       record(info, undefined, 'CONNECT', 'connect', undefined, {
         status: 400,
         bytesOut: 0,
@@ -300,8 +384,7 @@ export function createEgressProxy(deps: {
       overLimit: info.overLimit,
     });
     if (!admission.ok) {
-      if (socket.writable)
-        socket.end(rawRefusal(admission.reason, `CONNECT ${target.host}:${target.port}`, admission.detail));
+      endRaw(socket, rawRefusal(admission.reason, `CONNECT ${target.host}:${target.port}`, admission.detail));
       record(info, target, 'CONNECT', 'connect', admission, {
         status: 403,
         bytesOut: 0,
@@ -342,16 +425,41 @@ export function createEgressProxy(deps: {
     const limitKey = `${network}|${source}`;
     const open = (openBySource.get(limitKey) ?? 0) + 1;
     openBySource.set(limitKey, open);
-    // Over the cap, the connection is still parsed so its first request gets a 403 with a reason.
-    socketInfo.set(socket, { network, source, limitKey, overLimit: open > options.maxConnectionsPerSandbox });
+    const info: SocketInfo = {
+      network,
+      source,
+      limitKey,
+      overLimit: open > options.maxConnectionsPerSandbox,
+      inFlight: 0,
+      headerTimer: undefined,
+      served: 0,
+    };
+    socketInfo.set(socket, info);
     openSockets.add(socket);
     socket.once('close', () => {
+      clearTimeout(info.headerTimer);
       openSockets.delete(socket);
       const left = (openBySource.get(limitKey) ?? 1) - 1;
       if (left <= 0) openBySource.delete(limitKey);
       else openBySource.set(limitKey, left);
     });
+    if (info.overLimit) {
+      socket.on('error', () => socket.destroy());
+      // Over the cap: answered and closed now, never parsed, so it holds nothing while it waits.
+      // The sandbox is not identified (no request is read): the record carries the source only.
+      const detail = `more than ${options.maxConnectionsPerSandbox} open connections from ${source}`;
+      endRaw(socket, rawRefusal('connection-limit', 'connection', detail, 429));
+      record(info, undefined, '', 'http', undefined, {
+        status: 429,
+        bytesOut: 0,
+        bytesIn: 0,
+        startedAt: Date.now(),
+        refusal: 'connection-limit',
+      });
+      return;
+    }
     socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+    armHeaderTimer(socket, info);
     httpServer.emit('connection', socket);
   }
 
@@ -390,4 +498,22 @@ export function createEgressProxy(deps: {
       await audit.close();
     },
   };
+}
+
+/** Writes a final answer and closes: what the client sent meanwhile is read and dropped (so the
+ * close is a FIN, not a reset that could discard the answer), and the socket is destroyed after a
+ * grace second either way. */
+function endRaw(socket: Socket, answer: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.resume();
+  socket.end(answer);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** The target as it goes in a Host header: IPv6 literals in brackets. */
+function hostForHeader(target: Target): string {
+  return target.host.includes(':') ? `[${target.host}]` : target.host;
 }

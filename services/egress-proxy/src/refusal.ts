@@ -13,6 +13,10 @@ const WHY: Record<RefusalReason, string> = {
   'blocked-by-method': 'the HTTP method is not allowed (a method limit also refuses CONNECT tunnels)',
   'blocked-private-address': 'the host resolves to a private, loopback, link-local or metadata address',
   'blocked-sni-mismatch': 'the TLS server name does not match the CONNECT target',
+  'blocked-ip-literal':
+    'an IP address was given instead of a host name, and this sandbox has an allow or deny list (use the name)',
+  'blocked-encrypted-client-hello':
+    'the TLS ClientHello uses Encrypted Client Hello, which hides the real server name',
   'review-denied': 'a reviewer denied this request',
   'review-timed-out': 'the review of this request did not finish in time (not proof it is unsafe)',
   'review-failed': 'the review of this request could not be done',
@@ -21,6 +25,7 @@ const WHY: Record<RefusalReason, string> = {
   'audit-unavailable': 'the decision log is not accepting records',
   'bad-request': 'the proxy request is malformed',
   'resolve-failed': 'the host name did not resolve',
+  'request-header-timeout': 'the request headers did not arrive in time',
 };
 
 export function refusalBody(reason: RefusalReason, target: string, detail?: string): string {
@@ -32,11 +37,23 @@ export function refusalBody(reason: RefusalReason, target: string, detail?: stri
   );
 }
 
-/** A complete raw HTTP/1.1 403 for sockets (CONNECT, over-limit connections). */
-export function rawRefusal(reason: RefusalReason, target: string, detail?: string): string {
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  408: 'Request Timeout',
+  429: 'Too Many Requests',
+};
+
+/** A complete raw HTTP/1.1 answer (403 unless told) for sockets: CONNECT, over-limit connections, timeouts. */
+export function rawRefusal(
+  reason: RefusalReason,
+  target: string,
+  detail?: string,
+  status: 400 | 403 | 408 | 429 = 403,
+): string {
   const body = refusalBody(reason, target, detail);
   return (
-    'HTTP/1.1 403 Forbidden\r\n' +
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n` +
     `${REASON_HEADER}: ${reason}\r\n` +
     'content-type: text/plain; charset=utf-8\r\n' +
     `content-length: ${Buffer.byteLength(body)}\r\n` +

@@ -21,6 +21,8 @@ export function egressProxySettings(
     options: {
       connectTimeoutMs: section.connect_timeout_ms ?? d.connectTimeoutMs,
       idleTimeoutMs: section.idle_timeout_ms ?? d.idleTimeoutMs,
+      requestHeaderTimeoutMs: section.request_header_timeout_ms ?? d.requestHeaderTimeoutMs,
+      upstreamResponseTimeoutMs: section.upstream_response_timeout_ms ?? d.upstreamResponseTimeoutMs,
       clientHelloTimeoutMs: section.client_hello_timeout_ms ?? d.clientHelloTimeoutMs,
       reviewDeadlineMs: section.review_deadline_ms ?? d.reviewDeadlineMs,
       // The worker's budget for a person's decision, so a held request and an action wait alike.

@@ -1,10 +1,11 @@
 // A CONNECT tunnel after admission: connect to the checked address, answer 200, then gate the
 // sandbox's first bytes: on TLS ports they must be a ClientHello whose SNI is the CONNECT target;
-// on other ports a ClientHello, if that is what comes, must match too. Upstream bytes flow at once
+// on other ports a ClientHello, if that is what comes, must match too. A ClientHello carrying
+// Encrypted Client Hello is refused (its SNI is a cover name). Upstream bytes flow at once
 // (server-first protocols keep working); sandbox bytes flow once the gate opens.
 import { connect, type Socket } from 'node:net';
 import type { RefusalReason } from '@paddock/shared/egress/reasons.ts';
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello } from './client-hello.ts';
+import { ECH_EXTENSION_TYPE, MAX_CLIENT_HELLO_BYTES, parseClientHello } from './client-hello.ts';
 import { normalizeHost } from './domain-match.ts';
 import type { Target } from './target.ts';
 
@@ -114,6 +115,15 @@ export function runTunnel(opts: {
       if (hello.status === 'not-tls') {
         if (!opts.requireTls) return open();
         return refuseTunnel('blocked-sni-mismatch', `port ${target.port} requires TLS`, false);
+      }
+      // ECH hides the real server name behind a cover SNI: the check below would judge the cover.
+      // GREASE ECH (Chrome's default) is indistinguishable from real ECH by design, so it is refused too.
+      if (hello.extensionTypes.includes(ECH_EXTENSION_TYPE)) {
+        return refuseTunnel(
+          'blocked-encrypted-client-hello',
+          'the ClientHello carries encrypted_client_hello (0xfe0d)',
+          true,
+        );
       }
       const sni = hello.serverName === undefined ? undefined : normalizeHost(hello.serverName);
       if (target.isIpLiteral ? sni !== undefined && sni !== target.host : sni !== target.host) {

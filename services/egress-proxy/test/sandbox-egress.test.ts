@@ -23,6 +23,7 @@ import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { createEgressProxy, type EgressProxy } from '../src/proxy-server.ts';
 import { createResolver } from '../src/resolver.ts';
+import { clientHello, rawExtension } from './support/client-hello.ts';
 import {
   addFirewall,
   createInternalNetwork,
@@ -44,6 +45,8 @@ import {
 const run = testRun('egress-sandbox');
 const REVIEW_DEADLINE_MS = 1500;
 const MAX_CONNECTIONS = 8;
+// The second proxy's budgets (request head, upstream answer): short, so a test sees them expire.
+const BUDGET_MS = 1500;
 let docker: Docker;
 let redisServer: RedisServer;
 let redis: Redis;
@@ -56,6 +59,10 @@ let guardian: StubGuardian;
 let guardianDown = false;
 let proxy: EgressProxy;
 let proxyPort: number;
+/** Same sandbox network and store, short request-head and upstream-answer budgets. */
+let budgetProxy: EgressProxy;
+let budgetPort: number;
+let budgetProxyUrl: string;
 let sandbox: Sandbox;
 let proxyUrl: string;
 let token: string;
@@ -116,32 +123,44 @@ before(async () => {
   const dead = createGuardianClient({ url: deadUrl });
   const switching: GuardianClient = { review: (req, opts) => (guardianDown ? dead : live).review(req, opts) };
   const upstreamAddress = upstreamNet.gateway;
-  proxy = createEgressProxy({
-    redis,
-    guardian: switching,
-    lookup: createResolver({
-      useDns: false,
-      hosts: {
-        'allowed.test': [upstreamAddress],
-        'denied.test': [upstreamAddress],
-        'other.test': [upstreamAddress],
-        'another.test': [upstreamAddress],
-        'loopback.test': ['127.0.0.1'],
-        'metadata.test': ['169.254.169.254'],
-      },
-    }),
-    logger: createLogger('egress-proxy-test', 'warn'),
-    options: {
-      reviewDeadlineMs: REVIEW_DEADLINE_MS,
-      maxConnectionsPerSandbox: MAX_CONNECTIONS,
-      tlsPorts: [443, https.port],
-      // The operator allows the test's upstream address (a host address on a private range).
-      allowedPrivateRanges: [`${upstreamAddress}/32`],
-      connectTimeoutMs: 3000,
+  const lookup = createResolver({
+    useDns: false,
+    hosts: {
+      'allowed.test': [upstreamAddress],
+      'denied.test': [upstreamAddress],
+      'other.test': [upstreamAddress],
+      'another.test': [upstreamAddress],
+      'loopback.test': ['127.0.0.1'],
+      'metadata.test': ['169.254.169.254'],
+      // IPv6 forms that carry (or may carry) an inward IPv4.
+      'v4compat.test': ['::a00:1'],
+      'sitelocal.test': ['fec0::1'],
+      'nat64local.test': ['64:ff9b:1::a00:1'],
+      'nat64.test': ['64:ff9b::7f00:1'],
+      'sixtofour.test': ['2002:7f00:1::1'],
+      'teredo.test': ['2001:0:4136:e378:8000:63bf:80ff:fffe'],
     },
   });
+  const options = {
+    reviewDeadlineMs: REVIEW_DEADLINE_MS,
+    maxConnectionsPerSandbox: MAX_CONNECTIONS,
+    tlsPorts: [443, https.port],
+    // The operator allows the test's upstream address (a host address on a private range).
+    allowedPrivateRanges: [`${upstreamAddress}/32`],
+    connectTimeoutMs: 3000,
+  };
+  const logger = createLogger('egress-proxy-test', 'warn');
+  proxy = createEgressProxy({ redis, guardian: switching, lookup, logger, options });
   proxyPort = await proxy.listen({ network: sandboxNet.name, host: sandboxNet.gateway, port: 0 });
-  await addFirewall(sandboxNet, proxyPort);
+  budgetProxy = createEgressProxy({
+    redis,
+    guardian: switching,
+    lookup,
+    logger,
+    options: { ...options, requestHeaderTimeoutMs: BUDGET_MS, upstreamResponseTimeoutMs: BUDGET_MS },
+  });
+  budgetPort = await budgetProxy.listen({ network: sandboxNet.name, host: sandboxNet.gateway, port: 0 });
+  await addFirewall(sandboxNet, [proxyPort, budgetPort]);
   sandbox = await startSandbox(docker, image, sandboxNet, run.labels);
   await record();
   const issued = await issueExecCredential(redis, {
@@ -151,10 +170,12 @@ before(async () => {
   });
   token = issued.token;
   proxyUrl = issued.proxyUrl(sandboxNet.gateway, proxyPort);
+  budgetProxyUrl = issued.proxyUrl(sandboxNet.gateway, budgetPort);
 });
 
 after(async () => {
   await proxy?.close();
+  await budgetProxy?.close();
   await Promise.all([http?.close(), https?.close(), loopback?.close(), guardian?.close()]);
   await redisServer?.stop();
   // Rules before their network: another suite's reaper sweeps rules whose network is gone.
@@ -278,7 +299,11 @@ test('names resolving to loopback or the metadata address, and private IP litera
   assert.equal(metaTls.connectStatus, 403);
   assert.equal(metaTls.reason, 'blocked-private-address');
   // Mode full allows any name; the address check still refuses literals and numeric forms.
-  await record({ thread_id: 'thread-private' }, { mode: 'full', allowed_ports: [80, loopback.port] });
+  // (No deny list here: with one, a literal is refused before the address check; see below.)
+  await record(
+    { thread_id: 'thread-private' },
+    { mode: 'full', denied_domains: [], allowed_ports: [80, loopback.port] },
+  );
   for (const literal of [
     `127.0.0.1:${loopback.port}`,
     `2130706433:${loopback.port}`,
@@ -476,6 +501,7 @@ test('concurrent identical held requests share one review', async () => {
 
 test(`50 concurrent tunnels from one sandbox are capped at ${MAX_CONNECTIONS}`, async () => {
   await record({ thread_id: 'thread-cap' });
+  const startedAt = Date.now();
   const before = http.hits('allowed.test');
   const urls = Array.from({ length: 50 }, (_, i) => `'${httpUrl('allowed.test', `/slow?i=${i}`)}'`).join(' ');
   const r = await sh(
@@ -486,11 +512,210 @@ test(`50 concurrent tunnels from one sandbox are capped at ${MAX_CONNECTIONS}`, 
   const lines = r.stdout.split('\n').filter((l) => /^\d{3} \d{3}$/.test(l));
   assert.equal(lines.length, 50, r.stdout + r.stderr);
   const passed = lines.filter((l) => l === '200 200').length;
-  const refused = lines.filter((l) => l.startsWith('403')).length;
+  const refused = lines.filter((l) => l.startsWith('429')).length;
   assert.equal(passed, MAX_CONNECTIONS, r.stdout);
   assert.equal(refused, 50 - MAX_CONNECTIONS, r.stdout);
   assert.equal(http.hits('allowed.test'), before + MAX_CONNECTIONS);
-  const recs = (await decisions()).filter((d) => d.thread_id === 'thread-cap');
-  assert.equal(recs.filter((d) => d.reason === 'connection-limit').length, 50 - MAX_CONNECTIONS);
+  const all = await decisions();
+  const recs = all.filter((d) => d.thread_id === 'thread-cap');
+  // Refused at accept, before any request is read: the record names the source, not the sandbox.
+  const limited = all.filter(
+    (d) => d.reason === 'connection-limit' && d.source === sandbox.address && d.at_ms >= startedAt,
+  );
+  assert.equal(limited.length, 50 - MAX_CONNECTIONS);
+  assert.ok(limited.every((d) => d.status === 429 && d.decision === 'deny'));
   assert.equal(recs.filter((d) => d.decision === 'allow').length, MAX_CONNECTIONS);
+});
+
+/** Basic proxy credential of the test's exec, for raw-socket scripts. */
+const basicAuth = () => Buffer.from(`${SANDBOX_ID}:${token}`).toString('base64');
+
+test('Host-header fronting: an absolute-form request reaches the target with the target\'s Host, never the one the sandbox sent', async () => {
+  await record({ thread_id: 'thread-host' });
+  const allowedBefore = http.hits('allowed.test');
+  const fronted = await get(httpUrl('allowed.test', '/fronted'), "-H 'Host: forbidden.test'");
+  assert.equal(fronted.status, 200, JSON.stringify(fronted));
+  assert.match(fronted.body, /hello from allowed\.test GET \/fronted/);
+  const withPort = await get(httpUrl('allowed.test', '/fronted'), `-H 'Host: forbidden.test:${http.port}'`);
+  assert.equal(withPort.status, 200);
+  assert.match(withPort.body, /hello from allowed\.test /);
+  assert.equal(http.hits('forbidden.test'), 0, 'the forbidden virtual host got no request');
+  assert.equal(http.hits('allowed.test'), allowedBefore + 2);
+});
+
+test('IP literals are refused under an allow list or a deny list, over HTTP and CONNECT, and never reviewed', async () => {
+  const gw = upstreamNet.gateway; // operator-allowed, so only the literal rule can refuse it
+  const decimal = gw.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  const before = http.total() + https.total();
+  // Mode full with a deny list: the address of denied.test, spelled out, would step around it.
+  await record({ thread_id: 'thread-literal' }, { mode: 'full' });
+  const plain = await get(`http://${gw}:${http.port}/`);
+  assert.equal(plain.status, 403, JSON.stringify(plain));
+  assert.equal(plain.reason, 'blocked-ip-literal');
+  const numeric = await get(`http://${decimal}:${http.port}/`);
+  assert.equal(numeric.reason, 'blocked-ip-literal');
+  const tunnel = await get(`https://${gw}:${https.port}/`, '-k');
+  assert.equal(tunnel.connectStatus, 403);
+  assert.equal(tunnel.reason, 'blocked-ip-literal');
+  // An allow list naming the address, and a reviewer that would approve: still refused, unasked.
+  await record(
+    { thread_id: 'thread-literal', escalation: 'guardian' },
+    { allowed_domains: ['allowed.test', gw] },
+  );
+  guardian.mode = 'approve';
+  const reviews = guardian.requests.length;
+  const listed = await get(`http://${gw}:${http.port}/`);
+  assert.equal(listed.status, 403);
+  assert.equal(listed.reason, 'blocked-ip-literal');
+  assert.equal(guardian.requests.length, reviews, 'the guardian was not asked');
+  assert.equal(http.total() + https.total(), before, 'no literal reached an upstream');
+  // Mode full and no deny list: no list to step around, the address check decides (allowed here).
+  await record({ thread_id: 'thread-literal' }, { mode: 'full', denied_domains: [] });
+  assert.equal((await get(`http://${gw}:${http.port}/`)).status, 200);
+  await record();
+});
+
+test('names resolving to IPv6 forms that carry an inward IPv4 (compatible, NAT64, 6to4, Teredo) or to site-local are refused', async () => {
+  await record({ thread_id: 'thread-v6' }, { mode: 'full', denied_domains: [], allowed_ports: [http.port] });
+  for (const [name, range] of [
+    ['v4compat.test', /ipv4-compatible.*10\.0\.0\.1/],
+    ['sitelocal.test', /fec0::1/],
+    ['nat64local.test', /nat64 local-use/],
+    ['nat64.test', /nat64 well-known.*127\.0\.0\.1/],
+    ['sixtofour.test', /6to4.*127\.0\.0\.1/],
+    ['teredo.test', /teredo.*127\.0\.0\.1/],
+  ] as const) {
+    const r = await get(httpUrl(name));
+    assert.equal(r.status, 403, `${name}: ${JSON.stringify(r)}`);
+    assert.equal(r.reason, 'blocked-private-address', name);
+    assert.match(r.body, range, name);
+  }
+  await record();
+});
+
+test('a TLS ClientHello carrying Encrypted Client Hello is cut after the 200 and never reaches the upstream', async () => {
+  await record({ thread_id: 'thread-ech' });
+  // The outer SNI names the allowed CONNECT target; the ECH extension would carry the real name.
+  const hello = clientHello('allowed.test', false, [
+    rawExtension(43, Buffer.from([2, 0x03, 0x04])),
+    rawExtension(0xfe0d, Buffer.alloc(64, 0x5a)),
+  ]).toString('base64');
+  const script = `python3 - <<'PY'
+import base64, socket
+s = socket.create_connection(("${sandboxNet.gateway}", ${proxyPort}), timeout=10)
+s.sendall(b"CONNECT allowed.test:${https.port} HTTP/1.1\\r\\nHost: allowed.test:${https.port}\\r\\nProxy-Authorization: Basic ${basicAuth()}\\r\\n\\r\\n")
+head = b""
+while b"\\r\\n\\r\\n" not in head:
+    chunk = s.recv(4096)
+    if not chunk: break
+    head += chunk
+print("CONNECT", head.split(b"\\r\\n")[0].decode())
+s.sendall(base64.b64decode("${hello}"))
+answer = head.split(b"\\r\\n\\r\\n", 1)[1] if b"\\r\\n\\r\\n" in head else b""
+for _ in range(20):
+    try:
+        chunk = s.recv(4096)
+    except OSError:
+        break
+    if not chunk: break
+    answer += chunk
+print("ANSWER", answer.hex())
+PY`;
+  const r = await sh(docker, sandbox.container, script);
+  assert.match(r.stdout, /CONNECT HTTP\/1\.1 200/, r.stdout + r.stderr);
+  // The proxy's own TLS alert: fatal (2), access_denied (49).
+  assert.match(r.stdout, /ANSWER 15030100020231\s/, r.stdout);
+  const rec = (await decisions()).find((d) => d.thread_id === 'thread-ech' && d.kind === 'connect');
+  assert.equal(rec?.decision, 'deny', JSON.stringify(rec));
+  assert.equal(rec?.reason, 'blocked-encrypted-client-hello');
+  assert.equal(rec?.bytes_out, 0, 'no byte of the ClientHello went upstream');
+});
+
+test(`a connection over the cap of ${MAX_CONNECTIONS} is answered 429 at accept and closed, without sending a byte`, async () => {
+  await record({ thread_id: 'thread-accept' });
+  // Hold MAX_CONNECTIONS idle connections, then open one more and only read from it.
+  const script = `python3 - <<'PY'
+import socket
+held = [socket.create_connection(("${sandboxNet.gateway}", ${proxyPort}), timeout=5) for _ in range(${MAX_CONNECTIONS})]
+extra = socket.create_connection(("${sandboxNet.gateway}", ${proxyPort}), timeout=15)
+answer = b""
+closed = False
+for _ in range(50):
+    try:
+        chunk = extra.recv(4096)
+    except socket.timeout:
+        break
+    if not chunk:
+        closed = True
+        break
+    answer += chunk
+print("STATUS", answer.split(b"\\r\\n")[0].decode())
+print("REASON", [l for l in answer.decode().split("\\r\\n") if l.lower().startswith("x-paddock-reason")])
+print("CLOSED", closed)
+PY`;
+  const r = await sh(docker, sandbox.container, script);
+  assert.match(r.stdout, /STATUS HTTP\/1\.1 429 Too Many Requests/, r.stdout + r.stderr);
+  assert.match(r.stdout, /x-paddock-reason: connection-limit/, r.stdout);
+  assert.match(r.stdout, /CLOSED True/, r.stdout);
+});
+
+test('request head budget: a slowly sent request head (slowloris) and a silent connection get 408 and are closed', async () => {
+  await record({ thread_id: 'thread-budget' });
+  const before = http.hits('allowed.test');
+  // Header lines every 0.3 s that never end the head (slowloris), and a connection that says nothing;
+  // both loops are bounded (at most ~24 s) and stop when the proxy closes.
+  const script = `python3 - <<'PY'
+import socket
+def watch(sock, drip):
+    sock.settimeout(0.3)
+    got = b""
+    for i in range(80):
+        if drip:
+            try:
+                sock.sendall(b"X-Slow-%d: 1\\r\\n" % i)
+            except OSError:
+                return got, "send-failed"
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            return got, "reset"
+        if not chunk:
+            return got, "closed"
+        got += chunk
+    return got, "still-open"
+slow = socket.create_connection(("${sandboxNet.gateway}", ${budgetPort}), timeout=5)
+slow.sendall(b"GET http://allowed.test:${http.port}/slowloris HTTP/1.1\\r\\nHost: allowed.test\\r\\nProxy-Authorization: Basic ${basicAuth()}\\r\\n")
+got, end = watch(slow, True)
+print("SLOW", end, got.split(b"\\r\\n")[0].decode())
+silent = socket.create_connection(("${sandboxNet.gateway}", ${budgetPort}), timeout=5)
+got, end = watch(silent, False)
+print("SILENT", end, got.split(b"\\r\\n")[0].decode())
+# A keep-alive connection after a full answer: closed quietly once idle, no 408 after the 200.
+kept = socket.create_connection(("${sandboxNet.gateway}", ${budgetPort}), timeout=5)
+kept.sendall(b"GET http://allowed.test:${http.port}/kept HTTP/1.1\\r\\nHost: allowed.test\\r\\nProxy-Authorization: Basic ${basicAuth()}\\r\\n\\r\\n")
+got, end = watch(kept, False)
+print("KEPT", end, got.split(b"\\r\\n")[0].decode(), got.count(b"HTTP/1.1 "))
+PY`;
+  const r = await sh(docker, sandbox.container, script);
+  assert.match(r.stdout, /SLOW (closed|send-failed|reset) HTTP\/1\.1 408 Request Timeout/, r.stdout + r.stderr);
+  assert.match(r.stdout, /SILENT closed HTTP\/1\.1 408 Request Timeout/, r.stdout);
+  assert.match(r.stdout, /KEPT closed HTTP\/1\.1 200 OK 1\n/, r.stdout);
+  assert.equal(http.hits('allowed.test'), before + 1, 'only the kept-alive request went upstream');
+  const recs = (await decisions()).filter(
+    (d) => d.source === sandbox.address && d.reason === 'request-header-timeout',
+  );
+  assert.ok(recs.length >= 2 && recs.every((d) => d.status === 408), JSON.stringify(recs));
+});
+
+test('upstream answer budget: a plain request to an upstream that never answers gets 504 upstream-timeout', async () => {
+  await record({ thread_id: 'thread-budget' });
+  const before = http.hits('allowed.test');
+  const hung = await curl(docker, sandbox.container, `-x '${budgetProxyUrl}' '${httpUrl('allowed.test', '/hang')}'`);
+  assert.equal(hung.status, 504, JSON.stringify(hung));
+  assert.equal(hung.reason, 'upstream-timeout');
+  assert.equal(http.hits('allowed.test'), before + 1, 'the request did reach the silent upstream');
+  const rec = (await decisions()).findLast((d) => d.thread_id === 'thread-budget' && d.kind === 'http');
+  assert.equal(rec?.status, 504, JSON.stringify(rec));
 });

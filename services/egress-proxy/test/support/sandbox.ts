@@ -138,24 +138,27 @@ export async function curl(docker: Docker, container: Docker.Container, args: st
 const execFileAsync = promisify(execFile);
 const comment = (network: string) => `paddock-net:${network}`;
 
-export async function addFirewall(network: TestNetwork, proxyPort: number): Promise<void> {
+/** One DROP for the bridge, and an ACCEPT above it for each proxy port (a number or several). */
+export async function addFirewall(network: TestNetwork, proxyPorts: number | number[]): Promise<void> {
   const c = ['-m', 'comment', '--comment', comment(network.name)];
   await execFileAsync('iptables', ['-w', '5', '-I', 'INPUT', '-i', network.name, ...c, '-j', 'DROP']);
-  await execFileAsync('iptables', [
-    '-w',
-    '5',
-    '-I',
-    'INPUT',
-    '-i',
-    network.name,
-    '-p',
-    'tcp',
-    '--dport',
-    String(proxyPort),
-    ...c,
-    '-j',
-    'ACCEPT',
-  ]);
+  for (const port of [proxyPorts].flat()) {
+    await execFileAsync('iptables', [
+      '-w',
+      '5',
+      '-I',
+      'INPUT',
+      '-i',
+      network.name,
+      '-p',
+      'tcp',
+      '--dport',
+      String(port),
+      ...c,
+      '-j',
+      'ACCEPT',
+    ]);
+  }
   await execFileAsync('ip6tables', ['-w', '5', '-I', 'INPUT', '-i', network.name, ...c, '-j', 'DROP']).catch(
     () => {},
   );

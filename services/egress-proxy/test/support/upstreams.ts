@@ -1,5 +1,6 @@
 // Servers the tests and the benchmark start themselves: a plain HTTP upstream and an HTTPS one
-// (self-signed certificate made with openssl), each counting the requests that reached it, and a
+// (self-signed certificate made with openssl), each counting the requests that reached it (`/slow`
+// answers late, `/hang` never), and a
 // stub guardian whose answer the test switches (approve, deny, hang, 500).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +30,7 @@ function handler(counts: Map<string, number>) {
       res.end(`hello from ${host} ${req.method} ${req.url}\n`);
     };
     req.resume();
+    if (req.url?.startsWith('/hang')) return; // never answers; cut when the server closes
     req.on('end', () => (req.url?.startsWith('/slow') ? setTimeout(reply, 2500) : reply()));
   };
 }

@@ -14,6 +14,8 @@ export const REFUSAL_REASONS = [
   'blocked-by-method',
   'blocked-private-address',
   'blocked-sni-mismatch',
+  'blocked-ip-literal',
+  'blocked-encrypted-client-hello',
   'review-denied',
   'review-timed-out',
   'review-failed',
@@ -22,6 +24,7 @@ export const REFUSAL_REASONS = [
   'audit-unavailable',
   'bad-request',
   'resolve-failed',
+  'request-header-timeout',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

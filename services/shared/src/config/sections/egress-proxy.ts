@@ -26,6 +26,14 @@ export const EgressProxySection = Type.Object(
     ),
     connect_timeout_ms: ms(10_000, 'Upstream TCP connect budget'),
     idle_timeout_ms: ms(300_000, 'A connection or tunnel idle this long is closed'),
+    request_header_timeout_ms: ms(
+      30_000,
+      'A connection must send a complete request head this long after it opens or after its previous response; else 408 and closed',
+    ),
+    upstream_response_timeout_ms: ms(
+      120_000,
+      'Budget from forwarding a plain HTTP request to the upstream response head; else 504 upstream-timeout',
+    ),
     client_hello_timeout_ms: ms(10_000, 'Budget for a tunnel client to send its TLS ClientHello'),
     review_deadline_ms: ms(30_000, 'Budget for a guardian review of a held request'),
     thread_grant_ttl_ms: ms(86_400_000, 'Lifetime of a thread-wide grant'),
