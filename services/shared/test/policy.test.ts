@@ -48,15 +48,28 @@ describe('classification', () => {
     }
   });
 
-  test('allow runs, even an escalation; prompt goes to the reviewer', () => {
-    const allowed = classifyExec(
-      { argv: ['npm', 'test'], cwd: '/workspace', escalate: { justification: 'needs network' } },
-      ctx({ rules: [{ pattern: ['npm', 'test'], decision: 'allow' }] }),
+  test("allow runs; an escalation only when the operator's or the requirements' rule allows it; prompt goes to the reviewer", () => {
+    const escalated = { argv: ['npm', 'test'], cwd: '/workspace', escalate: { justification: 'needs network' } };
+    const byOperator = classifyExec(
+      escalated,
+      ctx({ rules: [{ pattern: ['npm', 'test'], decision: 'allow', source: 'cluster' }] }),
     );
     assert.deepEqual(
-      [allowed.kind, allowed.kind === 'run' && allowed.sandbox_mode],
+      [byOperator.kind, byOperator.kind === 'run' && byOperator.sandbox_mode],
       ['run', 'danger-full-access'],
     );
+    for (const source of ['environment', 'thread', 'turn', undefined] as const) {
+      const byTenant = classifyExec(
+        escalated,
+        ctx({ rules: [{ pattern: ['npm', 'test'], decision: 'allow', ...(source ? { source } : {}) }] }),
+      );
+      assert.equal(byTenant.kind, 'review', String(source));
+    }
+    const inSandbox = classifyExec(
+      { argv: ['npm', 'test'], cwd: '/workspace' },
+      ctx({ approval_policy: 'untrusted', rules: [{ pattern: ['npm', 'test'], decision: 'allow', source: 'thread' }] }),
+    );
+    assert.equal(inSandbox.kind, 'run');
     const prompted = classifyExec(
       { argv: ['ls'], cwd: '/workspace' },
       ctx({ rules: [{ pattern: ['ls'], decision: 'prompt' }] }),
@@ -117,8 +130,6 @@ describe('trusted commands', () => {
     for (const argv of [
       ['ls'],
       ['cat', 'a'],
-      ['git', 'status'],
-      ['git', 'log', '-n', '3'],
       ['find', '.', '-name', '*.ts'],
       ['sed', '-n', '1,20p', 'f'],
       ['rg', 'x'],
@@ -129,6 +140,8 @@ describe('trusted commands', () => {
       ['rm', 'x'],
       ['find', '.', '-delete'],
       ['find', '.', '-exec', 'sh', ';'],
+      ['git', 'status'],
+      ['git', 'log', '-n', '3'],
       ['git', 'push'],
       ['git', '-c', 'core.pager=sh', 'log'],
       ['git', 'branch', '-D', 'x'],
