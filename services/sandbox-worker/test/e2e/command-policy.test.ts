@@ -53,7 +53,7 @@ describe('command policy', () => {
       ['sh', '-c', 'touch m-sh-c'],
       ['/usr/bin/touch', 'm-path'],
       ['env', 'A=1', 'touch', 'm-env'],
-      ['command', 'touch', 'm-command'],
+      ['bash', '-c', 'command touch m-command'],
       ['nice', '-n', '5', 'touch', 'm-nice'],
       ['timeout', '5', 'touch', 'm-timeout'],
       ['nohup', 'touch', 'm-nohup'],
@@ -76,13 +76,13 @@ describe('command policy', () => {
     assert.equal(end.type, 'turn.completed', JSON.stringify(end));
     const items = commandItems(await jsonlEvents(c, ws.owner, threadId), turnId);
     assert.equal(items.length, forms.length + 1);
-    for (const [i, argv] of forms.entries()) {
-      assert.equal(items[i]!.status, 'declined', `${argv.join(' ')}: ${items[i]!.aggregated_output}`);
-      assert.match(items[i]!.aggregated_output, /forbidden by rule \["touch"\]/, argv.join(' '));
-    }
     const files = listed(items.at(-1));
     assert.ok(files.has('.'), 'the listing ran');
     assert.deepEqual([...files].filter((f) => f.startsWith('m-')), [], 'no marker was written');
+    const notDeclined = forms.filter(
+      (_, i) => items[i]!.status !== 'declined' || !/forbidden by rule \["touch"\]/.test(items[i]!.aggregated_output),
+    );
+    assert.deepEqual(notDeclined, [], 'every form was rejected by the rule');
     assert.equal(c.guardianModel.requests.length, guardianCallsBefore, 'forbidden is never reviewed');
   });
 
@@ -123,58 +123,62 @@ describe('command policy', () => {
     const events = await jsonlEvents(c, ws.owner, threadId);
     const items = commandItems(events, turnId).filter((i) => i.command !== 'environment setup script');
     assert.equal(items.length, writers.length + 1);
-    for (const [i, argv] of writers.entries()) {
-      assert.notEqual(items[i]!.status, 'completed', `${argv.join(' ')} did not run: ${items[i]!.aggregated_output}`);
-    }
-    const approvals = completedItems(events, turnId).filter((i) => i.type === 'approval_request');
-    assert.equal(approvals.length, writers.length, 'each writer form was sent to a person for review');
     const files = listed(items.at(-1));
     assert.ok(files.has('t.txt'), 'the setup script ran and the listing ran (trusted, unreviewed)');
     assert.deepEqual([...files].filter((f) => f.startsWith('w-')), [], 'nothing was written or executed');
+    const ran = writers.filter((_, i) => items[i]!.status === 'completed');
+    assert.deepEqual(ran, [], 'no writer form ran');
+    const reviewed = completedItems(events, turnId).flatMap((i) =>
+      i.type === 'approval_request' ? [(i.action as { argv: string[] }).argv] : [],
+    );
+    assert.deepEqual(reviewed, writers, 'each writer form was sent to a person for review');
   });
 
-  test('an allow rule never runs an escalation outside allowed_sandbox_modes; a tenant allow rule never skips review', async () => {
-    const ceiling = await newWorkspace(c, 'ceiling');
-    const r = await call('PUT', `/v1/workspaces/${ceiling.id}/requirements`, ceiling.owner, {
+  const allowTouch = {
+    sandbox_mode: 'workspace-write',
+    approval_policy: 'on-request',
+    approvals_reviewer: 'auto_review',
+    rules: [{ pattern: ['touch'], decision: 'allow' }],
+  };
+  const escalated = (marker: string) => ({
+    argv: ['touch', `/home/sandbox/${marker}`],
+    escalate: { justification: 'write a marker in the home directory' },
+  });
+
+  test('an allow rule never runs an escalation outside allowed_sandbox_modes: rejected, never reviewed', async () => {
+    const ws = await newWorkspace(c, 'ceiling');
+    const r = await call('PUT', `/v1/workspaces/${ws.id}/requirements`, ws.owner, {
       allowed_sandbox_modes: ['read-only', 'workspace-write'],
     });
     assert.equal(r.status, 200, JSON.stringify(r.json));
-    const allowTouch = {
-      sandbox_mode: 'workspace-write',
-      approval_policy: 'on-request',
-      approvals_reviewer: 'auto_review',
-      rules: [{ pattern: ['touch'], decision: 'allow' }],
-    };
-    const escalated = (marker: string) => ({
-      argv: ['touch', `/home/sandbox/${marker}`],
-      escalate: { justification: 'write a marker in the home directory' },
-    });
     const guardianCallsBefore = c.guardianModel.requests.length;
-    const ceilingThread = await newThread(c, ceiling.owner, allowTouch);
-    const ceilingTurn = await submit(ceiling.owner, ceilingThread, {
+    const threadId = await newThread(c, ws.owner, allowTouch);
+    const turnId = await submit(ws.owner, threadId, {
       commands: [escalated('esc-ceiling'), { argv: ['ls', '-a', '/home/sandbox'] }],
     });
+    assert.equal((await waitForTurnEnd(c, threadId, turnId)).type, 'turn.completed');
+    const [refused, listing] = commandItems(await jsonlEvents(c, ws.owner, threadId), turnId);
+    assert.ok(listed(listing).has('.'), 'the listing ran');
+    assert.equal(listed(listing).has('esc-ceiling'), false, 'the escalation did not run');
+    assert.equal(refused!.status, 'declined', refused!.aggregated_output);
+    assert.match(refused!.aggregated_output, /"danger-full-access" is not allowed by requirement allowed_sandbox_modes/);
+    assert.equal(c.guardianModel.requests.length, guardianCallsBefore, 'not reviewed');
+  });
 
-    const tenant = await newWorkspace(c, 'tenant-allow');
-    const tenantThread = await newThread(c, tenant.owner, { ...allowTouch, approval_policy: 'never' });
-    const tenantTurn = await submit(tenant.owner, tenantThread, {
+  test("a tenant's allow rule never lets an escalation skip review (under \"never\": rejected)", async () => {
+    const ws = await newWorkspace(c, 'tenant-allow');
+    const guardianCallsBefore = c.guardianModel.requests.length;
+    const threadId = await newThread(c, ws.owner, { ...allowTouch, approval_policy: 'never' });
+    const turnId = await submit(ws.owner, threadId, {
       commands: [escalated('esc-tenant'), { argv: ['ls', '-a', '/home/sandbox'] }],
     });
-
-    assert.equal((await waitForTurnEnd(c, ceilingThread, ceilingTurn)).type, 'turn.completed');
-    const [refused, ceilingListing] = commandItems(await jsonlEvents(c, ceiling.owner, ceilingThread), ceilingTurn);
-    assert.equal(refused!.status, 'declined', refused!.aggregated_output);
-    assert.match(refused!.aggregated_output, /allowed_sandbox_modes/);
-    assert.ok(listed(ceilingListing).has('.'));
-    assert.equal(listed(ceilingListing).has('esc-ceiling'), false, 'the escalation did not run');
-
-    assert.equal((await waitForTurnEnd(c, tenantThread, tenantTurn)).type, 'turn.completed');
-    const [rejected, tenantListing] = commandItems(await jsonlEvents(c, tenant.owner, tenantThread), tenantTurn);
+    assert.equal((await waitForTurnEnd(c, threadId, turnId)).type, 'turn.completed');
+    const [rejected, listing] = commandItems(await jsonlEvents(c, ws.owner, threadId), turnId);
+    assert.ok(listed(listing).has('.'), 'the listing ran');
+    assert.equal(listed(listing).has('esc-tenant'), false, 'the escalation did not run');
     assert.equal(rejected!.status, 'declined', rejected!.aggregated_output);
-    assert.match(rejected!.aggregated_output, /approval_policy "never"/, 'it needed approval despite the allow rule');
-    assert.ok(listed(tenantListing).has('.'));
-    assert.equal(listed(tenantListing).has('esc-tenant'), false, 'the escalation did not run');
-    assert.equal(c.guardianModel.requests.length, guardianCallsBefore, 'neither was reviewed');
+    assert.match(rejected!.aggregated_output, /tenant rule: it does not skip review.*approval_policy "never"/);
+    assert.equal(c.guardianModel.requests.length, guardianCallsBefore, 'not reviewed');
   });
 
   test('a setup script naming a forbidden command is refused whole: the turn fails naming the rule, nothing of it ran', async () => {
