@@ -14,9 +14,17 @@ export function matchesPrefix(argv: ShellWords, pattern: readonly string[]): boo
   return pattern.length <= argv.length && pattern.every((part, i) => argv[i] === part);
 }
 
-/** True when some values of the computed (`null`) words would make the pattern match. */
+/**
+ * True when some values of the computed (`null`) words would make the pattern match. A computed word
+ * may expand to any number of words (unquoted `$X`, a hidden script), so it may stand for the rest.
+ */
 export function couldMatchPrefix(argv: ShellWords, pattern: readonly string[]): boolean {
-  return pattern.length <= argv.length && pattern.every((part, i) => argv[i] === null || argv[i] === part);
+  for (const [i, part] of pattern.entries()) {
+    if (i >= argv.length) return false;
+    if (argv[i] === null) return true;
+    if (argv[i] !== part) return false;
+  }
+  return true;
 }
 
 /** The strictest matching rule, or undefined when none matches. */
