@@ -23,7 +23,7 @@ const MAX_DEPTH = 6;
 type Wrapper = {
   /** Runs the inner command unchanged (no environment, input or output of its own). */
   pure: boolean;
-  /** Options that take the next argument as their value. */
+  /** Options that take the next argument as their value (a pure wrapper's change nothing that runs). */
   valued: ReadonlySet<string>;
   /** Options known to change nothing about what runs (others make the wrapper impure). */
   harmless?: ReadonlySet<string>;
@@ -177,7 +177,6 @@ function wrapped(name: string, w: Wrapper, args: ShellWords, out: ExecAnalysis, 
       if (w.valued.has(flag)) {
         const value = attached ?? args[++i];
         if (flag === '-S' || flag === '--split-string') splitString = value ?? undefined;
-        if (!w.harmless?.has(flag) && !(name === 'nice' || name === 'timeout' || name === 'exec')) out.plain = false;
       } else if (!w.harmless?.has(a) && !(name === 'nice' && /^-\d+$/.test(a))) {
         out.plain = false; // an option this table does not know
       }
