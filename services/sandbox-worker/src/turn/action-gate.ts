@@ -6,7 +6,7 @@
 import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
 import type { SandboxMode } from '@paddock/shared/config/schema.ts';
 import { newId } from '@paddock/shared/ids.ts';
-import { classifyExec, type ExecRequest } from '@paddock/shared/policy/classify.ts';
+import { classifyExec, type ExecRequest, type RejectCode } from '@paddock/shared/policy/classify.ts';
 import { DenialBreaker } from '@paddock/shared/policy/denial-breaker.ts';
 import { rejectionMessage, reviewMessage } from '@paddock/shared/policy/model-messages.ts';
 import type { GuardianClient } from '@paddock/shared/review/client.ts';
@@ -39,6 +39,13 @@ export type GateDeps = {
   signal: AbortSignal;
 };
 
+/** Who refused an action the classifier rejects, as the denial record says. */
+const DENIAL_SOURCE: Record<RejectCode, string> = {
+  forbidden_by_rule: 'rule',
+  approval_never: 'approval_policy',
+  not_allowed_by_requirements: 'requirements',
+};
+
 /** Thrown when the breaker trips: the turn ends `turn.failed` with this code. */
 export class BreakerTripped extends Error {
   readonly code = 'denial_circuit_breaker';
@@ -58,7 +65,7 @@ export class ActionGate {
     const action = actionOf(req);
     if (c.kind === 'run') return { run: true, sandboxMode: c.sandbox_mode, escalated: !!req.escalate };
     if (c.kind === 'reject') {
-      await this.deny(action, c.reason, c.code === 'forbidden_by_rule' ? 'rule' : 'approval_policy');
+      await this.deny(action, c.reason, DENIAL_SOURCE[c.code]);
       return { run: false, outcome: 'rejected', message: rejectionMessage(c.reason) };
     }
     const approvedMode = c.escalated_mode ?? config.sandbox_mode;

@@ -1,8 +1,9 @@
 // The worker's job (`RunTurn`): claims the thread's sandbox (the environment's image; the setup
-// script once per sandbox, before the agent phase), points the egress proxy at this turn's policy, and runs the turn's scripted `commands` or
+// script once per sandbox, before the agent phase, refused whole when a forbidden rule matches it), points the egress proxy at this turn's policy, and runs the turn's scripted `commands` or
 // its agent loop (`input`) — both through the same gate (classification, review, breaker).
 import type { Command } from '@paddock/shared/turns/records.ts';
 import type { RunTurn, TurnOutcome } from '@paddock/shared/turns/consumer.ts';
+import { checkSetupScript } from '@paddock/shared/policy/classify.ts';
 import { sandboxKeys } from '@paddock/shared/sandbox/keys.ts';
 import type { GuardianClient } from '@paddock/shared/review/client.ts';
 import type { TranscriptItem } from '@paddock/shared/review/contract.ts';
@@ -114,6 +115,13 @@ async function runSetupOnce(
   const id = events.newItemId();
   const base = { id, type: 'command_execution' as const, command: 'environment setup script', exit_code: null };
   await events.started({ ...base, aggregated_output: '', status: 'in_progress' });
+  // The same forbidden rules as every command: a script that names a forbidden one runs not at all.
+  const allowed = checkSetupScript(script, job.config.rules);
+  if (!allowed.ok) {
+    const message = `the environment setup script was refused: ${allowed.reason}; nothing of it ran`;
+    await events.completed({ ...base, aggregated_output: message, status: 'declined' });
+    return { status: 'failed', error: { code: 'setup_forbidden', message } };
+  }
   const r = await o.manager.exec(
     sandbox,
     {

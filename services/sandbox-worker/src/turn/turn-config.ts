@@ -24,6 +24,7 @@ export function classifyContext(config: EffectiveConfig): ClassifyContext {
     approval_policy: config.approval_policy,
     approvals_reviewer: config.approvals_reviewer,
     rules: config.rules,
+    ...(config.allowed_sandbox_modes ? { allowed_sandbox_modes: config.allowed_sandbox_modes } : {}),
   };
 }
 

@@ -52,6 +52,8 @@ export type EffectiveConfig = {
     allowed_ports: number[];
   };
   rules: { pattern: string[]; decision: RuleDecision }[];
+  /** The requirements' ceiling on sandbox modes (escalations included); absent in old turn records. */
+  allowed_sandbox_modes?: SandboxMode[];
   /** The policy the guardian applies: managed > [auto_review].policy > the guardian's default (undefined). */
   guardian_policy: string | undefined;
   guardian_policy_source: 'requirements' | LayerName | 'default';
@@ -223,6 +225,7 @@ export function resolveConfig(layers: ConfigLayer[], requirements: Requirements 
       allowed_ports: m.network.allowed_ports ?? [],
     },
     rules: m.rules,
+    allowed_sandbox_modes: requirements.allowed_sandbox_modes ?? [...SANDBOX_MODES],
     guardian_policy: requirements.guardian_policy_config ?? m.auto_review?.policy,
     guardian_policy_source:
       requirements.guardian_policy_config !== undefined ? 'requirements' : (policyLayer ?? 'default'),

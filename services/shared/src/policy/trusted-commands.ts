@@ -1,5 +1,7 @@
 // The commands `approval_policy = "untrusted"` runs without review: they only read. Deliberately
-// short and strict (any flag that can write, execute or reach out makes the command untrusted).
+// short and strict (any flag that can write, execute or reach out makes the command untrusted);
+// follows Codex's safe-command list. git is not on it: even `git status` runs repository-configured
+// programs (core.fsmonitor, filter drivers, textconv, pagers) that no argv check can rule out.
 
 const ALWAYS = new Set([
   'cat',
@@ -17,14 +19,9 @@ const ALWAYS = new Set([
   'which',
   'whoami',
   'id',
-  'date',
   'stat',
-  'file',
-  'tree',
   'diff',
   'cut',
-  'sort',
-  'uniq',
 ]);
 
 // find: these options execute, delete or write files.
@@ -40,30 +37,57 @@ const FIND_UNSAFE = new Set([
   '-fprintf',
 ]);
 // rg: these run other programs.
-const RG_UNSAFE = new Set(['--pre', '--hostname-bin', '--search-zip', '-z']);
-const GIT_READ_ONLY = new Set(['status', 'log', 'diff', 'show', 'branch', 'rev-parse', 'ls-files', 'blame']);
-// git options that run programs or redirect output even on read-only subcommands.
-const GIT_UNSAFE_OPTION = /^(--output|--ext-diff|-c|--exec-path|--upload-pack|--config-env)/;
+const RG_UNSAFE = new Set(['--pre', '--hostname-bin', '--search-zip']);
+
+/** A short-option word (`-uo`, `-ofile`) that contains one of these letters. */
+const hasShortFlag = (args: readonly string[], letters: string) =>
+  args.some((a) => /^-[^-]/.test(a) && [...a.slice(1)].some((ch) => letters.includes(ch)));
+
+/** A long option naming one of these, abbreviated or not (GNU getopt accepts `--out` for `--output`). */
+const hasLongOption = (args: readonly string[], names: readonly string[]) =>
+  args.some((a) => {
+    if (!a.startsWith('--') || a.length < 3) return false;
+    const name = a.split('=', 1)[0]!;
+    return names.some((n) => n.startsWith(name));
+  });
+
+/** The operands of a command whose options in `valued` take the next word as their value. */
+function operands(args: readonly string[], valued: ReadonlySet<string>): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return [...found, ...args.slice(i + 1)];
+    if (a.startsWith('-') && a !== '-') {
+      if (valued.has(a)) i++;
+      continue;
+    }
+    found.push(a);
+  }
+  return found;
+}
 
 export function isTrustedCommand(argv: readonly string[]): boolean {
   const [cmd, ...args] = argv;
   if (cmd === undefined) return false;
-  if (ALWAYS.has(cmd)) return !(cmd === 'sort' && args.some((a) => a === '-o' || a.startsWith('--output')));
+  if (ALWAYS.has(cmd)) return true;
   switch (cmd) {
+    case 'date': // -s sets the clock
+      return !hasShortFlag(args, 's') && !hasLongOption(args, ['--set']);
+    case 'file': // -C compiles a magic file (writes it)
+      return !hasShortFlag(args, 'C') && !hasLongOption(args, ['--compile']);
+    case 'tree': // -o writes the listing to a file; -R writes 00Tree.html into every directory
+      return !hasShortFlag(args, 'oR');
+    case 'sort': // -o writes, --compress-program runs a program, -T writes temporary files there
+      return (
+        !hasShortFlag(args, 'oT') &&
+        !hasLongOption(args, ['--output', '--compress-program', '--temporary-directory'])
+      );
+    case 'uniq': // `uniq IN OUT` writes OUT
+      return operands(args, new Set(['-f', '-s', '-w'])).length <= 1;
     case 'find':
       return !args.some((a) => FIND_UNSAFE.has(a));
     case 'rg':
-      return !args.some((a) => RG_UNSAFE.has(a) || a.startsWith('--pre='));
-    case 'git': {
-      const sub = args.find((a) => !a.startsWith('-'));
-      if (!sub || !GIT_READ_ONLY.has(sub)) return false;
-      if (
-        sub === 'branch' &&
-        args.some((a) => /^(-d|-D|-m|-M|-c|-C|--delete|--move|--copy|--set-upstream)/.test(a))
-      )
-        return false;
-      return !args.some((a) => GIT_UNSAFE_OPTION.test(a));
-    }
+      return !args.some((a) => RG_UNSAFE.has(a) || a.startsWith('--pre=')) && !hasShortFlag(args, 'z');
     case 'sed':
       // `sed -n 1,20p FILE` only: printing, no in-place editing, no script files.
       return args[0] === '-n' && /^\d+(,\d+)?p$/.test(args[1] ?? '') && args.length <= 3;
