@@ -4,6 +4,7 @@
 // end-to-end tests start it in-process with their own labels and budgets.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { ModelProviders } from '@paddock/shared/config/resolve.ts';
 import { createGuardianClient } from '@paddock/shared/review/client.ts';
 import { createSandboxNetwork, removeSandboxNetwork, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
 import { startTurnConsumer, type TurnConsumer } from '@paddock/shared/turns/consumer.ts';
@@ -40,6 +41,8 @@ export type WorkerOptions = {
   /** Extra labels on everything created (tests scope their resources with theirs). */
   scope?: Record<string, string>;
   workerId?: string;
+  /** The cluster file's model providers (clusterModelProviders): turn records name one, never carry one. */
+  modelProviders: ModelProviders;
   env?: NodeJS.ProcessEnv;
 };
 
@@ -93,6 +96,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       approvalTimeoutMs: o.approvalTimeoutMs,
       outputThrottleMs: o.outputThrottleMs,
       setupTimeoutMs: o.execTimeoutMs,
+      modelProviders: o.modelProviders,
       env: o.env,
     }),
   });
