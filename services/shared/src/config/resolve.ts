@@ -239,7 +239,7 @@ export function resolveConfig(
   for (const p of parsed) {
     const name = p.value.model_provider;
     const stored = layers.find((l) => l.layer === p.layer)?.stored;
-    if (stored && name !== undefined && !providers[name]) {
+    if (stored && name !== undefined && !Object.hasOwn(providers, name)) {
       options.onDroppedKey?.({
         source: p.source,
         path: 'model_provider',
@@ -351,7 +351,7 @@ export function resolveConfig(
   }
 
   const provider = merged['model_provider'] as string;
-  if (!providers[provider]) {
+  if (!Object.hasOwn(providers, provider)) {
     const layer = from('model_provider');
     issues.push({
       source: layer ? sourceOf(layer) : 'config',
