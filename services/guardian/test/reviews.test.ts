@@ -2,7 +2,7 @@
 // deadlines, retries, policy precedence, prompt framing, sharing and repeated review ids.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import type { Verdict } from '@paddock/shared/review/contract.ts';
+import type { PolicyContext, Verdict } from '@paddock/shared/review/contract.ts';
 import { type FakeModel, freePort, startFakeModel } from '@paddock/shared/testing';
 import type { FastifyInstance } from 'fastify';
 import type { GuardianSettings } from '../src/settings.ts';
@@ -235,7 +235,7 @@ describe('the prompt', () => {
     const { model, app } = await setup();
     model.setHandler(() => answer({}));
     const ctx = { sandbox_mode: 'workspace-write', approval_policy: 'on-request' };
-    const system = async (policy_context: Record<string, unknown>) => {
+    const system = async (policy_context: PolicyContext) => {
       await postReview(app, reviewRequest({ policy_context }));
       const first = messagesOf(model)[0]!;
       assert.equal(first.role, 'system');

@@ -19,8 +19,15 @@ import {
 } from '@paddock/shared';
 import { keys } from '@paddock/shared/turns/keys.ts';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 
 const logger = createLogger('orchestrator');
+
+/** Logs a key dropped from a stored layer, so the operator sees which stored configs still carry one. */
+export const droppedKeyWarning =
+  (log: Pick<Logger, 'warn'>) =>
+  (issue: ConfigIssue): void =>
+    log.warn({ source: issue.source, key: issue.path }, `config: ${issue.message}`);
 
 /** One layer from an API body: TOML text or a JSON object of the same keys. */
 export function apiLayer(layer: 'thread' | 'turn', config: unknown): ConfigLayer {
@@ -117,8 +124,7 @@ export async function effectiveConfig(
   file: ClusterFile,
   workspaceId: string,
   layers: ConfigLayer[],
-  onDroppedKey: (issue: ConfigIssue) => void = (issue) =>
-    logger.warn({ workspaceId, source: issue.source, key: issue.path }, `config: ${issue.message}`),
+  onDroppedKey: (issue: ConfigIssue) => void = droppedKeyWarning(logger),
 ): Promise<EffectiveConfig> {
   const requirements = combineRequirements(
     file.requirements ?? {},
