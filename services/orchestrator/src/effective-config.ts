@@ -1,18 +1,33 @@
 // Config resolution for threads and turns: the cluster file's agent keys, the environment's TOML,
 // the thread's and the turn's config, constrained by the cluster's and the workspace's managed
-// requirements. A refusal is the shared ConfigError: 400 naming the key and the constraint.
+// requirements. A refusal is the shared ConfigError: 400 naming the key and the constraint or owner.
+// Only the request's own layer (the last) is new input; the layers below it were stored earlier, so a
+// key they may no longer set is dropped with a logged warning rather than breaking the thread.
 import {
   type ClusterFile,
   clusterLayer,
   ConfigError,
+  type ConfigIssue,
   type ConfigLayer,
+  createLogger,
+  domainWithinAny,
   type EffectiveConfig,
+  pathWithinAny,
   readRequirements,
   type Requirements,
   resolveConfig,
 } from '@paddock/shared';
 import { keys } from '@paddock/shared/turns/keys.ts';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+const logger = createLogger('orchestrator');
+
+/** Logs a key dropped from a stored layer, so the operator sees which stored configs still carry one. */
+export const droppedKeyWarning =
+  (log: Pick<Logger, 'warn'>) =>
+  (issue: ConfigIssue): void =>
+    log.warn({ source: issue.source, key: issue.path }, `config: ${issue.message}`);
 
 /** One layer from an API body: TOML text or a JSON object of the same keys. */
 export function apiLayer(layer: 'thread' | 'turn', config: unknown): ConfigLayer {
@@ -21,33 +36,77 @@ export function apiLayer(layer: 'thread' | 'turn', config: unknown): ConfigLayer
     : { layer, source: `${layer}.config`, value: config ?? {} };
 }
 
+/** Requirements that list what is allowed: combined, they intersect. */
 const ALLOWED = [
   'allowed_sandbox_modes',
   'allowed_approval_policies',
   'allowed_approvals_reviewers',
+  'allowed_models',
+  'allowed_network_modes',
+  'allowed_ports',
 ] as const;
+/** Ceilings of patterns or prefixes: the workspace's entries count only inside the cluster's. */
+const WITHIN = {
+  allowed_domains: domainWithinAny,
+  allowed_writable_root_prefixes: pathWithinAny,
+} as const;
 
-/** Both sets of requirements apply: allowed lists intersect; the workspace's guardian policy wins. */
+/**
+ * Both sets of requirements apply: allowed lists intersect, the workspace's pattern and prefix ceilings
+ * are kept only where the cluster's contain them, `allow_tenant_allow_rules` is false when either says
+ * so, and both managed guardian policies are added (the cluster's first).
+ */
 export function combineRequirements(cluster: Requirements, workspace: Requirements): Requirements {
   const out: Requirements = { ...cluster };
+  const o = out as Record<string, unknown>;
   for (const k of ALLOWED) {
-    const a = cluster[k] as string[] | undefined;
-    const b = workspace[k] as string[] | undefined;
-    if (b) (out as Record<string, unknown>)[k] = a ? b.filter((v) => a.includes(v)) : b;
+    const a = cluster[k] as unknown[] | undefined;
+    const b = workspace[k] as unknown[] | undefined;
+    if (b) o[k] = a ? b.filter((v) => a.includes(v)) : b;
   }
-  if (workspace.guardian_policy_config !== undefined)
-    out.guardian_policy_config = workspace.guardian_policy_config;
+  for (const [k, within] of Object.entries(WITHIN) as [keyof typeof WITHIN, (v: string, c: readonly string[]) => boolean][]) {
+    const a = cluster[k];
+    const b = workspace[k];
+    if (b) o[k] = a ? b.filter((v) => within(v, a)) : b;
+  }
+  if (cluster.allow_tenant_allow_rules === false || workspace.allow_tenant_allow_rules === false)
+    out.allow_tenant_allow_rules = false;
+  const policies = [cluster.guardian_policy_config, workspace.guardian_policy_config].filter(
+    (p): p is string => p !== undefined && p.trim() !== '',
+  );
+  if (policies.length > 0) out.guardian_policy_config = policies.join('\n\n');
+  else delete out.guardian_policy_config;
   return out;
 }
 
-/** Refuses workspace requirements that leave nothing allowed under the cluster's own. */
+/** Refuses workspace requirements that leave nothing allowed, or reach past, the cluster's own. */
 export function checkRequirementsFit(cluster: Requirements, workspace: Requirements): void {
   const combined = combineRequirements(cluster, workspace);
-  const issues = ALLOWED.filter((k) => (combined[k] as string[] | undefined)?.length === 0).map((k) => ({
-    source: 'requirements',
-    path: k,
-    message: `allows nothing the cluster's requirements allow (${JSON.stringify(cluster[k])})`,
-  }));
+  const issues: ConfigIssue[] = ALLOWED.filter((k) => (combined[k] as unknown[] | undefined)?.length === 0).map(
+    (k) => ({
+      source: 'requirements',
+      path: k,
+      message: `allows nothing the cluster's requirements allow (${JSON.stringify(cluster[k])})`,
+    }),
+  );
+  for (const [k, within] of Object.entries(WITHIN) as [keyof typeof WITHIN, (v: string, c: readonly string[]) => boolean][]) {
+    const ceiling = cluster[k];
+    const beyond = ceiling ? (workspace[k] ?? []).filter((v) => !within(v, ceiling)) : [];
+    if (beyond.length > 0) {
+      issues.push({
+        source: 'requirements',
+        path: k,
+        message: `${JSON.stringify(beyond)} reach past the cluster's requirement ${k} = ${JSON.stringify(ceiling)}`,
+      });
+    }
+  }
+  if (cluster.allow_tenant_allow_rules === false && workspace.allow_tenant_allow_rules === true) {
+    issues.push({
+      source: 'requirements',
+      path: 'allow_tenant_allow_rules',
+      message: "cannot be true: the cluster's requirements set allow_tenant_allow_rules = false",
+    });
+  }
   if (issues.length > 0) throw new ConfigError(issues, 'config_not_allowed');
 }
 
@@ -56,18 +115,21 @@ export async function workspaceRequirements(redis: Redis, workspaceId: string): 
   return raw ? readRequirements({ source: 'requirements', value: JSON.parse(raw) }) : {};
 }
 
+/**
+ * The effective config of a request whose own layer is the last of `layers`; the ones before it
+ * (the environment, and for a turn the thread) were stored when they were accepted.
+ */
 export async function effectiveConfig(
   redis: Redis,
   file: ClusterFile,
   workspaceId: string,
   layers: ConfigLayer[],
+  onDroppedKey: (issue: ConfigIssue) => void = droppedKeyWarning(logger),
 ): Promise<EffectiveConfig> {
   const requirements = combineRequirements(
     file.requirements ?? {},
     await workspaceRequirements(redis, workspaceId),
   );
-  return resolveConfig(
-    [clusterLayer({ file }), ...layers],
-    requirements,
-  );
+  const marked = layers.map((l, i) => (i < layers.length - 1 ? { ...l, stored: true } : l));
+  return resolveConfig([clusterLayer({ file }), ...marked], requirements, { onDroppedKey });
 }

@@ -1,5 +1,6 @@
-// The worker's sandbox settings: [sandbox_worker] of the cluster file with its defaults applied.
-import { type ClusterSettings, envMs } from '@paddock/shared';
+// The worker's sandbox settings: [sandbox_worker] of the cluster file with its defaults applied, and
+// the cluster file's model providers (the only model endpoints the worker's agent loop calls).
+import { type ClusterSettings, clusterModelProviders, envMs, type ModelProviders } from '@paddock/shared';
 import type { SandboxLimits } from './container-spec.ts';
 
 export type SandboxRuntimeConfig = {
@@ -20,6 +21,7 @@ export type SandboxRuntimeConfig = {
   turnLockMs: number;
   /** Extra labels on everything this worker creates, and the only resources its reaper touches. */
   scope: Record<string, string> | undefined;
+  modelProviders: ModelProviders;
 };
 
 /**
@@ -67,5 +69,6 @@ export function sandboxRuntimeConfig(
     outputThrottleMs: envMs(env, 'PADDOCK_OUTPUT_THROTTLE_MS', 250),
     turnLockMs: envMs(env, 'PADDOCK_TURN_LOCK_MS', 30_000),
     scope: envLabels(env, 'PADDOCK_SANDBOX_SCOPE'),
+    modelProviders: clusterModelProviders(settings.file),
   };
 }

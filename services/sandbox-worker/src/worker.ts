@@ -5,6 +5,7 @@
 // labels and budgets.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { ModelProviders } from '@paddock/shared/config/resolve.ts';
 import { createGuardianClient } from '@paddock/shared/review/client.ts';
 import { createSandboxNetwork, removeSandboxNetwork, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
 import { startTurnConsumer, type TurnConsumer } from '@paddock/shared/turns/consumer.ts';
@@ -42,6 +43,8 @@ export type WorkerOptions = {
   /** Extra labels on everything created (tests scope their resources with theirs). */
   scope?: Record<string, string>;
   workerId?: string;
+  /** The cluster file's model providers (clusterModelProviders): turn records name one, never carry one. */
+  modelProviders: ModelProviders;
   env?: NodeJS.ProcessEnv;
 };
 
@@ -97,6 +100,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       approvalTimeoutMs: o.approvalTimeoutMs,
       outputThrottleMs: o.outputThrottleMs,
       setupTimeoutMs: o.execTimeoutMs,
+      modelProviders: o.modelProviders,
       env: o.env,
     }),
   });

@@ -3,7 +3,7 @@
 // against the fake model (real Redis, the shell stubbed), one thread switching wire_api between turns.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type EffectiveConfig, DEFAULT_AGENT_CONFIG } from '@paddock/shared/config/resolve.ts';
+import { type EffectiveConfig, DEFAULT_AGENT_CONFIG, type ModelProviders, resolveConfig } from '@paddock/shared/config/resolve.ts';
 import { type FakeModel, type RedisServer, startFakeModel, startRedis } from '@paddock/shared/testing';
 import type { ThreadItem } from '@paddock/shared/turns/events.ts';
 import { keys } from '@paddock/shared/turns/keys.ts';
@@ -219,17 +219,16 @@ describe('the agent loop over both wires', () => {
     await redis?.stop();
   });
 
+  // The worker's own provider table (the cluster file's): one provider per wire, picked by name.
+  const providers = (): ModelProviders => ({
+    fake: { base_url: model.url, env_key: 'FAKE_KEY' },
+    'fake-chat': { base_url: model.url, env_key: 'FAKE_KEY', wire_api: 'chat' },
+    'fake-responses': { base_url: model.url, env_key: 'FAKE_KEY', wire_api: 'responses' },
+  });
   const config = (wire: 'chat' | 'responses' | undefined): EffectiveConfig => ({
-    ...DEFAULT_AGENT_CONFIG,
+    ...resolveConfig([]),
     model: 'agent-model',
-    model_provider: 'fake',
-    model_providers: {
-      fake: { base_url: model.url, env_key: 'FAKE_KEY', ...(wire ? { wire_api: wire } : {}) },
-    },
-    network: { ...DEFAULT_AGENT_CONFIG.network, allowed_methods: null },
-    rules: [],
-    guardian_policy: undefined,
-    guardian_policy_source: 'default',
+    model_provider: wire ? `fake-${wire}` : 'fake',
   });
 
   /** One `input` turn of thread `thr_w`; the shell answers `ran <argv>`. */
@@ -250,6 +249,7 @@ describe('the agent loop over both wires', () => {
         return { ran: true, exitCode: 0, forModel: `ran ${spec.argv.join(' ')}` };
       },
       signal: new AbortController().signal,
+      modelProviders: providers(),
       env: { FAKE_KEY: 'k-test' },
     });
     return { outcome, items, ran };

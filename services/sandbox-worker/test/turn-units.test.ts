@@ -3,7 +3,7 @@
 // action hash an override relies on; and the throttle of output events against a real Redis.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type EffectiveConfig, DEFAULT_AGENT_CONFIG } from '@paddock/shared/config/resolve.ts';
+import { type EffectiveConfig, resolveConfig } from '@paddock/shared/config/resolve.ts';
 import { actionHash } from '@paddock/shared/policy/action-hash.ts';
 import { type RedisServer, startRedis } from '@paddock/shared/testing';
 import { parseEntries } from '@paddock/shared/turns/events.ts';
@@ -14,14 +14,7 @@ import { shellQuote } from '../src/turn/command-runner.ts';
 import { itemEvents } from '../src/turn/item-events.ts';
 import { egressSettings, policyContext } from '../src/turn/turn-config.ts';
 
-const config = (over: Partial<EffectiveConfig> = {}): EffectiveConfig => ({
-  ...DEFAULT_AGENT_CONFIG,
-  network: { ...DEFAULT_AGENT_CONFIG.network, allowed_methods: null },
-  rules: [],
-  guardian_policy: undefined,
-  guardian_policy_source: 'default',
-  ...over,
-});
+const config = (over: Partial<EffectiveConfig> = {}): EffectiveConfig => ({ ...resolveConfig([]), ...over });
 
 describe('turn engine units', () => {
   test('shell calls: argv, workdir, timeout and escalation are checked; bad ones are answered, not run', () => {
@@ -45,12 +38,25 @@ describe('turn engine units', () => {
     assert.equal(shellQuote(['bash', '-c', "echo 'hi' > a b"]), `bash -c 'echo '\\''hi'\\'' > a b'`);
   });
 
-  test('policy layers reach the guardian as managed or thread policy; a blocked request goes to the thread reviewer', () => {
+  test('policy layers reach the guardian: operator policy, managed policy and tenant guidance apart; a blocked request goes to the thread reviewer', () => {
     assert.deepEqual(policyContext(config()), { sandbox_mode: 'workspace-write', approval_policy: 'on-request' });
-    const managed = policyContext(config({ guardian_policy: 'M', guardian_policy_source: 'requirements' }));
-    assert.deepEqual([managed.managed_policy, managed.auto_review_policy, managed.guardian_policy], ['M', undefined, 'M']);
-    const own = policyContext(config({ guardian_policy: 'T', guardian_policy_source: 'thread' }));
-    assert.deepEqual([own.managed_policy, own.auto_review_policy], [undefined, 'T']);
+    const layered = policyContext(
+      config({
+        guardian_policy: 'OP',
+        guardian_policy_source: 'cluster',
+        guardian_managed_policy: 'M',
+        guardian_tenant_guidance: ['T', '  '],
+      }),
+    );
+    assert.deepEqual(
+      [layered.operator_policy, layered.managed_policy, layered.tenant_guidance, layered.guardian_policy],
+      ['OP', 'M', ['T'], undefined],
+    );
+    // Turn records queued before this version: the thread's policy becomes guidance, managed stays managed.
+    const oldThread = policyContext({ ...config(), guardian_policy: 'T', guardian_policy_source: 'thread' } as unknown as EffectiveConfig);
+    assert.deepEqual([oldThread.operator_policy, oldThread.managed_policy, oldThread.tenant_guidance], [undefined, undefined, ['T']]);
+    const oldManaged = policyContext({ ...config(), guardian_policy: 'M', guardian_policy_source: 'requirements' } as unknown as EffectiveConfig);
+    assert.deepEqual([oldManaged.operator_policy, oldManaged.managed_policy, oldManaged.tenant_guidance], [undefined, 'M', undefined]);
     assert.equal(egressSettings(config({ approvals_reviewer: 'auto_review' })).escalation, 'guardian');
     assert.equal(egressSettings(config({ approvals_reviewer: 'user' })).escalation, 'user');
     assert.equal(egressSettings(config({ approvals_reviewer: 'user', approval_policy: 'never' })).escalation, 'none');

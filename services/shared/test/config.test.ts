@@ -106,10 +106,10 @@ describe('config layering', () => {
         'model_provider = "local"\n[model_providers.local]\nbase_url = "http://127.0.0.1:9/v1"\nenv_key = "LOCAL_KEY"\nwire_api = "chat"',
       ),
     ]);
-    assert.equal(c.model_providers['local']?.wire_api, 'chat');
+    assert.equal(c.model_provider, 'local');
     const err = configError(() => resolveConfig([layer('thread', 'model_provider = "nope"')]));
     assert.equal(err.field, 'model_provider');
-    assert.match(err.message, /not defined in \[model_providers\]/);
+    assert.match(err.message, /not one of the cluster's model providers/);
   });
 
   test('API keys are named by environment variable, never written in the file', () => {
@@ -252,17 +252,19 @@ describe('requirements', () => {
     assert.equal(resolveConfig([layer('thread', 'sandbox_mode = "read-only"')], r).sandbox_mode, 'read-only');
   });
 
-  test('guardian policy: managed guardian_policy_config > [auto_review].policy > default', () => {
+  test('guardian policy: the cluster file replaces the default; managed policy and a thread policy are added, never replacing it', () => {
     const layers = [
       layer('cluster', '[auto_review]\npolicy = "cluster policy"'),
       layer('thread', '[auto_review]\npolicy = "thread policy"'),
     ];
     const own = resolveConfig(layers);
-    assert.equal(own.guardian_policy, 'thread policy');
-    assert.equal(own.guardian_policy_source, 'thread');
+    assert.equal(own.guardian_policy, 'cluster policy');
+    assert.equal(own.guardian_policy_source, 'cluster');
+    assert.deepEqual(own.guardian_tenant_guidance, ['thread policy']);
     const managed = resolveConfig(layers, req('guardian_policy_config = "tenant policy"'));
-    assert.equal(managed.guardian_policy, 'tenant policy');
-    assert.equal(managed.guardian_policy_source, 'requirements');
+    assert.equal(managed.guardian_policy, 'cluster policy');
+    assert.equal(managed.guardian_managed_policy, 'tenant policy');
+    assert.deepEqual(managed.guardian_tenant_guidance, ['thread policy']);
   });
 
   test('requirements are validated with the same errors', () => {

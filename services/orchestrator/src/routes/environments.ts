@@ -40,7 +40,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
     async (req, reply) => {
       const p = principalOf(req);
       const config = req.body.config ?? '';
-      readAgentLayer({ source: 'config', text: config }); // refuses bad TOML or keys now, naming them
+      readAgentLayer({ source: 'config', text: config }, 'environment'); // refuses bad TOML, keys and keys a member may not set, naming them
       const env: Environment = {
         id: newId('env'),
         workspace_id: p.workspaceId,

@@ -31,7 +31,7 @@ import Type from 'typebox';
 import { audit } from '../audit.ts';
 import { actorOf, ownedBy, type Principal, principalOf } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
-import { apiLayer, effectiveConfig } from '../effective-config.ts';
+import { apiLayer, droppedKeyWarning, effectiveConfig } from '../effective-config.ts';
 import { loadEnvironment } from './environments.ts';
 
 const tracer = paddockTracer('orchestrator');
@@ -107,10 +107,13 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         });
       }
       const threadLayer = apiLayer('thread', req.body.config);
-      const effective = await effectiveConfig(ctx.redis, ctx.clusterFile, p.workspaceId, [
-        { layer: 'environment', source: `environment ${env.id}`, text: env.config },
-        threadLayer,
-      ]);
+      const effective = await effectiveConfig(
+        ctx.redis,
+        ctx.clusterFile,
+        p.workspaceId,
+        [{ layer: 'environment', source: `environment ${env.id}`, text: env.config }, threadLayer],
+        droppedKeyWarning(req.log),
+      );
       const thread: ThreadRecord = {
         id: newId('thr'),
         workspace_id: p.workspaceId,
@@ -206,11 +209,17 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
           const env = await loadEnvironment(ctx.redis, thread.environment_id);
           if (!env) throw new PaddockError('not_found', 'the thread environment is gone', { status: 404 });
           const threadConfig = (thread.config as { toml?: unknown }).toml ?? thread.config;
-          const config = await effectiveConfig(ctx.redis, ctx.clusterFile, p.workspaceId, [
-            { layer: 'environment', source: `environment ${env.id}`, text: env.config },
-            apiLayer('thread', threadConfig),
-            apiLayer('turn', req.body.config),
-          ]);
+          const config = await effectiveConfig(
+            ctx.redis,
+            ctx.clusterFile,
+            p.workspaceId,
+            [
+              { layer: 'environment', source: `environment ${env.id}`, text: env.config },
+              apiLayer('thread', threadConfig),
+              apiLayer('turn', req.body.config),
+            ],
+            droppedKeyWarning(req.log),
+          );
           const turnId = newId('turn');
           const job: TurnJob = {
             turn_id: turnId,

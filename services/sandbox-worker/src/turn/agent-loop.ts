@@ -1,11 +1,12 @@
-// The agent loop of an `input` turn: the model (openai SDK, at the turn's provider base URL and
-// model, over its wire_api: Chat Completions or the Responses API, see model-wire.ts) with one
+// The agent loop of an `input` turn: the model (openai SDK, at the base URL of the provider the turn
+// names, looked up in the WORKER'S OWN cluster-file provider table: a provider table or key variable
+// name carried in the turn record is never used; over its wire_api, see model-wire.ts) with one
 // `shell` tool; each tool call goes through exactly the same gate and runner as a scripted command.
 // The conversation is kept per thread in Redis (as Chat Completions messages, whatever the wire),
 // and the token usage of every model call is summed for turn.completed.
 import { SpanKind } from '@opentelemetry/api';
 import { inSpan, paddockTracer } from '@paddock/shared';
-import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
+import type { EffectiveConfig, ModelProviders } from '@paddock/shared/config/resolve.ts';
 import type { TranscriptItem } from '@paddock/shared/review/contract.ts';
 import { keys } from '@paddock/shared/turns/keys.ts';
 import type { Usage } from '@paddock/shared/turns/events.ts';
@@ -55,6 +56,8 @@ export type AgentLoopDeps = {
   transcript: TranscriptItem[];
   runShell: (spec: CommandSpec) => Promise<CommandResult>;
   signal: AbortSignal;
+  /** The cluster file's model providers as this worker read them (clusterModelProviders). */
+  modelProviders: ModelProviders;
   env?: NodeJS.ProcessEnv;
 };
 
@@ -91,12 +94,18 @@ export function parseShellCall(raw: string, callId: string): CommandSpec | strin
 
 export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
   const { config } = d.job;
-  const provider = config.model_providers[config.model_provider];
+  // By name in the worker's own table: Object.hasOwn so a name like "__proto__" finds nothing.
+  const provider = Object.hasOwn(d.modelProviders, config.model_provider)
+    ? d.modelProviders[config.model_provider]
+    : undefined;
   if (!provider) {
     return {
       status: 'failed',
       usage: { input_tokens: 0, output_tokens: 0 },
-      error: { code: 'model_provider_unknown', message: `no model provider "${config.model_provider}"` },
+      error: {
+        code: 'model_provider_unknown',
+        message: `"${config.model_provider}" is not one of this cluster's model providers`,
+      },
     };
   }
   const env = d.env ?? process.env;

@@ -1,6 +1,7 @@
 // The worker's job (`RunTurn`): claims the thread's sandbox (the environment's image; the setup
 // script once per sandbox, before the agent phase, refused whole when a forbidden rule matches it), points the egress proxy at this turn's policy, and runs the turn's scripted `commands` or
 // its agent loop (`input`) — both through the same gate (classification, review, breaker).
+import type { ModelProviders } from '@paddock/shared/config/resolve.ts';
 import type { Command } from '@paddock/shared/turns/records.ts';
 import type { RunTurn, TurnOutcome } from '@paddock/shared/turns/consumer.ts';
 import { checkSetupScript } from '@paddock/shared/policy/classify.ts';
@@ -28,6 +29,8 @@ export type TurnEngineOptions = {
   /** item.updated of a command's output at most this often. */
   outputThrottleMs: number;
   setupTimeoutMs: number;
+  /** The cluster file's model providers: the only endpoints the agent loop calls. */
+  modelProviders: ModelProviders;
   env?: NodeJS.ProcessEnv;
 };
 
@@ -76,6 +79,7 @@ export function createTurnRunner(o: TurnEngineOptions): RunTurn {
         transcript,
         runShell,
         signal,
+        modelProviders: o.modelProviders,
         env: o.env,
       });
       return outcome.status === 'completed'

@@ -2,30 +2,57 @@
 // classification context, the guardian's policy context (the policy layers as the guardian wants
 // them), the exec mode of a command, and whether a command gets the network.
 import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
-import type { SandboxMode } from '@paddock/shared/config/schema.ts';
+import { SANDBOX_MODES, type SandboxMode } from '@paddock/shared/config/schema.ts';
 import type { ClassifyContext } from '@paddock/shared/policy/classify.ts';
 import type { PolicyContext } from '@paddock/shared/review/contract.ts';
 import type { ExecMode } from '@paddock/shared/sandbox/exec.ts';
 import type { EgressSettings } from '../sandbox-manager.ts';
 
+/**
+ * A turn record written before tenant guidance existed: `guardian_policy` held the effective text and
+ * `guardian_policy_source` the layer it came from (`requirements` for managed, else a config layer).
+ */
+type StoredPolicyFields = {
+  guardian_policy?: string | undefined;
+  guardian_policy_source?: string;
+  guardian_managed_policy?: string | undefined;
+  guardian_tenant_guidance?: string[];
+};
+
+/**
+ * The policy layers as the guardian wants them: only the cluster file's policy replaces the default;
+ * managed policy and tenant guidance are added. An old record's tenant text becomes guidance.
+ */
 export function policyContext(config: EffectiveConfig): PolicyContext {
   const ctx: PolicyContext = { sandbox_mode: config.sandbox_mode, approval_policy: config.approval_policy };
-  if (config.guardian_policy === undefined) return ctx;
-  // The effective text, and the layer it came from: managed (requirements) or the thread's own.
-  ctx.guardian_policy = config.guardian_policy;
-  if (config.guardian_policy_source === 'requirements') ctx.managed_policy = config.guardian_policy;
-  else ctx.auto_review_policy = config.guardian_policy;
+  const c = config as StoredPolicyFields;
+  const guidance = [...(c.guardian_tenant_guidance ?? [])];
+  let managed = c.guardian_managed_policy;
+  if (c.guardian_policy !== undefined) {
+    if (c.guardian_policy_source === 'cluster') ctx.operator_policy = c.guardian_policy;
+    else if (c.guardian_policy_source === 'requirements') managed ??= c.guardian_policy;
+    else guidance.push(c.guardian_policy); // an old record's environment/thread/turn policy
+  }
+  if (managed !== undefined && managed.trim() !== '') ctx.managed_policy = managed;
+  const kept = guidance.filter((g) => g.trim() !== '');
+  if (kept.length > 0) ctx.tenant_guidance = kept.slice(-8);
   return ctx;
 }
 
+/**
+ * What the command policy classifies with. The ceiling on sandbox modes and each rule's source travel
+ * with it; an old turn record has neither: every mode (unconstrained), and rules without a source
+ * (which classify treats as a tenant's, the stricter reading).
+ */
 export function classifyContext(config: EffectiveConfig): ClassifyContext {
-  return {
+  const ctx: ClassifyContext & { allowed_sandbox_modes: SandboxMode[] } = {
     sandbox_mode: config.sandbox_mode,
     approval_policy: config.approval_policy,
     approvals_reviewer: config.approvals_reviewer,
     rules: config.rules,
-    ...(config.allowed_sandbox_modes ? { allowed_sandbox_modes: config.allowed_sandbox_modes } : {}),
+    allowed_sandbox_modes: [...((config.allowed_sandbox_modes as SandboxMode[] | undefined) ?? SANDBOX_MODES)],
   };
+  return ctx;
 }
 
 /**

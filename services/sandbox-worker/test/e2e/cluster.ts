@@ -5,7 +5,7 @@
 // thread's policy allows or forbids. Everything Docker-side carries the run's labels.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger } from '@paddock/shared';
+import { type ClusterFile, clusterModelProviders, createLogger } from '@paddock/shared';
 import { createGuardianClient } from '@paddock/shared/review/client.ts';
 import { removeSandboxNetwork } from '@paddock/shared/sandbox/index.ts';
 import { parseEntries, type ThreadEvent } from '@paddock/shared/turns/events.ts';
@@ -78,7 +78,7 @@ export type Cluster = {
 
 export async function startCluster(
   name: string,
-  o: { workers?: number; worker?: Partial<WorkerOptions> } = {},
+  o: { workers?: number; worker?: Partial<WorkerOptions>; clusterFile?: ClusterFile } = {},
 ): Promise<Cluster> {
   const docker = await ensureDocker();
   const run = testRun(name);
@@ -152,7 +152,17 @@ export async function startCluster(
       proxyRedis.disconnect();
     });
 
-    // Orchestrator: the cluster file points the agent model at the fake.
+    // The cluster file points the agent model at the fake, one provider per wire; the orchestrator
+    // and every worker read the same table (a turn names a provider, never carries one).
+    const clusterFile = {
+      model: 'agent-model',
+      model_provider: 'fake',
+      model_providers: {
+        fake: { name: 'Fake', base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY' },
+        'fake-chat': { base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY', wire_api: 'chat' as const },
+        'fake-responses': { base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY', wire_api: 'responses' as const },
+      },
+    };
     const orchestrator = await startOrchestrator({
       redisUrl: redis.url,
       settings: {
@@ -163,13 +173,7 @@ export async function startCluster(
         maxRunningTurnsPerWorkspace: 8,
         dispatchWindow: 8,
       },
-      clusterFile: {
-        model: 'agent-model',
-        model_provider: 'fake',
-        model_providers: {
-          fake: { name: 'Fake', base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY' },
-        },
-      },
+      clusterFile: { ...clusterFile, ...o.clusterFile },
       logger,
     });
     closers.push(() => orchestrator.close());
@@ -197,6 +201,7 @@ export async function startCluster(
       logger,
       scope: run.labels,
       env: { PADDOCK_E2E_MODEL_KEY: 'test-key' },
+      modelProviders: clusterModelProviders({ ...clusterFile, ...o.clusterFile }),
       ...o.worker,
       ...over,
     });

@@ -175,9 +175,8 @@ describe('agent turns', () => {
 
   test('wire_api "responses": the Responses API, the tool output sent back as function_call_output; a turn back on chat', async () => {
     const ws = await newWorkspace(c, 'responses');
-    const provider = (wire: 'chat' | 'responses') => ({
-      model_providers: { fake: { base_url: c.agentModel.url, wire_api: wire } },
-    });
+    // The cluster file defines a provider per wire; the thread and the turn pick one by name.
+    const provider = (wire: 'chat' | 'responses') => ({ model_provider: `fake-${wire}` });
     const threadId = await newThread(c, ws.owner, networkConfig(provider('responses')));
     const before = c.agentModel.requests.length;
     c.agentModel.script(

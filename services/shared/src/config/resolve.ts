@@ -1,14 +1,18 @@
 // Layered configuration: defaults < cluster file < environment < thread < turn, each layer a
-// TOML text or an object; the tenant's requirements then constrain the result.
+// TOML text or an object; a tenant layer sets only the keys it owns (owners.ts), and the tenant's
+// requirements then constrain the result (ceilings.ts for the list ceilings).
 import { readFileSync } from 'node:fs';
 import type { TSchema } from 'typebox';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { PaddockError } from '../errors.ts';
+import { domainWithinAny, pathWithinAny } from './ceilings.ts';
+import { notOwnedIssue, TENANT_LAYERS, type TenantLayer, unownedPaths, withoutPaths } from './owners.ts';
 import {
   AgentConfig,
   APPROVAL_POLICIES,
   APPROVALS_REVIEWERS,
   ClusterFile,
+  NETWORK_MODES,
   Requirements,
   SANDBOX_MODES,
   type ApprovalPolicy,
@@ -33,16 +37,26 @@ export class ConfigError extends PaddockError {
 }
 
 export type LayerName = 'defaults' | 'cluster' | 'environment' | 'thread' | 'turn';
-/** One layer: a TOML text (`text`) or an already-parsed object (`value`), and where it came from. */
-export type ConfigLayer = { layer: LayerName; source: string; text?: string; value?: unknown };
+/**
+ * One layer: a TOML text (`text`) or an already-parsed object (`value`), and where it came from.
+ * `stored`: accepted and stored before the current ownership rules (an environment's or a thread's own
+ * config): a key its layer may not set is dropped with a warning instead of refusing the request.
+ */
+export type ConfigLayer = { layer: LayerName; source: string; text?: string; value?: unknown; stored?: boolean };
+
+/** Where a rule came from: the command policy trusts the operator's rules more than a tenant's. */
+export type RuleSource = 'cluster' | 'requirements' | TenantLayer;
+export type EffectiveRule = { pattern: string[]; decision: RuleDecision; source: RuleSource };
 
 export type EffectiveConfig = {
   model: string;
+  /** A name in the worker's own cluster-file provider table; the table itself never travels with a turn. */
   model_provider: string;
-  model_providers: NonNullable<AgentConfig['model_providers']>;
   sandbox_mode: SandboxMode;
   approval_policy: ApprovalPolicy;
   approvals_reviewer: ApprovalsReviewer;
+  /** The ceiling an escalation may reach: requirement allowed_sandbox_modes, every mode when unconstrained. */
+  allowed_sandbox_modes: SandboxMode[];
   sandbox_workspace_write: { writable_roots: string[]; network_access: boolean };
   network: {
     mode: NetworkMode;
@@ -51,12 +65,19 @@ export type EffectiveConfig = {
     allowed_methods: string[] | null;
     allowed_ports: number[];
   };
-  rules: { pattern: string[]; decision: RuleDecision }[];
-  /** The requirements' ceiling on sandbox modes (escalations included); absent in old turn records. */
-  allowed_sandbox_modes?: SandboxMode[];
-  /** The policy the guardian applies: managed > [auto_review].policy > the guardian's default (undefined). */
+  rules: EffectiveRule[];
+  /** The policy replacing the guardian's default: only the cluster file's [auto_review].policy; undefined: the default. */
   guardian_policy: string | undefined;
-  guardian_policy_source: 'requirements' | LayerName | 'default';
+  guardian_policy_source: 'cluster' | 'default';
+  /** The workspace's managed guardian_policy_config: added to the policy, never replacing it. */
+  guardian_managed_policy: string | undefined;
+  /** The tenant layers' [auto_review].policy texts, lowest layer first: guidance, never the policy. */
+  guardian_tenant_guidance: string[];
+};
+
+export type ResolveOptions = {
+  /** Told of each key dropped from a `stored` layer that the layer may no longer set. */
+  onDroppedKey?: (issue: ConfigIssue) => void;
 };
 
 export const DEFAULT_AGENT_CONFIG = {
@@ -78,6 +99,13 @@ export const DEFAULT_AGENT_CONFIG = {
   rules: [],
 } satisfies AgentConfig;
 
+export type ModelProviders = NonNullable<AgentConfig['model_providers']>;
+
+/** The cluster's model providers: the built-in ones and the cluster file's (which win by name). */
+export function clusterModelProviders(file: { model_providers?: ModelProviders | undefined }): ModelProviders {
+  return { ...DEFAULT_AGENT_CONFIG.model_providers, ...file.model_providers };
+}
+
 /** Parses TOML text; a syntax error names the source, line and column. */
 export function parseTomlText(text: string, source: string): Record<string, unknown> {
   try {
@@ -95,7 +123,8 @@ export function parseTomlText(text: string, source: string): Record<string, unkn
 
 /** Reads and validates one layer against `schema` (TOML text or object). */
 export function readLayer<T>(layer: Omit<ConfigLayer, 'layer'>, schema: TSchema): T {
-  const value = layer.text !== undefined ? parseTomlText(layer.text, layer.source) : (layer.value ?? {});
+  const value =
+    layer.value !== undefined ? layer.value : layer.text !== undefined ? parseTomlText(layer.text, layer.source) : {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError([{ source: layer.source, path: '', message: 'must be a table (an object)' }]);
   }
@@ -104,8 +133,33 @@ export function readLayer<T>(layer: Omit<ConfigLayer, 'layer'>, schema: TSchema)
   return value as T;
 }
 
-export const readAgentLayer = (layer: Omit<ConfigLayer, 'layer'>): AgentConfig =>
-  readLayer(layer, AgentConfig);
+/**
+ * Reads one agent layer. A tenant layer (`as` = environment, thread or turn) that sets a key only the
+ * operator or the workspace's admins own is refused with `config_key_not_owned`, naming key and owner;
+ * a `stored` one has those keys dropped (told to `onDroppedKey`) so what was accepted before still runs.
+ */
+export function readAgentLayer(
+  layer: Omit<ConfigLayer, 'layer'>,
+  as: LayerName = 'cluster',
+  options: ResolveOptions = {},
+): AgentConfig {
+  let raw = layer.text !== undefined ? parseTomlText(layer.text, layer.source) : (layer.value ?? {});
+  if (isTable(raw) && (TENANT_LAYERS as readonly string[]).includes(as)) {
+    const paths = unownedPaths(AgentConfig, raw);
+    if (paths.length > 0 && !layer.stored) {
+      throw new ConfigError(
+        paths.map((p) => notOwnedIssue(AgentConfig, p, layer.source)),
+        'config_key_not_owned',
+      );
+    }
+    for (const p of paths) {
+      const issue = notOwnedIssue(AgentConfig, p, layer.source);
+      options.onDroppedKey?.({ ...issue, message: `ignored in this stored ${as} layer: ${issue.message}` });
+    }
+    if (paths.length > 0) raw = withoutPaths(raw, paths);
+  }
+  return readLayer({ source: layer.source, value: raw, ...(layer.text !== undefined ? { text: layer.text } : {}) }, AgentConfig);
+}
 export const readRequirements = (layer: Omit<ConfigLayer, 'layer'>): Requirements =>
   readLayer(layer, Requirements);
 
@@ -140,62 +194,169 @@ function merge(
 const isTable = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Which layer last set each key that requirements constrain (for error messages). */
-function origins(layers: { layer: LayerName; value: AgentConfig }[]) {
-  const found: Partial<
-    Record<'sandbox_mode' | 'approval_policy' | 'approvals_reviewer' | 'auto_review.policy', LayerName>
-  > = {};
+/** The layer that last set `path` (dotted), or undefined when only the defaults did. */
+function originOf(layers: { layer: LayerName; value: AgentConfig }[], path: string): LayerName | undefined {
+  let found: LayerName | undefined;
   for (const { layer, value } of layers) {
-    if (value.sandbox_mode !== undefined) found.sandbox_mode = layer;
-    if (value.approval_policy !== undefined) found.approval_policy = layer;
-    if (value.approvals_reviewer !== undefined) found.approvals_reviewer = layer;
-    if (value.auto_review?.policy !== undefined) found['auto_review.policy'] = layer;
+    let node: unknown = value;
+    for (const s of path.split('.')) node = isTable(node) ? node[s] : undefined;
+    if (node !== undefined) found = layer;
   }
   return found;
+}
+
+const isBlank = (text: string | undefined) => text === undefined || text.trim() === '';
+const ruleSource = (layer: LayerName): RuleSource => (layer === 'defaults' ? 'cluster' : layer);
+const isTenantLayer = (layer: LayerName): layer is TenantLayer => (TENANT_LAYERS as readonly string[]).includes(layer);
+
+/** A blank [auto_review].policy is no policy (as Codex drops blank ones). */
+function withoutBlankPolicy(value: AgentConfig): AgentConfig {
+  if (value.auto_review?.policy === undefined || !isBlank(value.auto_review.policy)) return value;
+  const { policy: _blank, ...rest } = value.auto_review;
+  return { ...value, auto_review: rest };
 }
 
 /**
  * Merges the layers over the built-in defaults and checks the result against the tenant's requirements.
  * A value a layer set outside the requirements is refused (never silently changed); a built-in default
- * outside them gives way to the first allowed value, since nobody chose it.
+ * outside them gives way to the first allowed value, since nobody chose it. Model providers come from
+ * the cluster layer only; a tenant layer picks one by name.
  */
-export function resolveConfig(layers: ConfigLayer[], requirements: Requirements = {}): EffectiveConfig {
-  const parsed = layers.map((l) => ({ layer: l.layer, source: l.source, value: readAgentLayer(l) }));
+export function resolveConfig(
+  layers: ConfigLayer[],
+  requirements: Requirements = {},
+  options: ResolveOptions = {},
+): EffectiveConfig {
+  const parsed = layers.map((l) => ({
+    layer: l.layer,
+    source: l.source,
+    value: withoutBlankPolicy(readAgentLayer(l, l.layer, options)),
+  }));
+  const operatorTable: ModelProviders = {};
+  for (const p of parsed) if (!isTenantLayer(p.layer)) Object.assign(operatorTable, p.value.model_providers);
+  const providers = clusterModelProviders({ model_providers: operatorTable });
+  // A stored layer that had named a provider it defined itself (now dropped) falls back to the layers below.
+  for (const p of parsed) {
+    const name = p.value.model_provider;
+    const stored = layers.find((l) => l.layer === p.layer)?.stored;
+    if (stored && name !== undefined && !Object.hasOwn(providers, name)) {
+      options.onDroppedKey?.({
+        source: p.source,
+        path: 'model_provider',
+        message: `ignored in this stored ${p.layer} layer: "${name}" is not one of the cluster's model providers`,
+      });
+      const { model_provider: _gone, ...rest } = p.value;
+      p.value = rest;
+    }
+  }
   let merged: Record<string, unknown> = structuredClone(DEFAULT_AGENT_CONFIG);
   for (const { value } of parsed) merged = merge(merged, value as Record<string, unknown>);
-  const from = origins(parsed);
+  const from = (path: string) => originOf(parsed, path);
   const sources = new Map(parsed.map((p) => [p.layer, p.source]));
+  const sourceOf = (layer: LayerName) => sources.get(layer) ?? layer;
 
   const issues: ConfigIssue[] = [];
-  const constrain = <K extends 'sandbox_mode' | 'approval_policy' | 'approvals_reviewer'>(
-    key: K,
-    allowedKey: 'allowed_sandbox_modes' | 'allowed_approval_policies' | 'allowed_approvals_reviewers',
-    all: readonly string[],
-  ) => {
+  const outside = (path: string, layer: LayerName, value: unknown, requirement: keyof Requirements, what = 'allowed by') =>
+    issues.push({
+      source: sourceOf(layer),
+      path,
+      message: `${JSON.stringify(value)} (set by the ${layer} layer) is not ${what} requirement ${requirement} = ${JSON.stringify(requirements[requirement])}`,
+    });
+  const setAt = (path: string, value: unknown) => {
+    const segments = path.split('.');
+    let node = merged;
+    for (const s of segments.slice(0, -1)) node = node[s] as Record<string, unknown>;
+    node[segments.at(-1)!] = value;
+  };
+  const getAt = (path: string): unknown => {
+    let node: unknown = merged;
+    for (const s of path.split('.')) node = isTable(node) ? node[s] : undefined;
+    return node;
+  };
+  /** One value within an allowed list; an unchosen default yields to the first allowed value. */
+  const constrain = (path: string, allowedKey: keyof Requirements, all: readonly string[] | undefined) => {
     const allowed = requirements[allowedKey] as string[] | undefined;
-    const value = merged[key] as string;
+    const value = getAt(path) as string;
     if (!allowed || allowed.includes(value)) return;
-    const layer = from[key];
+    const layer = from(path);
     if (layer === undefined) {
-      merged[key] = all.find((v) => allowed.includes(v)); // an unchosen default yields
+      setAt(path, (all ?? allowed).find((v) => allowed.includes(v)));
       return;
     }
-    issues.push({
-      source: sources.get(layer) ?? layer,
-      path: key,
-      message: `"${value}" (set by the ${layer} layer) is not allowed by requirement ${allowedKey} = ${JSON.stringify(allowed)}`,
-    });
+    outside(path, layer, value, allowedKey);
   };
   constrain('sandbox_mode', 'allowed_sandbox_modes', SANDBOX_MODES);
   constrain('approval_policy', 'allowed_approval_policies', APPROVAL_POLICIES);
   constrain('approvals_reviewer', 'allowed_approvals_reviewers', APPROVALS_REVIEWERS);
+  constrain('model', 'allowed_models', undefined);
+  constrain('network.mode', 'allowed_network_modes', NETWORK_MODES);
 
-  const providers = merged['model_providers'] as EffectiveConfig['model_providers'];
-  if (!providers[merged['model_provider'] as string]) {
+  const networkModes = requirements.allowed_network_modes;
+  const wantsNetwork = getAt('sandbox_workspace_write.network_access') === true;
+  const accessLayer = from('sandbox_workspace_write.network_access');
+  if (wantsNetwork && accessLayer && networkModes && !networkModes.some((m) => m !== 'off')) {
+    outside('sandbox_workspace_write.network_access', accessLayer, true, 'allowed_network_modes', 'compatible with');
+  }
+
+  const domainCeiling = requirements.allowed_domains;
+  if (domainCeiling) {
+    const domainsLayer = from('network.allowed_domains');
+    const domains = (getAt('network.allowed_domains') as string[] | undefined) ?? [];
+    const beyond = domains.filter((d) => !domainWithinAny(d, domainCeiling));
+    if (domainsLayer && beyond.length > 0) outside('network.allowed_domains', domainsLayer, beyond, 'allowed_domains', 'inside');
+    const modeLayer = from('network.mode');
+    if (getAt('network.mode') === 'full') {
+      if (modeLayer) outside('network.mode', modeLayer, 'full', 'allowed_domains', 'inside');
+      else setAt('network.mode', 'allowlist');
+    }
+  }
+
+  const portCeiling = requirements.allowed_ports;
+  if (portCeiling) {
+    const ports = (getAt('network.allowed_ports') as number[] | undefined) ?? [];
+    const portsLayer = from('network.allowed_ports');
+    const beyond = ports.filter((p) => !portCeiling.includes(p));
+    if (portsLayer && beyond.length > 0) outside('network.allowed_ports', portsLayer, beyond, 'allowed_ports', 'inside');
+    if (!portsLayer) {
+      const kept = ports.filter((p) => portCeiling.includes(p));
+      setAt('network.allowed_ports', kept.length > 0 ? kept : [...portCeiling]);
+    }
+  }
+
+  const rootPrefixes = requirements.allowed_writable_root_prefixes;
+  if (rootPrefixes) {
+    const roots = (getAt('sandbox_workspace_write.writable_roots') as string[] | undefined) ?? [];
+    const rootsLayer = from('sandbox_workspace_write.writable_roots');
+    const beyond = roots.filter((r) => !pathWithinAny(r, rootPrefixes));
+    if (rootsLayer && beyond.length > 0) {
+      outside('sandbox_workspace_write.writable_roots', rootsLayer, beyond, 'allowed_writable_root_prefixes', 'inside');
+    }
+  }
+
+  const rules: EffectiveRule[] = parsed.flatMap(({ layer, value }) =>
+    (value.rules ?? []).map((r) => ({ pattern: [...r.pattern], decision: r.decision, source: ruleSource(layer) })),
+  );
+  if (requirements.allow_tenant_allow_rules === false) {
+    for (const { layer, value } of parsed) {
+      if (!isTenantLayer(layer)) continue;
+      (value.rules ?? []).forEach((r, i) => {
+        if (r.decision !== 'allow') return;
+        issues.push({
+          source: sourceOf(layer),
+          path: `rules[${i}].decision`,
+          message: `"allow" (set by the ${layer} layer) is not allowed by requirement allow_tenant_allow_rules = false`,
+        });
+      });
+    }
+  }
+
+  const provider = merged['model_provider'] as string;
+  if (!Object.hasOwn(providers, provider)) {
+    const layer = from('model_provider');
     issues.push({
-      source: 'config',
+      source: layer ? sourceOf(layer) : 'config',
       path: 'model_provider',
-      message: `"${String(merged['model_provider'])}" is not defined in [model_providers] (known: ${Object.keys(providers).join(', ')})`,
+      message: `"${provider}" is not one of the cluster's model providers (known: ${Object.keys(providers).join(', ')}); [model_providers] is set in the cluster file only`,
     });
   }
   if (issues.length > 0) {
@@ -203,19 +364,26 @@ export function resolveConfig(layers: ConfigLayer[], requirements: Requirements 
     throw new ConfigError(issues, constraint ? 'config_not_allowed' : 'config_invalid');
   }
 
-  type Merged = Omit<EffectiveConfig, 'network' | 'guardian_policy' | 'guardian_policy_source'> & {
+  type Merged = {
+    model: string;
+    model_provider: string;
+    sandbox_mode: SandboxMode;
+    approval_policy: ApprovalPolicy;
+    approvals_reviewer: ApprovalsReviewer;
+    sandbox_workspace_write: EffectiveConfig['sandbox_workspace_write'];
     network: Partial<EffectiveConfig['network']> & { mode: NetworkMode };
-    auto_review?: { policy?: string };
   };
   const m = merged as unknown as Merged;
-  const policyLayer = from['auto_review.policy'];
+  const operatorPolicy = parsed.filter((p) => !isTenantLayer(p.layer)).findLast((p) => p.value.auto_review?.policy)
+    ?.value.auto_review?.policy;
+  const managed = requirements.guardian_policy_config;
   return {
     model: m.model,
     model_provider: m.model_provider,
-    model_providers: providers,
     sandbox_mode: m.sandbox_mode,
     approval_policy: m.approval_policy,
     approvals_reviewer: m.approvals_reviewer,
+    allowed_sandbox_modes: [...(requirements.allowed_sandbox_modes ?? SANDBOX_MODES)],
     sandbox_workspace_write: { ...m.sandbox_workspace_write },
     network: {
       mode: m.network.mode,
@@ -224,10 +392,12 @@ export function resolveConfig(layers: ConfigLayer[], requirements: Requirements 
       allowed_methods: m.network.allowed_methods ?? null,
       allowed_ports: m.network.allowed_ports ?? [],
     },
-    rules: m.rules,
-    allowed_sandbox_modes: requirements.allowed_sandbox_modes ?? [...SANDBOX_MODES],
-    guardian_policy: requirements.guardian_policy_config ?? m.auto_review?.policy,
-    guardian_policy_source:
-      requirements.guardian_policy_config !== undefined ? 'requirements' : (policyLayer ?? 'default'),
+    rules,
+    guardian_policy: operatorPolicy,
+    guardian_policy_source: operatorPolicy !== undefined ? 'cluster' : 'default',
+    guardian_managed_policy: isBlank(managed) ? undefined : managed,
+    guardian_tenant_guidance: parsed.flatMap((p) =>
+      isTenantLayer(p.layer) && p.value.auto_review?.policy ? [p.value.auto_review.policy] : [],
+    ),
   };
 }

@@ -1,7 +1,8 @@
-// The configuration schema: the agent settings every layer may set (Codex's key names),
-// the tenant's managed requirements, and the cluster file's service sections.
+// The configuration schema: the agent settings (Codex's key names), the tenant's managed requirements,
+// and the cluster file's service sections, each key with its owner (`x-owner`, see owners.ts): who may set it.
 // TypeBox is the one schema library of the project: the same schemas validate config and HTTP bodies.
 import Type, { type Static } from 'typebox';
+import { owned } from './owners.ts';
 import { EgressProxySection } from './sections/egress-proxy.ts';
 import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
@@ -26,7 +27,7 @@ const oneOf = <T extends readonly string[]>(values: T, description: string) =>
   Type.Enum([...values] as string[] as T[number][], { description });
 
 // `example.com`, `*.example.com` (subdomains only) or `**.example.com` (apex and subdomains).
-const DOMAIN_PATTERN =
+export const DOMAIN_PATTERN =
   '^(\\*\\*?\\.)?([a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?\\.)*[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?$';
 export const ENV_VAR_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
 
@@ -64,14 +65,27 @@ export const PrefixRule = Type.Object(
 
 export const AgentConfig = Type.Object(
   {
-    model: Type.Optional(Type.String({ minLength: 1, description: 'Model name sent to the provider' })),
-    model_provider: Type.Optional(Type.String({ minLength: 1, description: 'Key into [model_providers]' })),
-    model_providers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ModelProvider)),
-    sandbox_mode: Type.Optional(oneOf(SANDBOX_MODES, 'What commands may write')),
-    approval_policy: Type.Optional(oneOf(APPROVAL_POLICIES, 'When an action needs approval')),
-    approvals_reviewer: Type.Optional(oneOf(APPROVALS_REVIEWERS, 'Who reviews: a person or the guardian')),
+    model: Type.Optional(
+      owned('member', Type.String({ minLength: 1, description: 'Model name sent to the provider; within requirement allowed_models' })),
+    ),
+    model_provider: Type.Optional(
+      owned('member', Type.String({ minLength: 1, description: "One of the cluster file's [model_providers] names" })),
+    ),
+    model_providers: Type.Optional(
+      owned(
+        'operator',
+        Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), ModelProvider, {
+          description: 'The model endpoints the cluster trusts (base URL, key variable); cluster file only',
+        }),
+      ),
+    ),
+    sandbox_mode: Type.Optional(owned('member', oneOf(SANDBOX_MODES, 'What commands may write'))),
+    approval_policy: Type.Optional(owned('member', oneOf(APPROVAL_POLICIES, 'When an action needs approval'))),
+    approvals_reviewer: Type.Optional(
+      owned('member', oneOf(APPROVALS_REVIEWERS, 'Who reviews: a person or the guardian')),
+    ),
     sandbox_workspace_write: Type.Optional(
-      Type.Object(
+      owned('member', Type.Object(
         {
           writable_roots: Type.Optional(
             Type.Array(Type.String({ pattern: '^/', description: 'must be an absolute path' }), {
@@ -81,16 +95,23 @@ export const AgentConfig = Type.Object(
           network_access: Type.Optional(Type.Boolean({ description: 'Commands may use the network' })),
         },
         { additionalProperties: false },
-      ),
+      )),
     ),
     auto_review: Type.Optional(
-      Type.Object(
-        { policy: Type.Optional(Type.String({ description: "Replaces the guardian's default policy" })) },
+      owned('member', Type.Object(
+        {
+          policy: Type.Optional(
+            Type.String({
+              description:
+                "Cluster file: replaces the guardian's default policy. Environment, thread, turn: guidance added to the policy, never replacing it. Blank: ignored",
+            }),
+          ),
+        },
         { additionalProperties: false },
-      ),
+      )),
     ),
     network: Type.Optional(
-      Type.Object(
+      owned('member', Type.Object(
         {
           mode: Type.Optional(oneOf(NETWORK_MODES, 'off, allowlist or full')),
           allowed_domains: Type.Optional(Type.Array(Type.String({ pattern: DOMAIN_PATTERN }))),
@@ -99,15 +120,17 @@ export const AgentConfig = Type.Object(
           allowed_ports: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }))),
         },
         { additionalProperties: false },
-      ),
+      )),
     ),
-    rules: Type.Optional(Type.Array(PrefixRule, { description: 'Prefix rules; strictest match wins' })),
+    rules: Type.Optional(
+      owned('member', Type.Array(PrefixRule, { description: 'Prefix rules; strictest match wins' })),
+    ),
   },
   { additionalProperties: false },
 );
 export type AgentConfig = Static<typeof AgentConfig>;
 
-export const Requirements = Type.Object(
+export const Requirements = owned('admin', Type.Object(
   {
     allowed_sandbox_modes: Type.Optional(Type.Array(oneOf(SANDBOX_MODES, 'sandbox mode'), { minItems: 1 })),
     allowed_approval_policies: Type.Optional(
@@ -116,22 +139,54 @@ export const Requirements = Type.Object(
     allowed_approvals_reviewers: Type.Optional(
       Type.Array(oneOf(APPROVALS_REVIEWERS, 'approvals reviewer'), { minItems: 1 }),
     ),
+    allowed_models: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: '`model` must be one of these' }),
+    ),
+    allowed_network_modes: Type.Optional(
+      Type.Array(oneOf(NETWORK_MODES, 'network mode'), {
+        minItems: 1,
+        description: '`network.mode` must be one of these; `sandbox_workspace_write.network_access = true` needs one besides "off"',
+      }),
+    ),
+    allowed_domains: Type.Optional(
+      Type.Array(Type.String({ pattern: DOMAIN_PATTERN }), {
+        description: 'Domain ceiling: each `network.allowed_domains` pattern must lie inside one of these; `network.mode = "full"` is then refused',
+      }),
+    ),
+    allowed_ports: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), {
+        minItems: 1,
+        description: 'Port ceiling: each `network.allowed_ports` entry must be one of these',
+      }),
+    ),
+    allowed_writable_root_prefixes: Type.Optional(
+      Type.Array(Type.String({ pattern: '^/', description: 'must be an absolute path' }), {
+        description: 'Each `sandbox_workspace_write.writable_roots` entry must be one of these paths or under one',
+      }),
+    ),
+    allow_tenant_allow_rules: Type.Optional(
+      Type.Boolean({
+        description: 'false: an environment, thread or turn layer may not add a `decision = "allow"` rule (default true)',
+      }),
+    ),
     guardian_policy_config: Type.Optional(
-      Type.String({ description: "Tenant's guardian policy; overrides [auto_review].policy" }),
+      Type.String({
+        description: "The workspace's managed guardian policy: added to the guardian's policy (never replacing it), above any tenant guidance. Blank: ignored",
+      }),
     ),
   },
   { additionalProperties: false },
-);
+));
 export type Requirements = Static<typeof Requirements>;
 
 // Service sections: only the cluster file (and PADDOCK_* environment variables) set these.
 // One file per service in sections/, so each service's settings live beside each other.
 export const ServiceSections = {
-  redis: Type.Optional(RedisSection),
-  orchestrator: Type.Optional(OrchestratorSection),
-  guardian: Type.Optional(GuardianSection),
-  egress_proxy: Type.Optional(EgressProxySection),
-  sandbox_worker: Type.Optional(SandboxWorkerSection),
+  redis: Type.Optional(owned('operator', RedisSection)),
+  orchestrator: Type.Optional(owned('operator', OrchestratorSection)),
+  guardian: Type.Optional(owned('operator', GuardianSection)),
+  egress_proxy: Type.Optional(owned('operator', EgressProxySection)),
+  sandbox_worker: Type.Optional(owned('operator', SandboxWorkerSection)),
 };
 
 export const ClusterFile = Type.Object(

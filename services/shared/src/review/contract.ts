@@ -66,12 +66,16 @@ export const PolicyContext = Type.Object(
   {
     sandbox_mode: Type.String(),
     approval_policy: Type.String(),
-    /** The effective policy text (managed > [auto_review].policy); absent: the guardian's default. */
-    guardian_policy: Type.Optional(Type.String()),
-    /** The thread's `[auto_review].policy`, when the caller passes the layers rather than the result. */
-    auto_review_policy: Type.Optional(Type.String()),
-    /** The tenant's managed `guardian_policy_config`: overrides every other policy. */
+    /** The cluster file's [auto_review].policy (the operator's): replaces the guardian's default policy. */
+    operator_policy: Type.Optional(Type.String()),
+    /** The workspace's managed `guardian_policy_config`: added to the policy, never replacing it. */
     managed_policy: Type.Optional(Type.String()),
+    /** Tenant layers' [auto_review].policy: guidance added below the policy, which it cannot override. */
+    tenant_guidance: Type.Optional(Type.Array(Type.String(), { maxItems: 8 })),
+    /** From callers before tenant guidance existed: read as tenant guidance, never as the policy. */
+    guardian_policy: Type.Optional(Type.String()),
+    /** From callers before tenant guidance existed: read as tenant guidance, never as the policy. */
+    auto_review_policy: Type.Optional(Type.String()),
     /** A user's approval of an earlier denial of this exact action (one retry). */
     user_override: Type.Optional(
       Type.Object({
