@@ -1,6 +1,7 @@
 // The orchestrator's settings: the [orchestrator] section of the cluster file with its defaults,
 // and the operator key read from the environment variable it names.
 import type { ClusterSettings } from '@paddock/shared';
+import { allowedImages } from '@paddock/shared/images.ts';
 
 export type OrchestratorSettings = {
   operatorKey: string | undefined;
@@ -13,6 +14,8 @@ export type OrchestratorSettings = {
   idempotencyTtlSec: number;
   maxEventStreams: number;
   redisDurability: 'refuse' | 'warn';
+  /** Images an environment may name: `[sandbox_worker] allowed_images` (the workers hold the same list). */
+  allowedImages: string[];
 };
 
 export function orchestratorSettings(
@@ -31,5 +34,6 @@ export function orchestratorSettings(
     idempotencyTtlSec: s.idempotency_ttl_s ?? 86_400,
     maxEventStreams: s.max_event_streams ?? 1000,
     redisDurability: (s.redis_durability as 'refuse' | 'warn' | undefined) ?? 'refuse',
+    allowedImages: allowedImages(cluster.file),
   };
 }
