@@ -15,10 +15,7 @@ const call = api(() => orch);
 before(async () => {
   redis = await startRedis({ appendonly: true });
 });
-after(async () => {
-  await orch?.close();
-  await redis?.stop();
-});
+after(() => redis?.stop());
 
 const createEnv = (token: string, image: string) => call('POST', '/v1/environments', token, { name: 'e', image });
 /** The refusal with the image's own name taken out: what could tell one image from another. */
@@ -30,8 +27,9 @@ const shapeOf = (r: { status: number; json: { error: { code: string; field?: str
 });
 
 describe('environment images', () => {
-  test('only the built sandbox images by default; an existing and a missing image are refused alike', async () => {
+  test('only the built sandbox images by default; an existing and a missing image are refused alike', async (t) => {
     orch = await start(redis.url, { dispatch: false });
+    t.after(() => orch.close());
     const ws = await newWorkspace(call, 'img-default');
     for (const image of ['paddock/sandbox-base:latest', 'paddock/sandbox-base:28a4afee2dae8cb5', 'paddock/sandbox-base']) {
       const r = await createEnv(ws.owner, image);
@@ -63,10 +61,9 @@ describe('environment images', () => {
     }
     const listed = await call('GET', '/v1/environments', ws.owner);
     assert.equal(listed.json.items.length, 3, 'nothing refused was stored');
-    await orch.close();
   });
 
-  test("the operator's allowed_images replaces the default; the worker's own image stays allowed", async () => {
+  test("the operator's allowed_images replaces the default; the worker's own image stays allowed", async (t) => {
     const file = {
       sandbox_worker: { image: 'registry.test/ops/sandbox:7', allowed_images: ['registry.test/team/agent:*', 'registry.test/tools/node:22'] },
     };
@@ -77,6 +74,7 @@ describe('environment images', () => {
         { X: OPERATOR_KEY },
       ),
     });
+    t.after(() => orch.close());
     const ws = await newWorkspace(call, 'img-listed');
     assert.equal((await createEnv(ws.owner, 'registry.test/tools/node:22')).status, 201);
     assert.equal((await createEnv(ws.owner, 'registry.test/ops/sandbox:7')).status, 201);
@@ -86,6 +84,5 @@ describe('environment images', () => {
       assert.equal(r.status, 400, image);
       assert.equal(r.json.error.field, 'image');
     }
-    await orch.close();
   });
 });
