@@ -17,6 +17,8 @@ import { containerSpec, poolKey } from '../src/container-spec.ts';
 import { launcherArgs } from '../src/exec-modes.ts';
 import { proxyEnv } from '../src/sandbox-manager.ts';
 import { effectiveDiskQuotaMb } from '../src/workspace-disk.ts';
+import { DEFAULT_OUTPUT_CAPS } from '../src/turn/item-events.ts';
+import { SandboxWorkerSection } from '@paddock/shared/config/sections/sandbox-worker.ts';
 
 const limits = { cpus: 1, memoryMb: 512, pids: 100, tmpMb: 64, homeMb: 16, lifetimeMs: 60_000 };
 
@@ -124,4 +126,20 @@ test('disk quota without loop devices: the default one is dropped with a warning
   assert.equal(await effectiveDiskQuotaMb(0, true, logger, missing), 0);
   assert.equal(poolKey({ image: 'img', limits }), poolKey({ image: 'img', limits: { ...limits, workspaceDiskMb: 0 } }));
   assert.notEqual(poolKey({ image: 'img', limits }), poolKey({ image: 'img', limits: { ...limits, workspaceDiskMb: 64 } }));
+});
+
+test('the output caps in the schema are the ones the worker applies when unset', () => {
+  const c = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'), {});
+  assert.deepEqual(c.outputCaps, DEFAULT_OUTPUT_CAPS);
+  const props = SandboxWorkerSection.properties.output_caps.properties;
+  const schemaDefault = (key: unknown) => (key as { default?: number }).default;
+  assert.deepEqual(
+    {
+      itemBytes: schemaDefault(props.item_bytes),
+      turnBytes: schemaDefault(props.turn_bytes),
+      threadBytes: schemaDefault(props.thread_bytes),
+    },
+    DEFAULT_OUTPUT_CAPS,
+  );
+  assert.equal(schemaDefault(SandboxWorkerSection.properties.limits.properties.workspace_disk_mb), c.limits.workspaceDiskMb);
 });

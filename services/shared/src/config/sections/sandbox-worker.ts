@@ -84,21 +84,22 @@ export const SandboxWorkerSection = Type.Object(
             Type.Integer({
               minimum: 1024,
               default: 256 * 1024,
-              description: "Live output of one command kept in the thread's events (item.updated deltas)",
+              description:
+                "Output of one command kept in the thread's events: its item.updated deltas, and separately its final output",
             }),
           ),
           turn_bytes: Type.Optional(
             Type.Integer({
               minimum: 1024,
-              default: 1024 * 1024,
+              default: 2 * 1024 * 1024,
               description: "Command output of one turn kept in the thread's events (deltas and final outputs)",
             }),
           ),
           thread_bytes: Type.Optional(
             Type.Integer({
               minimum: 1024,
-              default: 8 * 1024 * 1024,
-              description: "Command output kept in one thread's event stream over all its turns",
+              default: 32 * 1024 * 1024,
+              description: "Command output kept in one thread's event stream over all its turns (a lifetime budget)",
             }),
           ),
         },
