@@ -8,7 +8,7 @@ import { LABEL, removeSandboxNetwork, sandboxKeys, sweepOrphanFirewall } from '@
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { removeWorkspaceDisk, listWorkspaceDisks } from './workspace-disk.ts';
+import { DISK_CREATE_GRACE_MS, listWorkspaceDisks, removeWorkspaceDisk } from './workspace-disk.ts';
 
 export type ReapOptions = {
   docker: Docker;
@@ -98,7 +98,9 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
         .catch((err: { statusCode?: number }) => err.statusCode !== 404);
       if (volumeExists) continue;
       const owner = (await redis.hget(sandboxKeys.sandbox(record.sandboxId), 'owner')) ?? record.workerId;
-      if (record.expiresAt > now && (await ownerAlive(owner))) continue;
+      // Left by a release on another host's data dir, or a failed removal: gone after the grace.
+      const stale = now - (record.createdAt ?? 0) > DISK_CREATE_GRACE_MS;
+      if (record.expiresAt > now && !stale && (await ownerAlive(owner))) continue;
       await removeWorkspaceDisk(imagePath)
         .then(() => result.disks++)
         .catch((err: Error) => opts.logger?.warn({ err: err.message, imagePath }, 'orphan disk removal failed'));

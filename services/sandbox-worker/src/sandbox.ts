@@ -271,6 +271,7 @@ export async function createSandbox(
       scope: opts.scope ?? {},
       expiresAt: common.expiresAt,
       sizeMb: diskMb,
+      createdAt: Date.now(),
     });
   }
   let container: Docker.Container | undefined;

@@ -17,7 +17,7 @@ import { startReaper } from './reaper.ts';
 import { SandboxManager } from './sandbox-manager.ts';
 import type { OutputCaps } from './turn/item-events.ts';
 import { createTurnRunner } from './turn/run-turn.ts';
-import { effectiveDiskQuotaMb } from './workspace-disk.ts';
+import { effectiveDiskQuotaMb, loopDevicesUnavailable } from './workspace-disk.ts';
 
 export type WorkerOptions = {
   docker: Docker;
@@ -70,7 +70,12 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const lease = await holdWorkerLease(redis, workerId, o.leaseMs, (err) =>
     o.logger.error({ err: err.message }, 'worker lease refresh failed'),
   );
-  const workspaceDiskMb = await effectiveDiskQuotaMb(o.limits.workspaceDiskMb ?? 0, o.workspaceDiskExplicit ?? false, o.logger);
+  const workspaceDiskMb = await effectiveDiskQuotaMb(
+    o.limits.workspaceDiskMb ?? 0,
+    o.workspaceDiskExplicit ?? false,
+    o.logger,
+    async () => (o.dataDir ? loopDevicesUnavailable(o.dataDir) : 'no data dir'),
+  );
   const reaper = startReaper({
     docker: o.docker,
     redis,

@@ -22,7 +22,12 @@ export type DiskRecord = {
   scope: Record<string, string>;
   expiresAt: number;
   sizeMb: number;
+  /** Epoch ms; a disk whose volume is still missing well after this is an orphan whoever owns it. */
+  createdAt?: number;
 };
+
+/** Longest a disk waits for its volume while being created (it is made milliseconds before it). */
+export const DISK_CREATE_GRACE_MS = 2 * 60_000;
 
 export type WorkspaceDisk = { imagePath: string; loopDevice: string };
 
@@ -30,8 +35,12 @@ export const workspacesDir = (dataDir: string) => join(dataDir, 'workspaces');
 const imagePathOf = (dataDir: string, sandboxId: string) => join(workspacesDir(dataDir), `${sandboxId}.img`);
 const recordPathOf = (imagePath: string) => `${imagePath}.json`;
 
-/** Why loop-device quotas cannot work on this host, or undefined when they can. */
-export async function loopDevicesUnavailable(): Promise<string | undefined> {
+/**
+ * Why loop-device quotas cannot work here, or undefined when they can: the tools are there and a
+ * trial image under the data dir attaches and detaches (a container may see /dev/loop-control
+ * without the right to use it).
+ */
+export async function loopDevicesUnavailable(dataDir: string): Promise<string | undefined> {
   if (!existsSync('/dev/loop-control')) return 'no /dev/loop-control';
   for (const [tool, args] of [
     ['losetup', ['--version']],
@@ -43,7 +52,18 @@ export async function loopDevicesUnavailable(): Promise<string | undefined> {
     );
     if (!found) return `${tool} is not installed`;
   }
-  return undefined;
+  const trial = join(workspacesDir(dataDir), `probe-${process.pid}.img`);
+  try {
+    await mkdir(workspacesDir(dataDir), { recursive: true, mode: 0o700 });
+    await writeFile(trial, Buffer.alloc(1024 * 1024));
+    const { stdout } = await run('losetup', ['--find', '--show', trial]);
+    await run('losetup', ['--detach', stdout.trim()]);
+    return undefined;
+  } catch (err) {
+    return `a trial loop device under ${dataDir} failed: ${(err as Error).message.split('\n')[0]}`;
+  } finally {
+    await rm(trial, { force: true });
+  }
 }
 
 /**
@@ -53,8 +73,8 @@ export async function loopDevicesUnavailable(): Promise<string | undefined> {
 export async function effectiveDiskQuotaMb(
   requestedMb: number,
   explicit: boolean,
-  logger?: Logger,
-  probe: () => Promise<string | undefined> = loopDevicesUnavailable,
+  logger: Logger | undefined,
+  probe: () => Promise<string | undefined>,
 ): Promise<number> {
   if (requestedMb <= 0) return 0;
   const missing = await probe();

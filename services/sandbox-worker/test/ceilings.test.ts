@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import { reap } from '../src/reaper.ts';
 import { createSandbox, destroySandbox, type Sandbox } from '../src/sandbox.ts';
 import { SandboxManager } from '../src/sandbox-manager.ts';
+import { loopDevicesUnavailable } from '../src/workspace-disk.ts';
 import { cleanup, type Fixture, fixture, SMALL_LIMITS, sh } from './helpers.ts';
 
 const QUOTA_MB = 24;
@@ -62,6 +63,12 @@ async function quotaSandbox(workerId = fx.workerId): Promise<Sandbox> {
 }
 
 describe('workspace disk quota', () => {
+  test('the start-up probe attaches and detaches a trial image here, and leaves nothing behind', async () => {
+    assert.equal(await loopDevicesUnavailable(dataDir), undefined);
+    assert.deepEqual(loopsUnder(dataDir), []);
+    assert.deepEqual(readdirSync(join(dataDir, 'workspaces')), []);
+  });
+
   test('writing past the quota fails with ENOSPC in that sandbox; the host and another sandbox are untouched', async () => {
     const full = await quotaSandbox();
     const other = await quotaSandbox();
