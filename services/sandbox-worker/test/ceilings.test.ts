@@ -96,6 +96,45 @@ describe('workspace disk quota', () => {
     assert.equal(wrote.stdout.text, 'ok\n');
   });
 
+  test('a warm sandbox has its quota too, and the thread that claims it keeps it; release detaches it', async () => {
+    const shape = { image: fx.image, limits: { ...SMALL_LIMITS, workspaceDiskMb: QUOTA_MB } };
+    const manager = new SandboxManager({
+      docker: fx.docker,
+      redis,
+      workerId: fx.workerId,
+      network: fx.network,
+      runtime: fx.runtime,
+      defaultShape: shape,
+      warmPoolSize: 1,
+      idleTtlMs: 60_000,
+      execTimeoutMs: 30_000,
+      maxOutputBytes: 65_536,
+      scope: fx.run.labels,
+      dataDir,
+    });
+    try {
+      await manager.pool.topUp(shape);
+      const ref = { tenant: 'tenant-a', thread: 'thread-warm-quota' };
+      const { sandbox, source } = await manager.forThread(ref);
+      assert.equal(source, 'warm');
+      const df = await manager.exec(sandbox, { argv: sh("df -k --output=size /workspace | tail -1"), mode: 'read-only' });
+      const sizeKb = Number(df.stdout.text.trim());
+      assert.ok(sizeKb > 0 && sizeKb <= QUOTA_MB * 1024, `workspace of ${sizeKb} KiB`);
+      const flood = await manager.exec(sandbox, {
+        argv: sh(`dd if=/dev/zero of=/workspace/big bs=1M count=${QUOTA_MB * 2}`),
+        mode: 'workspace-write',
+      });
+      assert.match(flood.stderr.text, /No space left on device/);
+      const imagePath = join(dataDir, 'workspaces', `${sandbox.id}.img`);
+      assert.equal(loopsUnder(imagePath).length, 1);
+      await manager.release(ref);
+      assert.deepEqual(loopsUnder(imagePath), []);
+      assert.equal(existsSync(imagePath), false);
+    } finally {
+      await manager.close();
+    }
+  });
+
   test('destroying the sandbox detaches its loop device and deletes its image', async () => {
     const s = await quotaSandbox();
     const [image] = imagesUnder(dataDir).filter((n) => n.startsWith(s.id));
