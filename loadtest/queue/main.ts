@@ -100,7 +100,7 @@ async function runFair(redisUrl: string) {
       owner_token: { secret: string };
     };
     const token = ws.owner_token.secret;
-    const env = (await post('/v1/environments', token, { name: 'noop', image: 'paddock-sandbox:bench' })) as { id: string };
+    const env = (await post('/v1/environments', token, { name: 'noop', image: 'paddock/sandbox-base:latest' })) as { id: string };
     const threads: string[] = [];
     for (let t = 0; t < (i === 0 ? BIG_THREADS : 2); t++) {
       threads.push(((await post('/v1/threads', token, { environment_id: env.id })) as { id: string }).id);

@@ -1,6 +1,7 @@
 // The orchestrator's settings: the [orchestrator] section of the cluster file with its defaults,
 // and the operator key read from the environment variable it names.
 import type { ClusterSettings } from '@paddock/shared';
+import { allowedImages } from '@paddock/shared/images.ts';
 
 export type OrchestratorSettings = {
   operatorKey: string | undefined;
@@ -14,6 +15,9 @@ export type OrchestratorSettings = {
   maxEventStreams: number;
   redisDurability: 'refuse' | 'warn';
   maxTokensPerMember: number;
+
+  /** Images an environment may name: `[sandbox_worker] allowed_images` (the workers hold the same list). */
+  allowedImages: string[];
 };
 
 export function orchestratorSettings(
@@ -33,5 +37,6 @@ export function orchestratorSettings(
     maxEventStreams: s.max_event_streams ?? 1000,
     redisDurability: (s.redis_durability as 'refuse' | 'warn' | undefined) ?? 'refuse',
     maxTokensPerMember: s.max_tokens_per_member ?? 50,
+    allowedImages: allowedImages(cluster.file),
   };
 }

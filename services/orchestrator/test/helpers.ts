@@ -93,7 +93,7 @@ export async function newWorkspace(call: Api['call'], name = 'acme') {
 }
 
 export async function newThread(call: Api['call'], token: string, config?: unknown) {
-  const env = await call('POST', '/v1/environments', token, { name: 'e', image: 'paddock-sandbox:test' });
+  const env = await call('POST', '/v1/environments', token, { name: 'e', image: 'paddock/sandbox-base:latest' });
   if (env.status !== 201) throw new Error(`env create: ${env.status} ${env.body}`);
   const thr = await call('POST', '/v1/threads', token, {
     environment_id: env.json.id,

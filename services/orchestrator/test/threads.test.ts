@@ -37,7 +37,7 @@ describe('environments', () => {
     const ws = await newWorkspace(call, 'e1');
     const r = await call('POST', '/v1/environments', ws.owner, {
       name: 'node',
-      image: 'paddock-sandbox:test',
+      image: 'paddock/sandbox-base:latest',
       setup_script: 'npm ci',
       config: 'sandbox_mode = "read-only"\n',
     });
@@ -51,14 +51,14 @@ describe('environments', () => {
     );
     const bad = await call('POST', '/v1/environments', ws.owner, {
       name: 'x',
-      image: 'i',
+      image: 'paddock/sandbox-base:latest',
       config: 'sandbox_mode = "wide-open"\n',
     });
     assert.equal(bad.status, 400);
     assert.equal(bad.json.error.field, 'sandbox_mode');
     const typo = await call('POST', '/v1/environments', ws.owner, {
       name: 'x',
-      image: 'i',
+      image: 'paddock/sandbox-base:latest',
       config: 'sandbox_mod = "read-only"',
     });
     assert.equal(typo.status, 400);
@@ -75,7 +75,7 @@ describe('threads and config resolution', () => {
     const ws = await newWorkspace(call, 'c1');
     const env = await call('POST', '/v1/environments', ws.owner, {
       name: 'e',
-      image: 'i',
+      image: 'paddock/sandbox-base:latest',
       config: 'sandbox_mode = "read-only"\napproval_policy = "untrusted"\n',
     });
     const thr = await call('POST', '/v1/threads', ws.owner, {

@@ -1,7 +1,12 @@
 // The worker's sandbox settings: [sandbox_worker] of the cluster file with its defaults applied, and
 // the cluster file's model providers (the only model endpoints the worker's agent loop calls).
 import { type ClusterSettings, clusterModelProviders, envMs, type ModelProviders } from '@paddock/shared';
+import { allowedImages } from '@paddock/shared/images.ts';
 import type { SandboxLimits } from './container-spec.ts';
+import { DEFAULT_OUTPUT_CAPS, type OutputCaps } from './turn/item-events.ts';
+
+/** `[sandbox_worker.limits] workspace_disk_mb` when the cluster file leaves it unset. */
+export const DEFAULT_WORKSPACE_DISK_MB = 8192;
 
 export type SandboxRuntimeConfig = {
   image: string | undefined;
@@ -22,6 +27,15 @@ export type SandboxRuntimeConfig = {
   /** Extra labels on everything this worker creates, and the only resources its reaper touches. */
   scope: Record<string, string> | undefined;
   modelProviders: ModelProviders;
+
+  /** Images a sandbox may be created from (the operator's allowlist; the worker's own image too). */
+  allowedImages: string[];
+  /** Where the worker keeps its own files (workspace disk images). */
+  dataDir: string;
+  /** The operator set `workspace_disk_mb` (then missing loop devices stop the worker, not the quota). */
+  workspaceDiskExplicit: boolean;
+  /** Command output kept in the thread's events, per item, turn and thread stream. */
+  outputCaps: OutputCaps;
 };
 
 /**
@@ -55,6 +69,7 @@ export function sandboxRuntimeConfig(
       tmpMb: l.tmp_mb ?? 256,
       homeMb: l.home_mb ?? 64,
       lifetimeMs: l.lifetime_ms ?? 4 * 3600_000,
+      workspaceDiskMb: l.workspace_disk_mb ?? DEFAULT_WORKSPACE_DISK_MB,
     },
     leaseMs: s.lease_ms ?? 15_000,
     reapIntervalMs: s.reap_interval_ms ?? 10_000,
@@ -70,5 +85,14 @@ export function sandboxRuntimeConfig(
     turnLockMs: envMs(env, 'PADDOCK_TURN_LOCK_MS', 30_000),
     scope: envLabels(env, 'PADDOCK_SANDBOX_SCOPE'),
     modelProviders: clusterModelProviders(settings.file),
+
+    allowedImages: allowedImages(settings.file),
+    dataDir: s.data_dir ?? '/var/lib/paddock/sandbox-worker',
+    workspaceDiskExplicit: l.workspace_disk_mb !== undefined,
+    outputCaps: {
+      itemBytes: s.output_caps?.item_bytes ?? DEFAULT_OUTPUT_CAPS.itemBytes,
+      turnBytes: s.output_caps?.turn_bytes ?? DEFAULT_OUTPUT_CAPS.turnBytes,
+      threadBytes: s.output_caps?.thread_bytes ?? DEFAULT_OUTPUT_CAPS.threadBytes,
+    },
   };
 }

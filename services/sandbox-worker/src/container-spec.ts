@@ -13,6 +13,8 @@ export type SandboxLimits = {
   homeMb: number;
   /** Wall-clock lifetime: past it the reaper removes the sandbox whatever it is doing. */
   lifetimeMs: number;
+  /** Hard size of the workspace (an ext4 image on a loop device), MiB; 0 or unset: no quota. */
+  workspaceDiskMb?: number;
 };
 
 export type SandboxShape = { image: string; limits: SandboxLimits };
@@ -20,7 +22,8 @@ export type SandboxShape = { image: string; limits: SandboxLimits };
 /** Warm sandboxes are interchangeable only with the same image and limits. */
 export function poolKey(shape: SandboxShape): string {
   const l = shape.limits;
-  const canonical = `${shape.image}|${l.cpus}|${l.memoryMb}|${l.pids}|${l.tmpMb}|${l.homeMb}|${l.lifetimeMs}`;
+  const disk = l.workspaceDiskMb ? `|disk=${l.workspaceDiskMb}` : ''; // unset: the keys of before
+  const canonical = `${shape.image}|${l.cpus}|${l.memoryMb}|${l.pids}|${l.tmpMb}|${l.homeMb}|${l.lifetimeMs}${disk}`;
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 

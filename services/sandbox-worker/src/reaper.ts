@@ -1,12 +1,14 @@
-// The reaper: removes sandbox containers, workspace volumes and sandbox networks carrying
-// Paddock's labels whose owning worker's lease has lapsed in Redis, or that are past their
-// wall-clock lifetime. It never touches a resource without `paddock.managed=true` (and, when given,
-// the caller's scope labels), and when Redis cannot answer it removes nothing (fail closed).
+// The reaper: removes sandbox containers, workspace volumes (with their quota disks) and sandbox
+// networks carrying Paddock's labels whose owning worker's lease has lapsed in Redis, or that are
+// past their wall-clock lifetime, and workspace disks under its data dir left without a volume. It
+// never touches a resource without `paddock.managed=true` (a disk: without its record) or outside
+// the caller's scope labels, and when Redis cannot answer it removes nothing (fail closed).
 import { egressKeys } from '@paddock/shared/egress/keys.ts';
 import { LABEL, removeSandboxNetwork, sandboxKeys, sweepOrphanFirewall } from '@paddock/shared/sandbox/index.ts';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { DISK_CREATE_GRACE_MS, listWorkspaceDisks, removeWorkspaceDisk } from './workspace-disk.ts';
 
 export type ReapOptions = {
   docker: Docker;
@@ -15,9 +17,11 @@ export type ReapOptions = {
   scope?: Record<string, string>;
   now?: number;
   logger?: Logger;
+  /** The worker's data dir: orphaned workspace disk images under it are detached and deleted. */
+  dataDir?: string;
 };
 
-export type ReapResult = { containers: number; volumes: number; networks: number };
+export type ReapResult = { containers: number; volumes: number; networks: number; disks: number };
 
 export async function reap(opts: ReapOptions): Promise<ReapResult> {
   const { docker, redis } = opts;
@@ -37,7 +41,7 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
       leaseAlive.set(owner, (await redis.exists(sandboxKeys.workerLease(owner))) === 1);
     return leaseAlive.get(owner)!;
   };
-  const result: ReapResult = { containers: 0, volumes: 0, networks: 0 };
+  const result: ReapResult = { containers: 0, volumes: 0, networks: 0, disks: 0 };
 
   const containers = await docker.listContainers({ all: true, filters: labelFilter('sandbox') });
   const liveSandboxes = new Set<string>();
@@ -76,6 +80,31 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
       .then(() => true)
       .catch(() => false);
     if (removed) result.volumes++;
+    const imagePath = v.Labels?.[LABEL.disk];
+    if (removed && imagePath) {
+      await removeWorkspaceDisk(imagePath)
+        .then(() => result.disks++)
+        .catch((err: Error) => opts.logger?.warn({ err: err.message, imagePath }, 'workspace disk removal failed'));
+    }
+  }
+
+  // Disks whose volume is gone (a worker died between the two, or the volume never got made).
+  if (opts.dataDir) {
+    for (const { imagePath, record } of await listWorkspaceDisks(opts.dataDir, opts.scope)) {
+      const volumeExists = await docker
+        .getVolume(record.volumeName)
+        .inspect()
+        .then(() => true)
+        .catch((err: { statusCode?: number }) => err.statusCode !== 404);
+      if (volumeExists) continue;
+      const owner = (await redis.hget(sandboxKeys.sandbox(record.sandboxId), 'owner')) ?? record.workerId;
+      // Left by a release on another host's data dir, or a failed removal: gone after the grace.
+      const stale = now - (record.createdAt ?? 0) > DISK_CREATE_GRACE_MS;
+      if (record.expiresAt > now && !stale && (await ownerAlive(owner))) continue;
+      await removeWorkspaceDisk(imagePath)
+        .then(() => result.disks++)
+        .catch((err: Error) => opts.logger?.warn({ err: err.message, imagePath }, 'orphan disk removal failed'));
+    }
   }
 
   const networks = await docker.listNetworks({ filters: labelFilter('sandbox-network') });

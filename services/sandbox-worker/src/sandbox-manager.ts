@@ -22,6 +22,8 @@ import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent-runtime.ts';
+import { PaddockError } from '@paddock/shared';
+import { DEFAULT_ALLOWED_IMAGES, imageAllowed, imageNotAllowedMessage } from '@paddock/shared/images.ts';
 import type { SandboxShape } from './container-spec.ts';
 import { attachSandbox, createSandbox, destroySandbox, type Sandbox } from './sandbox.ts';
 import { WarmPool } from './warm-pool.ts';
@@ -39,6 +41,10 @@ export type SandboxManagerOptions = {
   maxOutputBytes: number;
   /** Extra labels on everything created (tests scope their resources with theirs). */
   scope?: Record<string, string>;
+  /** Images a sandbox may be created from (besides `defaultShape.image`); unset: the built sandbox images. */
+  allowedImages?: readonly string[];
+  /** The worker's data dir (workspace disk images). */
+  dataDir?: string;
   logger?: Logger;
 };
 
@@ -76,8 +82,16 @@ export class SandboxManager {
       runtime: opts.runtime,
       size: opts.warmPoolSize,
       scope: opts.scope,
+      dataDir: opts.dataDir,
       logger: opts.logger,
     });
+  }
+
+  /** Defence in depth behind the API's check: no sandbox from an image off the operator's list. */
+  private checkImage(image: string): void {
+    const allowed = [...(this.opts.allowedImages ?? DEFAULT_ALLOWED_IMAGES), this.opts.defaultShape.image];
+    if (!imageAllowed(allowed, image))
+      throw new PaddockError('image_not_allowed', imageNotAllowedMessage(image), { status: 400, field: 'image' });
   }
 
   /** Starts the warm pool's top-up and the idle sweep. */
@@ -97,6 +111,7 @@ export class SandboxManager {
     opts: { shape?: SandboxShape; egress?: EgressSettings } = {},
   ): Promise<{ sandbox: Sandbox; source: ClaimSource }> {
     const shape = opts.shape ?? this.opts.defaultShape;
+    this.checkImage(shape.image);
     const local = this.byThread.get(threadKey(ref));
     if (local) {
       local.lastUsedAt = Date.now();
@@ -128,6 +143,7 @@ export class SandboxManager {
       tenant: ref.tenant,
       thread: ref.thread,
       scope: this.opts.scope,
+      dataDir: this.opts.dataDir,
     });
     await this.assign(cold, ref, opts.egress);
     return { sandbox: cold, source: 'cold' };

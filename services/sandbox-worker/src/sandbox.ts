@@ -19,6 +19,7 @@ import { AgentSession, type AgentEvent } from './agent-session.ts';
 import type { AgentRuntime } from './agent-runtime.ts';
 import { BASE_ENV, containerSpec, type SandboxShape, poolKey } from './container-spec.ts';
 import { launcherArgs, WORKSPACE_DIR } from './exec-modes.ts';
+import { createWorkspaceDisk, removeWorkspaceDisk, type WorkspaceDisk } from './workspace-disk.ts';
 
 export const DEFAULT_EXEC_TIMEOUT_MS = 120_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -39,6 +40,8 @@ export class Sandbox {
   readonly ip: string;
   readonly network: SandboxNetwork;
   readonly poolKey: string;
+  /** The container's memory limit (memory + swap), MiB; what an OOM-killed command is told. */
+  readonly memoryLimitMb: number | undefined;
   private readonly docker: Docker;
   private session: AgentSession | undefined;
   private starting: Promise<AgentSession> | undefined;
@@ -51,6 +54,7 @@ export class Sandbox {
     ip: string;
     network: SandboxNetwork;
     poolKey: string;
+    memoryLimitMb?: number;
     session?: AgentSession;
   }) {
     this.docker = opts.docker;
@@ -60,6 +64,7 @@ export class Sandbox {
     this.ip = opts.ip;
     this.network = opts.network;
     this.poolKey = opts.poolKey;
+    this.memoryLimitMb = opts.memoryLimitMb;
     this.session = opts.session;
   }
 
@@ -223,7 +228,10 @@ function assemble(chunks: Buffer[], summary: unknown, maxBytes: number): ExecOut
   };
 }
 
-/** Creates the workspace volume and the hardened container, starts it and its agent. */
+/**
+ * Creates the workspace volume (on its own quota disk when the limits give one) and the hardened
+ * container, starts it and its agent. A disk quota without a data dir is refused, never dropped.
+ */
 export async function createSandbox(
   docker: Docker,
   opts: {
@@ -235,6 +243,8 @@ export async function createSandbox(
     thread?: string;
     warm?: boolean;
     scope?: Record<string, string>;
+    /** The worker's data dir: workspace disk images live under it. */
+    dataDir?: string;
   },
 ): Promise<Sandbox> {
   const id = `sbx_${randomBytes(8).toString('hex')}`;
@@ -249,9 +259,34 @@ export async function createSandbox(
     scope: opts.scope,
   };
   const volumeName = `pdk-ws-${id}`;
-  await docker.createVolume({ Name: volumeName, Labels: sandboxLabels({ kind: 'workspace', ...common }) });
+  const diskMb = opts.shape.limits.workspaceDiskMb ?? 0;
+  let disk: WorkspaceDisk | undefined;
+  if (diskMb > 0) {
+    if (!opts.dataDir)
+      throw new PaddockError('workspace_disk_failed', 'a workspace disk quota needs the worker data dir', { status: 500 });
+    disk = await createWorkspaceDisk(opts.dataDir, {
+      sandboxId: id,
+      volumeName,
+      workerId: opts.workerId,
+      scope: opts.scope ?? {},
+      expiresAt: common.expiresAt,
+      sizeMb: diskMb,
+      createdAt: Date.now(),
+    });
+  }
   let container: Docker.Container | undefined;
   try {
+    const labels = sandboxLabels({ kind: 'workspace', ...common });
+    if (disk) labels[LABEL.disk] = disk.imagePath;
+    await docker.createVolume({
+      Name: volumeName,
+      Labels: labels,
+      // `device` (the loop device), not `o=loop`: the local driver hands `loop` to the kernel as mount
+      // data. noinit_itable: the kernel does not zero the inode tables later, so the image stays sparse.
+      ...(disk
+        ? { Driver: 'local', DriverOpts: { type: 'ext4', device: disk.loopDevice, o: 'noinit_itable' } }
+        : {}),
+    });
     container = await docker.createContainer(
       containerSpec({
         name: `pdk-${id}`,
@@ -280,6 +315,7 @@ export async function createSandbox(
       ip,
       network: opts.network,
       poolKey: key,
+      memoryLimitMb: opts.shape.limits.memoryMb,
       session,
     });
   } catch (err) {
@@ -288,6 +324,7 @@ export async function createSandbox(
       .getVolume(volumeName)
       .remove({ force: true })
       .catch(() => {});
+    if (disk) await removeWorkspaceDisk(disk.imagePath).catch(() => {});
     throw err;
   }
 }
@@ -321,7 +358,9 @@ export async function attachSandbox(
   const ip = attached[network.name]?.IPAddress ?? '';
   if (!ip) return undefined; // on no sandbox network we know: not usable (the reaper will deal with it)
   const volumeName = found.Mounts.find((m) => m.Destination === WORKSPACE_DIR)?.Name ?? `pdk-ws-${sandboxId}`;
+  const memoryBytes = (await docker.getContainer(found.Id).inspect()).HostConfig.Memory ?? 0;
   const sandbox = new Sandbox({
+    memoryLimitMb: memoryBytes > 0 ? Math.round(memoryBytes / 1024 / 1024) : undefined,
     docker,
     id: sandboxId,
     containerId: found.Id,
@@ -345,10 +384,23 @@ export async function destroySandbox(
     .catch((err: { statusCode?: number }) => {
       if (err.statusCode !== 404) throw err;
     });
-  await docker
-    .getVolume(sandbox.volumeName)
-    .remove({ force: true })
-    .catch((err: { statusCode?: number }) => {
-      if (err.statusCode !== 404) throw err;
-    });
+  await removeWorkspaceVolume(docker, sandbox.volumeName);
+}
+
+/** Removes a workspace volume and, when it sat on a quota disk, detaches and deletes that disk. */
+export async function removeWorkspaceVolume(docker: Docker, volumeName: string): Promise<void> {
+  const volume = docker.getVolume(volumeName);
+  const labels = await volume.inspect().then(
+    (v: { Labels?: Record<string, string> | null }) => v.Labels ?? {},
+    (err: { statusCode?: number }) => {
+      if (err.statusCode === 404) return undefined;
+      throw err;
+    },
+  );
+  if (!labels) return;
+  await volume.remove({ force: true }).catch((err: { statusCode?: number }) => {
+    if (err.statusCode !== 404) throw err;
+  });
+  const imagePath = labels[LABEL.disk];
+  if (imagePath) await removeWorkspaceDisk(imagePath);
 }

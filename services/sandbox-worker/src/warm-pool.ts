@@ -18,6 +18,8 @@ export type WarmPoolOptions = {
   runtime: AgentRuntime;
   size: number;
   scope?: Record<string, string>;
+  /** The worker's data dir (workspace disk images). */
+  dataDir?: string;
   logger?: Logger;
   /** How often the background top-up looks at the pool. */
   checkIntervalMs?: number;
@@ -61,6 +63,7 @@ export class WarmPool {
           workerId: this.opts.workerId,
           warm: true,
           scope: this.opts.scope,
+          dataDir: this.opts.dataDir,
         });
         if (this.closed) {
           await destroySandbox(docker, sandbox);

@@ -18,7 +18,9 @@ import { holdWorkerLease } from './lease.ts';
 import { startReaper } from './reaper.ts';
 import { SandboxManager } from './sandbox-manager.ts';
 import { startThreadTeardown } from './thread-teardown.ts';
+import type { OutputCaps } from './turn/item-events.ts';
 import { createTurnRunner } from './turn/run-turn.ts';
+import { effectiveDiskQuotaMb, loopDevicesUnavailable } from './workspace-disk.ts';
 
 export type WorkerOptions = {
   docker: Docker;
@@ -42,6 +44,14 @@ export type WorkerOptions = {
   logger: Logger;
   /** Extra labels on everything created (tests scope their resources with theirs). */
   scope?: Record<string, string>;
+  /** Images a sandbox may be created from besides `image`; unset: the built sandbox images. */
+  allowedImages?: readonly string[];
+  /** The worker's own files (workspace disk images); needed when `limits.workspaceDiskMb` > 0. */
+  dataDir?: string;
+  /** The operator set the disk quota: missing loop devices stop the worker instead of dropping it. */
+  workspaceDiskExplicit?: boolean;
+  /** Command output kept in the thread's events; unset: the defaults. */
+  outputCaps?: OutputCaps;
   workerId?: string;
   /** The cluster file's model providers (clusterModelProviders): turn records name one, never carry one. */
   modelProviders: ModelProviders;
@@ -65,11 +75,24 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const lease = await holdWorkerLease(redis, workerId, o.leaseMs, (err) =>
     o.logger.error({ err: err.message }, 'worker lease refresh failed'),
   );
-  const reaper = startReaper({ docker: o.docker, redis, intervalMs: o.reapIntervalMs, logger: o.logger, scope: o.scope });
+  const workspaceDiskMb = await effectiveDiskQuotaMb(
+    o.limits.workspaceDiskMb ?? 0,
+    o.workspaceDiskExplicit ?? false,
+    o.logger,
+    async () => (o.dataDir ? loopDevicesUnavailable(o.dataDir) : 'no data dir'),
+  );
+  const reaper = startReaper({
+    docker: o.docker,
+    redis,
+    intervalMs: o.reapIntervalMs,
+    logger: o.logger,
+    scope: o.scope,
+    dataDir: o.dataDir,
+  });
   const runtime = await prepareAgentRuntime();
   const network = await createSandboxNetwork(o.docker, { workerId, proxyPort: o.proxyPort, scope: o.scope });
   await redis.set(sandboxKeys.network(network.name), JSON.stringify(network));
-  const defaultShape = { image: o.image, limits: o.limits };
+  const defaultShape = { image: o.image, limits: { ...o.limits, workspaceDiskMb } };
   const manager = new SandboxManager({
     docker: o.docker,
     redis,
@@ -82,6 +105,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     execTimeoutMs: o.execTimeoutMs,
     maxOutputBytes: o.maxOutputBytes,
     scope: o.scope,
+    ...(o.allowedImages ? { allowedImages: o.allowedImages } : {}),
+    dataDir: o.dataDir,
     logger: o.logger,
   });
   manager.start();
@@ -99,6 +124,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       reviewDeadlineMs: o.reviewDeadlineMs,
       approvalTimeoutMs: o.approvalTimeoutMs,
       outputThrottleMs: o.outputThrottleMs,
+      ...(o.outputCaps ? { outputCaps: o.outputCaps } : {}),
       setupTimeoutMs: o.execTimeoutMs,
       modelProviders: o.modelProviders,
       env: o.env,

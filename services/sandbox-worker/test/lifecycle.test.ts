@@ -234,10 +234,10 @@ describe('the reaper', () => {
       await once(child, 'exit');
 
       const early = await reap({ docker: fx.docker, redis, scope: fx.run.labels });
-      assert.deepEqual(early, { containers: 0, volumes: 0, networks: 0 }, 'the lease has not lapsed yet');
+      assert.deepEqual(early, { containers: 0, volumes: 0, networks: 0, disks: 0 }, 'the lease has not lapsed yet');
       await new Promise((r) => setTimeout(r, leaseMs + 200));
       const swept = await reap({ docker: fx.docker, redis, scope: fx.run.labels });
-      assert.deepEqual(swept, { containers: 2, volumes: 2, networks: 1 });
+      assert.deepEqual(swept, { containers: 2, volumes: 2, networks: 1, disks: 0 });
       assert.equal((await containersOf(`${LABEL.worker}=w-doomed-${fx.run.runId}`)).length, 0);
       await assert.rejects(fx.docker.getNetwork(doomed.network).inspect(), /404|not found/i);
       assert.ok(!(await firewalledNetworks()).includes(doomed.network), 'its firewall rules went with it');
@@ -259,6 +259,7 @@ describe('the reaper', () => {
       containers: 0,
       volumes: 0,
       networks: 0,
+      disks: 0,
     });
     const swept = await reap({ docker: fx.docker, redis, scope: fx.run.labels, now: Date.now() + 61_000 });
     assert.equal(swept.containers, 1);

@@ -85,7 +85,7 @@ describe('output throttle', () => {
   });
   after(() => redis?.stop());
 
-  test('many chunks become few item.updated events; the last one carries all the output', async () => {
+  test('many chunks become few item.updated deltas that add up to all the output', async () => {
     const client = redis.client();
     const events = itemEvents(client, 'thr_t', 'turn_t', 200);
     const item = { id: 'item_1', type: 'command_execution' as const, command: 'x', aggregated_output: '', exit_code: null, status: 'in_progress' as const };
@@ -96,8 +96,54 @@ describe('output throttle', () => {
     await live.flush();
     const stored = parseEntries((await client.xrange(keys.events('thr_t'), '-', '+')) as [string, string[]][]);
     assert.ok(stored.length >= 1 && stored.length <= 3, `${stored.length} updates for 200 chunks`);
-    const last = stored.at(-1)!.event as { type: string; item: { aggregated_output: string } };
-    assert.equal(last.type, 'item.updated');
-    assert.equal(last.item.aggregated_output.split('\n').length - 1, 200);
+    const deltas = stored.map((e) => e.event as { type: string; item: { output_delta: string; aggregated_output?: string } });
+    assert.ok(deltas.every((d) => d.type === 'item.updated' && d.item.aggregated_output === undefined));
+    const all = deltas.map((d) => d.item.output_delta).join('');
+    assert.equal(all, Array.from({ length: 200 }, (_, i) => `${i}\n`).join(''));
+    assert.equal(live.truncated, false);
+  });
+
+  test('past the item cap the deltas stop with a marker; the completed output is cut to the turn cap', async () => {
+    const client = redis.client();
+    const caps = { itemBytes: 4096, turnBytes: 6144, threadBytes: 1 << 20 };
+    const events = itemEvents(client, 'thr_c', 'turn_c', 10, caps);
+    const item = { id: 'item_c', type: 'command_execution' as const, command: 'x', aggregated_output: '', exit_code: null, status: 'in_progress' as const };
+    const live = events.outputStream(item);
+    for (let i = 0; i < 50; i++) {
+      live.push('é'.repeat(300)); // two bytes a character: cuts never split one
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await live.flush();
+    assert.equal(live.truncated, true);
+    await events.completedCommand({ ...item, aggregated_output: 'z'.repeat(20_000), exit_code: 0, status: 'completed' }, { truncated: true });
+    const stored = parseEntries((await client.xrange(keys.events('thr_c'), '-', '+')) as [string, string[]][]);
+    const updates = stored.filter((e) => e.event.type === 'item.updated').map((e) => (e.event as { item: { output_delta: string; output_truncated?: boolean } }).item);
+    const liveBytes = updates.reduce((n, u) => n + Buffer.byteLength(u.output_delta.replace(/\n\[\.\.\. output truncated[^\]]*\]\n/, '')), 0);
+    assert.ok(liveBytes <= caps.itemBytes, `${liveBytes} live bytes`);
+    assert.ok(!updates.some((u) => u.output_delta.includes('\ufffd')), 'no split character');
+    assert.equal(updates.at(-1)!.output_truncated, true);
+    assert.match(updates.at(-1)!.output_delta, /output truncated: the item output cap was reached/);
+    const done = stored.at(-1)!.event as { type: string; item: { aggregated_output: string; output_truncated?: boolean } };
+    assert.equal(done.type, 'item.completed');
+    assert.equal(done.item.output_truncated, true);
+    assert.match(done.item.aggregated_output, /^z+\n\[\.\.\. output truncated: the turn output cap was reached \.\.\.\]\nz+$/);
+    assert.ok(Buffer.byteLength(done.item.aggregated_output) <= caps.turnBytes - liveBytes);
+  });
+
+  test("the thread's cap holds over turns (a counter in Redis)", async () => {
+    const client = redis.client();
+    const caps = { itemBytes: 4096, turnBytes: 4096, threadBytes: 6000 };
+    for (const turn of ['turn_1', 'turn_2', 'turn_3']) {
+      const events = itemEvents(client, 'thr_l', turn, 10, caps);
+      const item = { id: `item_${turn}`, type: 'command_execution' as const, command: 'x', aggregated_output: 'y'.repeat(4096), exit_code: 0, status: 'completed' as const };
+      await events.completedCommand(item);
+    }
+    const stored = parseEntries((await client.xrange(keys.events('thr_l'), '-', '+')) as [string, string[]][]);
+    const outputs = stored.map((e) => (e.event as { item: { aggregated_output: string } }).item.aggregated_output);
+    assert.equal(outputs[0], 'y'.repeat(4096));
+    assert.match(outputs[1]!, /thread output cap/);
+    assert.ok(Buffer.byteLength(outputs[1]!) <= 6000 - 4096 + 80);
+    assert.equal(outputs[2]!.replace(/y/g, ''), outputs[2]!, 'nothing left for the third turn');
+    assert.equal(Number(await client.get(keys.threadOutputBytes('thr_l'))), 6000);
   });
 });

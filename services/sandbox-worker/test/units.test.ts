@@ -1,11 +1,24 @@
 // Pure logic: what each exec mode may write, the container profile, pool keys, proxy variables, config.
 import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadClusterSettings } from '@paddock/shared';
+import {
+  allowedImages,
+  BUILT_SANDBOX_IMAGE_NAMES,
+  DEFAULT_ALLOWED_IMAGES,
+  imageAllowed,
+  SANDBOX_IMAGES_DIR,
+} from '@paddock/shared/images.ts';
+import type { Logger } from 'pino';
 import { sandboxRuntimeConfig } from '../src/config.ts';
 import { containerSpec, poolKey } from '../src/container-spec.ts';
 import { launcherArgs } from '../src/exec-modes.ts';
 import { proxyEnv } from '../src/sandbox-manager.ts';
+import { effectiveDiskQuotaMb } from '../src/workspace-disk.ts';
+import { DEFAULT_OUTPUT_CAPS } from '../src/turn/item-events.ts';
+import { SandboxWorkerSection } from '@paddock/shared/config/sections/sandbox-worker.ts';
 
 const limits = { cpus: 1, memoryMb: 512, pids: 100, tmpMb: 64, homeMb: 16, lifetimeMs: 60_000 };
 
@@ -86,4 +99,47 @@ test('config defaults and overrides', () => {
   assert.equal(c.limits.memoryMb, 2048);
   assert.equal(c.limits.cpus, 1);
   assert.equal(c.leaseMs, 5000);
+});
+
+test('image allowlist: exact references, repo:* for tags only, the default is the built sandbox images', () => {
+  const built = readdirSync(SANDBOX_IMAGES_DIR).filter((n) => statSync(join(SANDBOX_IMAGES_DIR, n)).isDirectory());
+  assert.deepEqual([...BUILT_SANDBOX_IMAGE_NAMES].sort(), built.sort(), 'the list follows sandbox-images/');
+  const list = DEFAULT_ALLOWED_IMAGES;
+  assert.equal(imageAllowed(list, 'paddock/sandbox-base'), true);
+  assert.equal(imageAllowed(list, 'paddock/sandbox-base:0123abcd'), true);
+  for (const ref of ['paddock/sandbox-based:1', 'x/paddock/sandbox-base:1', 'paddock/sandbox-base@sha256:00', 'paddock/sandbox-base:a/b', 'paddock/orchestrator:dev'])
+    assert.equal(imageAllowed(list, ref), false, ref);
+  assert.equal(imageAllowed(['node:22'], 'node:22'), true);
+  assert.equal(imageAllowed(['node'], 'node:latest'), true);
+  assert.equal(imageAllowed(['node:22'], 'node:20'), false);
+  assert.deepEqual(allowedImages({ sandbox_worker: { image: 'mine:1', allowed_images: ['a:1'] } }), ['a:1', 'mine:1']);
+});
+
+test('disk quota without loop devices: the default one is dropped with a warning, an explicit one refuses to start', async () => {
+  const missing = async () => 'no /dev/loop-control';
+  const warnings: unknown[] = [];
+  const logger = { warn: (o: unknown) => warnings.push(o) } as unknown as Logger;
+  assert.equal(await effectiveDiskQuotaMb(8192, false, logger, missing), 0);
+  assert.equal(warnings.length, 1);
+  await assert.rejects(effectiveDiskQuotaMb(8192, true, logger, missing), { code: 'disk_quota_unavailable' });
+  assert.equal(await effectiveDiskQuotaMb(8192, true, logger, async () => undefined), 8192);
+  assert.equal(await effectiveDiskQuotaMb(0, true, logger, missing), 0);
+  assert.equal(poolKey({ image: 'img', limits }), poolKey({ image: 'img', limits: { ...limits, workspaceDiskMb: 0 } }));
+  assert.notEqual(poolKey({ image: 'img', limits }), poolKey({ image: 'img', limits: { ...limits, workspaceDiskMb: 64 } }));
+});
+
+test('the output caps in the schema are the ones the worker applies when unset', () => {
+  const c = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'), {});
+  assert.deepEqual(c.outputCaps, DEFAULT_OUTPUT_CAPS);
+  const props = SandboxWorkerSection.properties.output_caps.properties;
+  const schemaDefault = (key: unknown) => (key as { default?: number }).default;
+  assert.deepEqual(
+    {
+      itemBytes: schemaDefault(props.item_bytes),
+      turnBytes: schemaDefault(props.turn_bytes),
+      threadBytes: schemaDefault(props.thread_bytes),
+    },
+    DEFAULT_OUTPUT_CAPS,
+  );
+  assert.equal(schemaDefault(SandboxWorkerSection.properties.limits.properties.workspace_disk_mb), c.limits.workspaceDiskMb);
 });

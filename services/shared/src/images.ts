@@ -1,5 +1,6 @@
 // The sandbox images: built from sandbox-images/<name>/ and tagged by a content hash of their
-// inputs, so an unchanged image is never rebuilt and a changed one always is.
+// inputs, so an unchanged image is never rebuilt and a changed one always is. Also the operator's
+// image allowlist: the only images an environment may name and a worker may start a sandbox from.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -88,4 +89,49 @@ export async function ensureSandboxImage(
   });
   await docker.getImage(tag).tag({ repo: `paddock/sandbox-${name}`, tag: 'latest' });
   return tag;
+}
+
+/** The images this repository builds (sandbox-images/<name>/); a test holds the list to that directory. */
+export const BUILT_SANDBOX_IMAGE_NAMES: readonly string[] = ['base'];
+
+/** `[sandbox_worker] allowed_images` unset: any tag of the sandbox images the cluster builds. */
+export const DEFAULT_ALLOWED_IMAGES: readonly string[] = BUILT_SANDBOX_IMAGE_NAMES.map(
+  (name) => `paddock/sandbox-${name}:*`,
+);
+
+/** `repo` without a tag or digest means `repo:latest`, as Docker reads it. */
+export function normalizeImageRef(ref: string): string {
+  if (ref.includes('@')) return ref;
+  const lastSegment = ref.slice(ref.lastIndexOf('/') + 1);
+  return lastSegment.includes(':') ? ref : `${ref}:latest`;
+}
+
+const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Whether `ref` is on the allowlist: an entry is an exact image reference, or `repo:*` for any tag
+ * of that repository (never a digest, never another repository). Pure: the engine is not asked, so
+ * the answer says nothing about which images exist.
+ */
+export function imageAllowed(allowed: readonly string[], ref: string): boolean {
+  const wanted = normalizeImageRef(ref.trim());
+  return allowed.some((entry) => {
+    if (!entry.endsWith(':*')) return normalizeImageRef(entry) === wanted;
+    const repo = entry.slice(0, -2);
+    if (!wanted.startsWith(`${repo}:`)) return false;
+    return TAG_PATTERN.test(wanted.slice(repo.length + 1));
+  });
+}
+
+/** The allowlist of a cluster file: `allowed_images`, else the built images; the worker's own `image` always. */
+export function allowedImages(file: { sandbox_worker?: { image?: string; allowed_images?: string[] } }): string[] {
+  const s = file.sandbox_worker ?? {};
+  const list = [...(s.allowed_images ?? DEFAULT_ALLOWED_IMAGES)];
+  if (s.image) list.push(s.image);
+  return list;
+}
+
+/** The one refusal, worded the same whether or not the image exists on any engine. */
+export function imageNotAllowedMessage(ref: string): string {
+  return `image ${JSON.stringify(ref)} is not in the cluster's allowed images ([sandbox_worker] allowed_images, set by the operator)`;
 }

@@ -1,6 +1,8 @@
-// Environments: image, setup script, and an agent config layer (TOML) checked when created.
+// Environments: image, setup script, and an agent config layer (TOML) checked when created. The
+// image must be on the operator's allowlist, decided from the list alone (the engine is never asked).
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { newId, readAgentLayer } from '@paddock/shared';
+import { newId, PaddockError, readAgentLayer } from '@paddock/shared';
+import { imageAllowed, imageNotAllowedMessage } from '@paddock/shared/images.ts';
 import {
   CreateEnvironmentBody,
   Environment,
@@ -41,6 +43,11 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
       const p = principalOf(req);
       const config = req.body.config ?? '';
       readAgentLayer({ source: 'config', text: config }, 'environment'); // refuses bad TOML, keys and keys a member may not set, naming them
+      if (!imageAllowed(ctx.settings.allowedImages, req.body.image))
+        throw new PaddockError('image_not_allowed', imageNotAllowedMessage(req.body.image), {
+          status: 400,
+          field: 'image',
+        });
       const env: Environment = {
         id: newId('env'),
         workspace_id: p.workspaceId,

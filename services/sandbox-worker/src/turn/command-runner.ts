@@ -29,6 +29,19 @@ const MODEL_OUTPUT_MAX_CHARS = 16 * 1024;
 /** How long the record of a turn's started commands is kept. */
 const COMMANDS_TTL_S = 7 * 86_400;
 
+/**
+ * The kernel's OOM killer took the command: the sandbox cgroup's oom_kill counter moved while it
+ * ran (the agent reads it; Docker's OOMKilled stays false for an exec) and the command died of
+ * SIGKILL (exit 137). Both, because a concurrent exec's OOM kill also moves the counter.
+ */
+export function killedOutOfMemory(r: { oomKilled: boolean; exitCode: number | null; signal: string | null }): boolean {
+  return r.oomKilled && (r.exitCode === 137 || r.signal === 'SIGKILL');
+}
+
+export function oomMessage(memoryLimitMb: number | undefined): string {
+  return `killed: out of memory${memoryLimitMb ? ` (limit ${memoryLimitMb} MiB)` : ''}`;
+}
+
 export function shellQuote(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(' ');
 }
@@ -117,17 +130,23 @@ async function gateAndRun(d: RunCommandDeps): Promise<CommandResult> {
     );
     await live.flush();
     const output = r.stdout.text + r.stderr.text;
-    const failed = r.exitCode !== 0 || r.timedOut;
-    await events.completed({
-      ...base,
-      aggregated_output: output,
-      exit_code: r.exitCode,
-      status: failed ? 'failed' : 'completed',
-    });
+    const outOfMemory = killedOutOfMemory(r);
+    const failed = r.exitCode !== 0 || r.timedOut || outOfMemory;
+    const memoryNote = outOfMemory ? oomMessage(d.sandbox.memoryLimitMb) : undefined;
+    await events.completedCommand(
+      {
+        ...base,
+        aggregated_output: output,
+        exit_code: r.exitCode,
+        status: failed ? 'failed' : 'completed',
+        ...(memoryNote ? { message: memoryNote } : {}),
+      },
+      { truncated: live.truncated || r.stdout.omittedBytes > 0 || r.stderr.omittedBytes > 0 },
+    );
     const notes = [
       r.timedOut ? 'the command timed out and was killed' : '',
-      r.oomKilled ? 'the command ran out of memory' : '',
-      r.signal ? `killed by ${r.signal}` : '',
+      memoryNote ?? '',
+      r.signal && !outOfMemory ? `killed by ${r.signal}` : '',
     ].filter(Boolean);
     return {
       ran: true,

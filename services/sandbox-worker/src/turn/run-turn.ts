@@ -15,7 +15,7 @@ import type { SandboxManager } from '../sandbox-manager.ts';
 import { ActionGate, BreakerTripped } from './action-gate.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import { runCommand } from './command-runner.ts';
-import { itemEvents } from './item-events.ts';
+import { itemEvents, type OutputCaps } from './item-events.ts';
 import { egressSettings, execNetwork } from './turn-config.ts';
 
 export type TurnEngineOptions = {
@@ -28,6 +28,8 @@ export type TurnEngineOptions = {
   approvalTimeoutMs: number;
   /** item.updated of a command's output at most this often. */
   outputThrottleMs: number;
+  /** Command output kept in the thread's events; unset: the defaults. */
+  outputCaps?: OutputCaps;
   setupTimeoutMs: number;
   /** The cluster file's model providers: the only endpoints the agent loop calls. */
   modelProviders: ModelProviders;
@@ -45,7 +47,7 @@ export function createTurnRunner(o: TurnEngineOptions): RunTurn {
         : o.defaultShape;
     const ref = { tenant: job.workspace_id, thread: job.thread_id };
     const { sandbox } = await o.manager.forThread(ref, { shape, egress: egressSettings(job.config) });
-    const events = itemEvents(redis, job.thread_id, job.turn_id, o.outputThrottleMs);
+    const events = itemEvents(redis, job.thread_id, job.turn_id, o.outputThrottleMs, o.outputCaps);
     const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);
     if (setup) return setup;
 

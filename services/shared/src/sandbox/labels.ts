@@ -12,6 +12,8 @@ export const LABEL = {
   pool: 'paddock.pool',
   /** Epoch ms after which the sandbox is past its wall-clock lifetime and is reaped. */
   expiresAt: 'paddock.expires-at',
+  /** On a workspace volume with a disk quota: the path of its ext4 image (detached and deleted with it). */
+  disk: 'paddock.workspace-disk',
   /** What the resource is: sandbox container, workspace volume, sandbox network. */
   kind: 'paddock.kind',
 } as const;

@@ -14,6 +14,10 @@ export type ThreadItem =
       aggregated_output: string;
       exit_code: number | null;
       status: 'in_progress' | 'completed' | 'failed' | 'declined';
+      /** Some of the command's output was left out of the thread's events (a byte cap); a marker says where. */
+      output_truncated?: boolean;
+      /** Why the command failed beyond its exit code, e.g. "killed: out of memory (limit 192 MiB)". */
+      message?: string;
     }
   | {
       id: string;
@@ -38,12 +42,27 @@ export type ThreadItem =
       rationale: string;
     };
 
+/**
+ * A running command's item.updated: only the output since its previous update (`output_delta`), never
+ * the whole output so far; the completed item carries `aggregated_output`. `output_truncated` says the
+ * item's, turn's or thread's output cap was reached and later output is not in the stream.
+ */
+export type CommandOutputDelta = {
+  id: string;
+  type: 'command_execution';
+  command: string;
+  status: 'in_progress';
+  output_delta: string;
+  output_truncated?: boolean;
+};
+
 export type ThreadEvent =
   | { type: 'thread.started'; thread_id: string }
   | { type: 'turn.started'; turn_id: string }
   | { type: 'turn.completed'; turn_id: string; usage: Usage }
   | { type: 'turn.failed'; turn_id: string; error: { message: string; code?: string } }
-  | { type: 'item.started' | 'item.updated' | 'item.completed'; turn_id?: string; item: ThreadItem };
+  | { type: 'item.started' | 'item.completed'; turn_id?: string; item: ThreadItem }
+  | { type: 'item.updated'; turn_id?: string; item: ThreadItem | CommandOutputDelta };
 
 /** Events kept per thread (approximate trim): the stream is a log for clients, not an archive. */
 export const EVENTS_MAX_LEN = 10_000;

@@ -28,6 +28,8 @@ export const keys = {
   threadSeq: (thr: string) => `${P}:thread:${thr}:seq`,
   /** The thread's event stream (XADD by the worker, served as SSE/JSONL by the orchestrator). */
   events: (thr: string) => `${P}:thread:${thr}:events`,
+  /** Bytes of command output written to the thread's events so far (held to the thread's output cap). */
+  threadOutputBytes: (thr: string) => `${P}:thread:${thr}:output-bytes`,
   approvals: (thr: string) => `${P}:thread:${thr}:approvals`,
   approval: (id: string) => `${P}:approval:${id}`,
   /** The decision of one approval request, pushed once; the worker BLPOPs it. */

@@ -25,6 +25,16 @@ export const SandboxLimitsSection = Type.Object(
       }),
     ),
     lifetime_ms: ms(4 * 3600_000, 'Wall-clock lifetime of a sandbox; past it the reaper removes it', 1000),
+    // Resource ceilings (issue 12): the workspace's hard disk quota.
+    workspace_disk_mb: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1_048_576,
+        default: 8192,
+        description:
+          'Hard size of each workspace (an ext4 image on a loop device), MiB; 0: no quota. Left at the default where loop devices are missing: no quota, with a warning',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -51,6 +61,50 @@ export const SandboxWorkerSection = Type.Object(
     exec_timeout_ms: ms(120_000, 'Default hard timeout of one exec'),
     max_output_bytes: Type.Optional(
       Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'Per stream; head and tail kept' }),
+    ),
+    // Resource ceilings (issue 12): images, the workspace disks' files, output kept in the thread's events.
+    allowed_images: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 300 }), {
+        maxItems: 1000,
+        description:
+          'Images an environment may name (exact references, or repo:* for any tag); unset: paddock/sandbox-<name>:* of the built images. The worker\'s own image is always allowed',
+      }),
+    ),
+    data_dir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        default: '/var/lib/paddock/sandbox-worker',
+        description: "The worker's own files (workspace disk images)",
+      }),
+    ),
+    output_caps: Type.Optional(
+      Type.Object(
+        {
+          item_bytes: Type.Optional(
+            Type.Integer({
+              minimum: 1024,
+              default: 256 * 1024,
+              description:
+                "Output of one command kept in the thread's events: its item.updated deltas, and separately its final output",
+            }),
+          ),
+          turn_bytes: Type.Optional(
+            Type.Integer({
+              minimum: 1024,
+              default: 2 * 1024 * 1024,
+              description: "Command output of one turn kept in the thread's events (deltas and final outputs)",
+            }),
+          ),
+          thread_bytes: Type.Optional(
+            Type.Integer({
+              minimum: 1024,
+              default: 32 * 1024 * 1024,
+              description: "Command output kept in one thread's event stream over all its turns (a lifetime budget)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
     ),
   },
   { additionalProperties: false },
