@@ -56,7 +56,7 @@ describe('who may set what', () => {
     const ws = await withMember('own1');
     const { threadId } = await newThread(call, ws.member, { model_provider: 'local' });
     const provider = { model_providers: { x: { base_url: 'http://127.0.0.1:1/v1', env_key: 'LOCAL_MODEL_KEY' } } };
-    const env = await call('POST', '/v1/environments', ws.member, { name: 'e', image: 'paddock-sandbox:test' });
+    const env = await call('POST', '/v1/environments', ws.member, { name: 'e', image: 'paddock/sandbox-base:latest' });
     const thread = await call('POST', '/v1/threads', ws.member, { environment_id: env.json.id, config: provider });
     assert.equal(thread.status, 400);
     assert.deepEqual([thread.json.error.code, thread.json.error.field], ['config_key_not_owned', 'model_providers']);
@@ -93,7 +93,7 @@ describe('who may set what', () => {
       [{ rules: [{ pattern: ['git', 'push'], decision: 'allow' }] }, 'rules[0].decision', /allow_tenant_allow_rules/],
     ];
     for (const [config, field, constraint] of cases) {
-      const env = await call('POST', '/v1/environments', ws.member, { name: 'e', image: 'paddock-sandbox:test' });
+      const env = await call('POST', '/v1/environments', ws.member, { name: 'e', image: 'paddock/sandbox-base:latest' });
       const r = await call('POST', '/v1/threads', ws.member, { environment_id: env.json.id, config });
       assert.equal(r.status, 400, `${JSON.stringify(config)}: ${r.body}`);
       assert.equal(r.json.error.code, 'config_not_allowed');
@@ -118,7 +118,7 @@ describe('who may set what', () => {
     assert.equal(wide.json.error.field, 'allowed_domains');
     assert.match(wide.json.error.message, /evil\.test/);
     // The cluster's own domain ceiling applies with no workspace requirements at all.
-    const env = await call('POST', '/v1/environments', ws.member, { name: 'e', image: 'paddock-sandbox:test' });
+    const env = await call('POST', '/v1/environments', ws.member, { name: 'e', image: 'paddock/sandbox-base:latest' });
     const r = await call('POST', '/v1/threads', ws.member, {
       environment_id: env.json.id,
       config: { network: { mode: 'allowlist', allowed_domains: ['evil.test'] } },

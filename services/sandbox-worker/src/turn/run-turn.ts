@@ -142,7 +142,11 @@ async function runSetupOnce(
   );
   const output = r.stdout.text + r.stderr.text;
   const ok = r.exitCode === 0 && !r.timedOut;
-  await events.completed({ ...base, aggregated_output: output, exit_code: r.exitCode, status: ok ? 'completed' : 'failed' });
+  // Under the same output budgets as every command: the item, the turn and the thread stream.
+  await events.completedCommand(
+    { ...base, aggregated_output: output, exit_code: r.exitCode, status: ok ? 'completed' : 'failed' },
+    { truncated: r.stdout.omittedBytes > 0 || r.stderr.omittedBytes > 0 },
+  );
   if (!ok) {
     return {
       status: 'failed',
