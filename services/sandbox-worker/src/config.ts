@@ -1,5 +1,6 @@
 // The worker's sandbox settings: [sandbox_worker] of the cluster file with its defaults applied.
 import { type ClusterSettings, envMs } from '@paddock/shared';
+import { requireServiceToken } from '@paddock/shared/review/service-token.ts';
 import type { SandboxLimits } from './container-spec.ts';
 
 export type SandboxRuntimeConfig = {
@@ -13,6 +14,8 @@ export type SandboxRuntimeConfig = {
   maxOutputBytes: number;
   proxyPort: number;
   guardianUrl: string;
+  /** The guardian's service credential, sent with every review. */
+  guardianServiceToken: string;
   concurrency: number;
   reviewDeadlineMs: number;
   approvalTimeoutMs: number;
@@ -61,6 +64,7 @@ export function sandboxRuntimeConfig(
     maxOutputBytes: s.max_output_bytes ?? 1024 * 1024,
     proxyPort: settings.egressProxy.port,
     guardianUrl: settings.guardian.url,
+    guardianServiceToken: requireServiceToken(settings, env),
     concurrency: s.concurrency ?? 4,
     reviewDeadlineMs: envMs(env, 'PADDOCK_REVIEW_DEADLINE_MS', 30_000),
     approvalTimeoutMs: envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', 10 * 60_000),

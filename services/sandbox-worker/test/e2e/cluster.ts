@@ -32,7 +32,7 @@ import { buildApp as buildGuardian } from '../../../guardian/src/app.ts';
 import { startOrchestrator, type Orchestrator } from '../../../orchestrator/src/orchestrator.ts';
 import { orchestratorSettings } from '../../../orchestrator/src/settings.ts';
 import { type RunningWorker, startWorker, type WorkerOptions } from '../../src/worker.ts';
-import { settingsFor as guardianSettingsFor } from '../../../guardian/test/helpers.ts';
+import { settingsFor as guardianSettingsFor, SERVICE_TOKEN } from '../../../guardian/test/helpers.ts';
 import { SMALL_LIMITS } from '../helpers.ts';
 
 // The e2e sandboxes use the runtime suites' small limits.
@@ -129,7 +129,7 @@ export async function startCluster(
     const proxyRedis = new Redis(redis.url, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
     const proxy: EgressProxy = createEgressProxy({
       redis: proxyRedis,
-      guardian: createGuardianClient({ url: guardianUrl }),
+      guardian: createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN }),
       lookup: createResolver({
         hosts: { [allowed.name]: ['127.0.0.1'], [forbidden.name]: ['127.0.0.1'] },
         useDns: false,
@@ -183,6 +183,7 @@ export async function startCluster(
       limits: SMALL_LIMITS,
       proxyPort,
       guardianUrl,
+      guardianServiceToken: SERVICE_TOKEN,
       concurrency: 4,
       warmPoolSize: 1,
       leaseMs: 3_000,
