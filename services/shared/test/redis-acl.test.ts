@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { createLogger } from '../src/logger.ts';
 import { redactRedisUrl, type RedisServiceUser } from '../src/redis-acl.ts';
 import { egressKeys } from '../src/egress/keys.ts';
 import { keys } from '../src/turns/keys.ts';
@@ -150,4 +151,11 @@ test('a Redis URL in a log line has its password cut out', () => {
   const shown = redactRedisUrl(url);
   assert.equal(shown, `redis://orchestrator:***@127.0.0.1:${redis.port}`);
   assert.ok(!shown.includes(redis.passwords!.orchestrator));
+  // And a settings object logged whole keeps it out too.
+  let logged = '';
+  const logger = createLogger('acl-test', 'info', { write: (line: string) => void (logged += line) });
+  logger.info({ redisUrl: url, settings: { redisUrl: url, serviceToken: 'svc-secret-value' } }, 'starting');
+  assert.match(logged, /starting/);
+  assert.ok(!logged.includes(redis.passwords!.orchestrator), logged);
+  assert.ok(!logged.includes('svc-secret-value'), logged);
 });
