@@ -31,9 +31,24 @@ const DATA_COMMANDS = [
 
 /** What each service may touch. `%R~` is read-only; `~` read and write; `&` a pub/sub channel. */
 export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
-  // The API owns tenancy, threads and turns and produces the turn queue. CONFIG GET only: its
-  // start-up check reads appendonly and maxmemory-policy.
-  orchestrator: ['~paddock:*', `~${BULL}`, '&paddock:*', ...DATA_COMMANDS, '+config|get'],
+  // The API owns tenancy, threads and turns and produces the turn queue; it never touches the
+  // sandboxes' records or the egress identities. CONFIG GET only: its start-up check reads
+  // appendonly and maxmemory-policy.
+  orchestrator: [
+    '~paddock:workspaces',
+    '~paddock:ws:*',
+    '~paddock:token:*',
+    '~paddock:env:*',
+    '~paddock:thread:*',
+    '~paddock:turn:*',
+    '~paddock:approval:*',
+    '~paddock:rate:*',
+    '~paddock:sched:*',
+    `~${BULL}`,
+    '&paddock:*',
+    ...DATA_COMMANDS,
+    '+config|get',
+  ],
   // The worker consumes the queue and runs turns: threads, turns, approvals, the scheduler's
   // slots, its sandboxes and what the proxy must know about them. No tokens, members, workspaces.
   'sandbox-worker': [
@@ -81,13 +96,16 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /**
  * The ACL file (redis-server --aclfile): `default` off, one line per user with the SHA-256 of its
- * password (`#hash`), so the file never holds a password itself.
+ * password (`#hash`), so the file never holds a password itself. `default` is off, so no connection
+ * is ever that user (every command before AUTH is NOAUTH; AUTH as `default` is WRONGPASS), but it
+ * keeps full permissions: Redis 7.0 replays the AOF's MULTI/EXEC blocks (which hold every
+ * transaction and every script's writes) as `default`, and with `-@all` it drops them on restart.
  */
 export function redisAclFile(passwords: RedisPasswords): string {
   const line = (user: string, rules: string[]) =>
     `user ${user} on #${sha256(passwords[user as keyof RedisPasswords])} resetkeys resetchannels ${rules.join(' ')}`;
   return [
-    'user default off resetkeys resetchannels -@all',
+    'user default off resetpass resetkeys resetchannels ~* &* +@all',
     ...REDIS_SERVICE_USERS.map((u) => line(u, REDIS_USER_RULES[u])),
     line(REDIS_ADMIN_USER, ['~*', '&*', '+@all']),
     '',

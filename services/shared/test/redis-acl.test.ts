@@ -143,6 +143,29 @@ test("the orchestrator's user reads CONFIG but cannot change it, flush, or reach
   assert.equal(await answer(() => orch.call('SHUTDOWN')), 'NOPERM');
   assert.equal(await answer(() => orch.set('other-app:key', 'x')), 'NOPERM');
   assert.equal(await answer(() => orch.get(keys.token('tok-1'))), 'OK');
+  // The sandboxes' egress identities and credentials are the worker's and the proxy's.
+  assert.equal(await answer(() => orch.get(egressKeys.execCredential('sbx-1', 'ab'))), 'NOPERM');
+  assert.equal(await answer(() => orch.set(egressKeys.sandbox('sbx-1'), '{"policy":"full"}')), 'NOPERM');
+});
+
+test('under the ACL, with AOF on, transactions and scripts written by a service survive a restart', async () => {
+  const durable = await startRedis({ appendonly: true, acl: true });
+  const orch = new Redis(durable.urlFor('orchestrator'), { maxRetriesPerRequest: null });
+  orch.on('error', () => {});
+  try {
+    await orch.multi().set(keys.token('tok-d'), 'kept').zadd(keys.workspaceTokens('ws-d'), 1, 'tok-d').exec();
+    await orch.eval("redis.call('SET', KEYS[1], 'scripted'); return 1", 1, keys.turn('turn-d'));
+    await durable.restart();
+    const admin = durable.client();
+    assert.equal(await admin.get(keys.token('tok-d')), 'kept');
+    assert.equal(await admin.zscore(keys.workspaceTokens('ws-d'), 'tok-d'), '1');
+    assert.equal(await admin.get(keys.turn('turn-d')), 'scripted');
+    // And `default` is still refused after the restart.
+    assert.match((await rawCommands(durable.port, ['GET ' + keys.token('tok-d')]))[0]!, /^-NOAUTH/);
+  } finally {
+    orch.disconnect();
+    await durable.stop();
+  }
 });
 
 test('a Redis URL in a log line has its password cut out', () => {
