@@ -102,3 +102,12 @@ test('a caller abort → aborted', async () => {
   });
   assert.equal(v.outcome, 'aborted');
 });
+
+test('a client holding the wrong service credential gets failed (rejected), never a verdict; the model is not called', async () => {
+  const calls = model.requests.length;
+  const v = await createGuardianClient({ url: guardianUrl, serviceToken: `${SERVICE_TOKEN}-stale` }).review(reviewRequest());
+  assert.equal(v.outcome, 'failed');
+  assert.equal(v.reason, 'rejected');
+  assert.match(v.rationale, /401/);
+  assert.equal(model.requests.length, calls);
+});
