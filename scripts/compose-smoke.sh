@@ -64,6 +64,14 @@ export PADDOCK_API_PORT="$(free_port)" PADDOCK_PROXY_PORT="$(free_port)"
 export PADDOCK_WORKER_HEALTH_PORT="$(free_port)" PADDOCK_FAKE_MODEL_HOST_PORT="$(free_port)"
 export PADDOCK_WORKER_SHARED_DIR="/tmp/$project/worker"
 export PADDOCK_OPERATOR_KEY="smoke-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+# The Redis users' passwords, their ACL file and the guardian's service credential, made for this
+# run as an operator makes them (scripts/generate-secrets.ts); removed with /tmp/$project.
+export PADDOCK_SECRETS_DIR="/tmp/$project/secrets"
+"$node_bin" scripts/generate-secrets.ts --out "$PADDOCK_SECRETS_DIR" >&2
+set -a
+# shellcheck disable=SC1091
+. "$PADDOCK_SECRETS_DIR/secrets.env"
+set +a
 
 # Everything the worker makes on the host engine (sandboxes, workspace volumes, its sandbox
 # network) carries this label too (PADDOCK_SANDBOX_SCOPE), and so does the smoke's one-off container:
@@ -173,7 +181,8 @@ bad=0
 for i in $(seq 1 9); do
   body=$(printf '{"review_id":"smoke-%s-%s","tenant":"smoke","thread_id":"thr-smoke","action":{"type":"exec","argv":["ls","-la"],"cwd":"/workspace"},"transcript":[{"role":"user","content":"list the files"}],"policy_context":{"sandbox_mode":"workspace-write","approval_policy":"on-request"},"deadline_ms":10000}' "$$" "$i")
   headers=$(mktemp)
-  verdict=$(curl -sS --max-time 15 -D "$headers" -H 'content-type: application/json' -d "$body" \
+  verdict=$(curl -sS --max-time 15 -D "$headers" -H 'content-type: application/json' \
+    -H "authorization: Bearer $PADDOCK_GUARDIAN_SERVICE_TOKEN" -d "$body" \
     "http://127.0.0.1:$PADDOCK_GUARDIAN_HOST_PORT/v1/reviews" || true)
   replica=$(grep -i '^x-paddock-guardian-replica:' "$headers" | tr -d '\r' | awk '{print $2}')
   rm -f "$headers"
@@ -186,6 +195,16 @@ if [ "$(echo "$replica_ips" | wc -l)" -eq 3 ] && [ "$answered_set" = "$replica_i
 else
   fail "reviews: replicas $(echo $replica_ips) answered by $(echo $answered_set); $bad not approved"
 fi
+
+# 4b. No credential, no service: Redis refuses a client without a user, the guardian a caller
+#     without the service credential (the body is a valid review; it is never reviewed).
+anonymous=$(compose exec -T redis redis-cli ping 2>&1 || true)
+if echo "$anonymous" | grep -q NOAUTH; then pass "Redis without credentials refused: $anonymous"; else
+  fail "Redis answered a client without credentials: $anonymous"; fi
+no_credential=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 15 -H 'content-type: application/json' -d "$body" \
+  "http://127.0.0.1:$PADDOCK_GUARDIAN_HOST_PORT/v1/reviews" || true)
+if [ "$no_credential" = 401 ]; then pass "guardian without the service credential refused: 401"; else
+  fail "guardian answered $no_credential to a caller without the service credential"; fi
 
 # 5. One scripted turn through the API: a workspace (operator key), an environment on the sandbox
 #    image, a thread, then a turn of two commands; it must be accepted as `queued` and its events

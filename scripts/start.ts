@@ -1,37 +1,68 @@
-// `npm start`: the single-host cluster as processes. A local Redis (AOF on) when none is
-// configured, then the four services; prints where the API listens; SIGTERM/SIGINT stops all.
+// `npm start`: the single-host cluster as processes. A local Redis (AOF on, ACL: one user per
+// service, `default` off) when none is configured, then the four services, each with only the
+// environment it needs (service-env.ts) and its own Redis user; the secrets are generated on first
+// run into the data folder (cluster-secrets.ts); prints where the API listens; SIGTERM/SIGINT stops all.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadClusterSettings } from '@paddock/shared';
+import {
+  REDIS_ADMIN_USER,
+  redisAclFile,
+  type RedisServiceUser,
+  redisUrlFor,
+} from '@paddock/shared/redis-acl.ts';
 import { redisAnswers, redisServerArgs } from '@paddock/shared/redis-server.ts';
+import { serviceTokenEnvOf } from '@paddock/shared/review/service-token.ts';
 import { waitFor } from '@paddock/shared/testing';
+import { loadOrCreateSecrets } from './cluster-secrets.ts';
+import { type ServiceName, serviceEnv } from './service-env.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const settings = loadClusterSettings();
 const children: { name: string; proc: ChildProcess }[] = [];
 let stopping = false;
 const say = (line: string) => console.error(`[paddock] ${line}`);
+const dataDir = resolve(root, process.env['PADDOCK_DATA_DIR'] ?? '.paddock');
+const { secrets, path: secretsPath, created } = loadOrCreateSecrets(dataDir);
+if (created) say(`generated the cluster's secrets into ${secretsPath} (mode 0600)`);
 
+/** The local Redis with the cluster's ACL; returns its address without credentials. */
 async function startLocalRedis(): Promise<string> {
   const port = Number(process.env['PADDOCK_LOCAL_REDIS_PORT'] ?? 6390);
-  const dir = join(resolve(root, process.env['PADDOCK_DATA_DIR'] ?? '.paddock'), 'redis');
-  mkdirSync(dir, { recursive: true });
+  const dir = join(dataDir, 'redis');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Written at every start from secrets.json, so rotating is: delete secrets.json, restart.
+  const aclfile = join(dir, 'users.acl');
+  writeFileSync(aclfile, redisAclFile(secrets.redis), { mode: 0o600 });
+  chmodSync(aclfile, 0o600);
   const url = `redis://127.0.0.1:${port}`;
-  const args = redisServerArgs({ port, dir, appendonly: true });
+  const args = redisServerArgs({ port, dir, appendonly: true, aclfile });
   children.push({
     name: 'redis',
-    proc: spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] }),
+    proc: spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env['PATH'] ?? '' } }),
   });
-  await waitFor(() => redisAnswers(url), 10_000, `local Redis on ${url}`);
-  say(`local Redis on ${url} (data in ${dir})`);
+  const adminUrl = redisUrlFor(url, REDIS_ADMIN_USER, secrets.redis.admin);
+  await waitFor(() => redisAnswers(adminUrl), 10_000, `local Redis on ${url}`);
+  say(`local Redis on ${url} (data in ${dir}; users: orchestrator, sandbox-worker, egress-proxy, admin)`);
   return url;
 }
 
-const redisUrl = settings.redisUrl ?? (await startLocalRedis());
-const env = { ...process.env, PADDOCK_REDIS_URL: redisUrl };
+// A configured Redis is the operator's: every service gets its URL as given. The local one gets
+// each service its own user.
+const localRedis = settings.redisUrl ? undefined : await startLocalRedis();
+const redisUrlOf = (user: RedisServiceUser): string =>
+  localRedis ? redisUrlFor(localRedis, user, secrets.redis[user]) : settings.redisUrl!;
+const serviceTokenEnv = serviceTokenEnvOf(settings.file);
+const serviceToken = process.env[serviceTokenEnv] || secrets.guardian_service_token;
+const extraEnv: Record<ServiceName, Record<string, string>> = {
+  guardian: { [serviceTokenEnv]: serviceToken },
+  'egress-proxy': { [serviceTokenEnv]: serviceToken, PADDOCK_REDIS_URL: redisUrlOf('egress-proxy') },
+  'sandbox-worker': { [serviceTokenEnv]: serviceToken, PADDOCK_REDIS_URL: redisUrlOf('sandbox-worker') },
+  orchestrator: { PADDOCK_REDIS_URL: redisUrlOf('orchestrator') },
+};
 
-const services = [
+const services: { name: ServiceName; health: string }[] = [
   { name: 'guardian', health: `http://${settings.guardian.host}:${settings.guardian.port}/healthz` },
   {
     name: 'egress-proxy',
@@ -83,7 +114,7 @@ process.once('SIGINT', () => void stopAll(0));
 
 for (const s of services) {
   const proc = spawn(process.execPath, [join(root, 'services', s.name, 'src', 'main.ts')], {
-    env,
+    env: serviceEnv(s.name, settings, process.env, extraEnv[s.name]),
     stdio: 'inherit',
   });
   proc.once('exit', (code, signal) => {

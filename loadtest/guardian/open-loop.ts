@@ -3,6 +3,7 @@
 // queueing (no coordinated omission). Bounded: a fixed count, each request with a hard timeout.
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BENCH_SERVICE_TOKEN } from './processes.ts';
 
 export type Sample<T> = {
   scheduledAt: number;
@@ -65,7 +66,11 @@ export function postJson(agent: http.Agent, url: URL, body: unknown, timeoutMs: 
         path: url.pathname,
         method: 'POST',
         agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          authorization: `Bearer ${BENCH_SERVICE_TOKEN}`,
+        },
         signal: AbortSignal.timeout(timeoutMs),
       },
       (res) => {

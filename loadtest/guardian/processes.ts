@@ -1,11 +1,15 @@
 // Starting and stopping the bench's child processes (fake model, guardian replicas, balancer),
 // each by its own pid; every wait is bounded.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { waitFor } from '@paddock/shared/testing';
 
 export type Child = { proc: ChildProcess; stop: () => Promise<void> };
+
+/** The service credential the bench's guardians require and its load generator sends. */
+export const BENCH_SERVICE_TOKEN = `bench-${randomBytes(24).toString('hex')}`;
 
 function track(proc: ChildProcess): Child {
   return {
@@ -46,7 +50,7 @@ export async function startAnnouncing(
 /** Starts a guardian replica and waits for its /healthz. */
 export async function startGuardian(script: string, env: NodeJS.ProcessEnv, port: number): Promise<Child> {
   const proc = spawn(process.execPath, [script], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, PADDOCK_GUARDIAN_SERVICE_TOKEN: BENCH_SERVICE_TOKEN, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const child = track(proc);

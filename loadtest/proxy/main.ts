@@ -76,6 +76,8 @@ async function main() {
     PADDOCK_CONFIG: join(dir, 'paddock.toml'),
     PADDOCK_REDIS_URL: redis.url,
     PADDOCK_LOG_LEVEL: 'warn',
+    // The proxy will not start without the guardian's service credential (the bench reviews nothing).
+    PADDOCK_GUARDIAN_SERVICE_TOKEN: `bench-${'0'.repeat(40)}`,
   });
   await waitFor(
     async () => (await fetch(`http://127.0.0.1:${paddockPort}/healthz`)).ok,

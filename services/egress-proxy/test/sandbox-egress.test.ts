@@ -105,6 +105,9 @@ async function decisions(): Promise<DecisionRecord[]> {
   return entries.map(([, fields]) => decisionFromFields(fields));
 }
 
+/** The stub guardian does not check it; the real guardian's check is in services/guardian/test. */
+const STUB_SERVICE_TOKEN = 'stub-guardian-service-credential-0000000000';
+
 before(async () => {
   docker = await ensureDocker();
   const image = await ensureSandboxImage(docker);
@@ -119,8 +122,8 @@ before(async () => {
   guardian = await startStubGuardian();
   const deadUrl = `http://127.0.0.1:${await freePort()}`;
   // The real guardian client; the test points it at the stub, or at a port where nothing listens.
-  const live = createGuardianClient({ url: guardian.url });
-  const dead = createGuardianClient({ url: deadUrl });
+  const live = createGuardianClient({ url: guardian.url, serviceToken: STUB_SERVICE_TOKEN });
+  const dead = createGuardianClient({ url: deadUrl, serviceToken: STUB_SERVICE_TOKEN });
   const switching: GuardianClient = { review: (req, opts) => (guardianDown ? dead : live).review(req, opts) };
   const upstreamAddress = upstreamNet.gateway;
   const lookup = createResolver({

@@ -1,7 +1,8 @@
 // The guardian's HTTP app: builds the review parts from settings, then the routes —
 // POST /v1/reviews, /healthz, /readyz. Process concerns (listen, signals) stay in main.ts.
 import { context, type Meter, metrics as otelMetrics, type Tracer, trace } from '@opentelemetry/api';
-import { badRequest, contextFrom, installErrorHandler } from '@paddock/shared';
+import { badRequest, contextFrom, installErrorHandler, unauthorized } from '@paddock/shared';
+import { holdsServiceToken } from '@paddock/shared/review/service-token.ts';
 import {
   ExecAction,
   FileWriteAction,
@@ -112,7 +113,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (state.ready) return { status: 'ready', model: settings.model, detail: state.detail };
     return reply.code(503).send({ error: { code: 'model_unreachable', message: state.detail } });
   });
-  app.post('/v1/reviews', { schema: { body: RequestBody } }, async (req) => {
+  // Only holders of the service credential are reviewed; checked before the body is parsed, so an
+  // anonymous caller costs no validation and never reaches the model. Probes above stay open.
+  const requireServiceCredential = async (req: { headers: { authorization?: string } }) => {
+    if (!holdsServiceToken(req.headers.authorization, settings.serviceToken)) {
+      throw unauthorized('POST /v1/reviews requires the service credential (Authorization: Bearer)');
+    }
+  };
+  app.post('/v1/reviews', { schema: { body: RequestBody }, onRequest: requireServiceCredential }, async (req) => {
     const body = req.body as ReviewRequest;
     checkAction(body.action);
     // The review span continues the caller's trace (the turn's, or the proxy decision's).

@@ -1,6 +1,7 @@
 // The guardian's settings: [guardian] of the cluster file, the model provider it names, and the
 // PADDOCK_GUARDIAN_* environment overrides, with every default in one place.
 import { type ClusterSettings, ConfigError, DEFAULT_AGENT_CONFIG } from '@paddock/shared';
+import { requireServiceToken } from '@paddock/shared/review/service-token.ts';
 
 export type GuardianSettings = {
   host: string;
@@ -9,6 +10,8 @@ export type GuardianSettings = {
   model: string;
   apiKeyEnv: string;
   apiKey: string | undefined;
+  /** The bearer secret every POST /v1/reviews must carry (service-token.ts). */
+  serviceToken: string;
   maxInFlight: number;
   maxQueue: number;
   expectedModelLatencyMs: number;
@@ -72,6 +75,7 @@ export function guardianSettings(
     model: model!,
     apiKeyEnv,
     apiKey: env[apiKeyEnv] || undefined,
+    serviceToken: requireServiceToken(cluster, env),
     maxInFlight: g.max_in_flight ?? 256,
     maxQueue: g.max_queue ?? 1024,
     expectedModelLatencyMs: g.expected_model_latency_ms ?? 1000,

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { createGuardianClient } from '@paddock/shared/review/client.ts';
 import { type FakeModel, freePort, startFakeModel } from '@paddock/shared/testing';
 import type { FastifyInstance } from 'fastify';
-import { answer, guardianFor, reviewRequest } from './helpers.ts';
+import { answer, guardianFor, reviewRequest, SERVICE_TOKEN } from './helpers.ts';
 
 let model: FakeModel;
 let app: FastifyInstance;
@@ -24,7 +24,7 @@ after(async () => {
 
 test('a verdict passes through', async () => {
   model.script(answer({ risk_level: 'medium' }));
-  const client = createGuardianClient({ url: guardianUrl });
+  const client = createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN });
   const req = reviewRequest({ deadline_ms: 3000 });
   const v = await client.review(req);
   assert.equal(v.outcome, 'approved');
@@ -36,7 +36,7 @@ test('a verdict passes through', async () => {
 
 test('denied and critical verdicts come through as they are', async () => {
   model.script(answer({ risk_level: 'critical', user_authorization: 'high' }));
-  const v = await createGuardianClient({ url: guardianUrl }).review(reviewRequest());
+  const v = await createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN }).review(reviewRequest());
   assert.equal(v.outcome, 'denied');
   assert.equal(v.reason, 'critical_risk');
 });
@@ -44,7 +44,7 @@ test('denied and critical verdicts come through as they are', async () => {
 test('the guardian timing out answers timed_out, within the grace period', async () => {
   model.script({ kind: 'hang' });
   const startedAt = Date.now();
-  const v = await createGuardianClient({ url: guardianUrl }).review(reviewRequest({ deadline_ms: 300 }));
+  const v = await createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN }).review(reviewRequest({ deadline_ms: 300 }));
   assert.equal(v.outcome, 'timed_out');
   assert.equal(v.reason, 'deadline');
   assert.ok(Date.now() - startedAt < 300 + 250, 'answered within deadline + grace');
@@ -52,7 +52,7 @@ test('the guardian timing out answers timed_out, within the grace period', async
 
 test('an expired caller deadline (deadline_at_ms in the past) is timed_out with no model call', async () => {
   const calls = model.requests.length;
-  const v = await createGuardianClient({ url: guardianUrl }).review(
+  const v = await createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN }).review(
     reviewRequest({ deadline_ms: 5000, deadline_at_ms: Date.now() - 1 }),
   );
   assert.equal(v.outcome, 'timed_out');
@@ -61,7 +61,7 @@ test('an expired caller deadline (deadline_at_ms in the past) is timed_out with 
 
 test('connection refused → failed (connection_refused)', async () => {
   const port = await freePort();
-  const v = await createGuardianClient({ url: `http://127.0.0.1:${port}` }).review(reviewRequest());
+  const v = await createGuardianClient({ url: `http://127.0.0.1:${port}`, serviceToken: SERVICE_TOKEN }).review(reviewRequest());
   assert.equal(v.outcome, 'failed');
   assert.equal(v.reason, 'connection_refused');
 });
@@ -73,7 +73,7 @@ test('a guardian that accepts and never answers → timed_out at deadline + grac
   try {
     const { port } = silent.address() as { port: number };
     const startedAt = Date.now();
-    const v = await createGuardianClient({ url: `http://127.0.0.1:${port}`, graceMs: 50 }).review(
+    const v = await createGuardianClient({ url: `http://127.0.0.1:${port}`, serviceToken: SERVICE_TOKEN, graceMs: 50 }).review(
       reviewRequest({ deadline_ms: 200 }),
     );
     assert.equal(v.outcome, 'timed_out');
@@ -87,7 +87,7 @@ test('a guardian that accepts and never answers → timed_out at deadline + grac
 
 test('a 400 from the guardian → failed (rejected) naming the field', async () => {
   const bad = { ...reviewRequest(), action: { type: 'exec', cwd: '/' } } as never;
-  const v = await createGuardianClient({ url: guardianUrl }).review(bad);
+  const v = await createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN }).review(bad);
   assert.equal(v.outcome, 'failed');
   assert.equal(v.reason, 'rejected');
   assert.match(v.rationale, /action\.argv/);
@@ -97,8 +97,17 @@ test('a caller abort → aborted', async () => {
   model.script({ kind: 'hang' });
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 50);
-  const v = await createGuardianClient({ url: guardianUrl }).review(reviewRequest({ deadline_ms: 2000 }), {
+  const v = await createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN }).review(reviewRequest({ deadline_ms: 2000 }), {
     signal: controller.signal,
   });
   assert.equal(v.outcome, 'aborted');
+});
+
+test('a client holding the wrong service credential gets failed (rejected), never a verdict; the model is not called', async () => {
+  const calls = model.requests.length;
+  const v = await createGuardianClient({ url: guardianUrl, serviceToken: `${SERVICE_TOKEN}-stale` }).review(reviewRequest());
+  assert.equal(v.outcome, 'failed');
+  assert.equal(v.reason, 'rejected');
+  assert.match(v.rationale, /401/);
+  assert.equal(model.requests.length, calls);
 });

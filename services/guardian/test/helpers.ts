@@ -9,6 +9,9 @@ import type { GuardianSettings } from '../src/settings.ts';
 
 export const silentLogger = createLogger('guardian-test', 'silent');
 
+/** The service credential of the test guardians (settingsFor) and of their callers. */
+export const SERVICE_TOKEN = `svc-test-${randomUUID()}-${randomUUID()}`;
+
 export function settingsFor(baseUrl: string, overrides: Partial<GuardianSettings> = {}): GuardianSettings {
   return {
     host: '127.0.0.1',
@@ -17,6 +20,7 @@ export function settingsFor(baseUrl: string, overrides: Partial<GuardianSettings
     model: 'review-model',
     apiKeyEnv: 'PADDOCK_GUARDIAN_API_KEY',
     apiKey: 'test-key',
+    serviceToken: SERVICE_TOKEN,
     maxInFlight: 64,
     maxQueue: 64,
     expectedModelLatencyMs: 100,
@@ -79,7 +83,13 @@ export const answer = (
   ...extra,
 });
 
-export async function postReview(app: FastifyInstance, body: unknown) {
-  const res = await app.inject({ method: 'POST', url: '/v1/reviews', payload: body as object });
+/** POST /v1/reviews holding the service credential (`authorization` overrides or, null, drops it). */
+export async function postReview(app: FastifyInstance, body: unknown, authorization: string | null = `Bearer ${SERVICE_TOKEN}`) {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/reviews',
+    payload: body as object,
+    headers: authorization === null ? {} : { authorization },
+  });
   return { status: res.statusCode, body: res.json() };
 }

@@ -5,10 +5,11 @@ import { afterEach, describe, test } from 'node:test';
 import type { PolicyContext, Verdict } from '@paddock/shared/review/contract.ts';
 import { type FakeModel, freePort, startFakeModel } from '@paddock/shared/testing';
 import type { FastifyInstance } from 'fastify';
-import type { GuardianSettings } from '../src/settings.ts';
+import type { ClusterSettings } from '@paddock/shared';
+import { guardianSettings, type GuardianSettings } from '../src/settings.ts';
 import { ACTION_CLOSE, ACTION_OPEN, EVIDENCE_CLOSE, EVIDENCE_OPEN, GUIDANCE_HEADING, MANAGED_HEADING } from '../src/prompt.ts';
 import { DEFAULT_POLICY } from '../src/policy.ts';
-import { answer, guardianFor, postReview, reviewRequest } from './helpers.ts';
+import { answer, guardianFor, postReview, reviewRequest, SERVICE_TOKEN } from './helpers.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -444,5 +445,58 @@ describe('bad input → 400 naming the field', () => {
       assert.ok(body.error.message.includes(field), body.error.message);
     }
     assert.equal(model.requests.length, 0);
+  });
+});
+
+describe('the service credential', () => {
+  test('the guardian without a service credential refused: 401, not reviewed, the model receives no request', async () => {
+    const { model, app } = await setup();
+    model.setHandler(() => answer({}));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const body = JSON.stringify(reviewRequest());
+    for (const headers of [
+      {},
+      { authorization: 'Bearer not-the-credential' },
+      { authorization: `Bearer ${SERVICE_TOKEN}x` },
+      { authorization: `Basic ${Buffer.from(`svc:${SERVICE_TOKEN}`).toString('base64')}` },
+      { authorization: 'Bearer ' },
+    ]) {
+      const res = await fetch(`${url}/v1/reviews`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+        signal: AbortSignal.timeout(5_000),
+      });
+      assert.equal(res.status, 401, JSON.stringify(headers));
+      const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+      assert.equal(error.code, 'unauthorized');
+      assert.match(error.message, /service credential/);
+    }
+    // Even a malformed body without the credential is refused before it is read.
+    assert.equal((await postReview(app, { nonsense: true }, null)).status, 401);
+    assert.equal(model.requests.length, 0, 'no refused request reached the model');
+    // Probes stay open; the credential still works.
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    const { status, body: verdict } = await postReview(app, reviewRequest());
+    assert.equal(status, 200);
+    assert.equal((verdict as Verdict).outcome, 'approved');
+    assert.equal(model.requests.length, 1);
+  });
+
+  test('the guardian does not start without a service credential in its environment', () => {
+    const cluster = {
+      configPath: undefined,
+      file: { guardian: { service_token_env: 'MY_GUARDIAN_TOKEN' } },
+      guardian: { host: '127.0.0.1', port: 0, url: 'http://127.0.0.1:0' },
+    };
+    const base = { PADDOCK_GUARDIAN_MODEL_BASE_URL: 'http://127.0.0.1:9/v1', PADDOCK_GUARDIAN_MODEL: 'm' };
+    assert.throws(
+      () => guardianSettings(cluster as unknown as ClusterSettings, base),
+      (err: Error) => /MY_GUARDIAN_TOKEN/.test(`${err.message} ${JSON.stringify(err)}`),
+    );
+    assert.throws(() => guardianSettings(cluster as unknown as ClusterSettings, { ...base, MY_GUARDIAN_TOKEN: 'short' }));
+    const ok = guardianSettings(cluster as unknown as ClusterSettings, { ...base, MY_GUARDIAN_TOKEN: SERVICE_TOKEN });
+    assert.equal(ok.serviceToken, SERVICE_TOKEN);
   });
 });

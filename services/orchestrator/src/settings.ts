@@ -13,6 +13,8 @@ export type OrchestratorSettings = {
   dispatchWindow: number;
   idempotencyTtlSec: number;
   maxEventStreams: number;
+  maxEventStreamsPerWorkspace: number;
+  eventHeartbeatMs: number;
   redisDurability: 'refuse' | 'warn';
   maxTokensPerMember: number;
 
@@ -35,6 +37,8 @@ export function orchestratorSettings(
     dispatchWindow: s.dispatch_window ?? 8,
     idempotencyTtlSec: s.idempotency_ttl_s ?? 86_400,
     maxEventStreams: s.max_event_streams ?? 1000,
+    maxEventStreamsPerWorkspace: s.max_event_streams_per_workspace ?? 100,
+    eventHeartbeatMs: s.event_stream_heartbeat_ms ?? 15_000,
     redisDurability: (s.redis_durability as 'refuse' | 'warn' | undefined) ?? 'refuse',
     maxTokensPerMember: s.max_tokens_per_member ?? 50,
     allowedImages: allowedImages(cluster.file),

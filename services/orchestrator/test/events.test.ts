@@ -160,3 +160,144 @@ test('event streams are bounded per orchestrator: past the cap, 503 at once', as
     await capped.close();
   }
 });
+
+/** Opens an SSE stream and keeps every raw frame (comments and named events too) until it ends. */
+async function rawSse(url: string, token: string) {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+  const blocks: string[] = [];
+  let ended = false;
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let end = buf.indexOf('\n\n');
+        while (end >= 0) {
+          blocks.push(buf.slice(0, end));
+          buf = buf.slice(end + 2);
+          end = buf.indexOf('\n\n');
+        }
+      }
+    } catch (err) {
+      if ((err as Error).name !== 'AbortError') throw err;
+    }
+    ended = true;
+  })();
+  return { status: res.status, blocks, ended: () => ended, close: () => controller.abort(), done };
+}
+
+const errorFrame = (blocks: string[]) => {
+  const block = blocks.find((b) => b.startsWith('event: error'));
+  const data = block ? /^data: (.*)$/m.exec(block)?.[1] : undefined;
+  return data ? (JSON.parse(data) as { error: { code: string; message: string } }).error : undefined;
+};
+
+test('revoked-token SSE: revoking the token through the API ends its open stream within a heartbeat, saying why', async () => {
+  const fast = await start(redis.url, { dispatch: false, settings: { eventHeartbeatMs: 200 } });
+  const fastCall = api(() => fast);
+  const opened: { close: () => void }[] = [];
+  try {
+    await fast.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(fast.app.server.address() as { port: number }).port}`;
+    const ws = await newWorkspace(fastCall, 'revoke-sse');
+    const { threadId } = await newThread(fastCall, ws.owner);
+    const created = await fastCall('POST', `/v1/workspaces/${ws.id}/access-tokens`, ws.owner, { name: 'viewer', expires_in_days: 7 });
+    assert.equal(created.status, 201, created.body);
+    const stream = await rawSse(`${url}/v1/threads/${threadId}/events`, created.json.secret as string);
+    opened.push(stream);
+    assert.equal(stream.status, 200);
+    await appendEvent(redis.client(), threadId, { type: 'turn.started', turn_id: 'turn-before' });
+    await waitFor(() => stream.blocks.some((b) => b.includes('turn-before')), 5_000, 'the live event');
+    // Still open across several heartbeats while the token is valid.
+    await waitFor(() => stream.blocks.filter((b) => b === ': heartbeat').length >= 2, 5_000, 'heartbeats');
+    assert.equal(stream.ended(), false);
+
+    const revoked = await fastCall('DELETE', `/v1/workspaces/${ws.id}/access-tokens/${created.json.id}`, ws.owner);
+    assert.equal(revoked.status, 200, revoked.body);
+    await waitFor(() => stream.ended(), 5_000, 'the stream to end after revocation');
+    assert.deepEqual(errorFrame(stream.blocks), {
+      code: 'token_revoked',
+      message: 'the access token was revoked: the event stream is closed',
+    });
+    // Nothing is served to that token any more, live or stored.
+    await appendEvent(redis.client(), threadId, { type: 'turn.started', turn_id: 'turn-after' });
+    assert.ok(!stream.blocks.some((b) => b.includes('turn-after')));
+    const again = await fetch(`${url}/v1/threads/${threadId}/events?format=jsonl`, {
+      headers: { authorization: `Bearer ${created.json.secret}` },
+    });
+    assert.equal(again.status, 401);
+  } finally {
+    for (const o of opened) o.close(); // a stream left open would hold close() up
+    await fast.close();
+  }
+});
+
+test('an SSE stream ends when its token expires, with token_expired', async () => {
+  let clockMs = Date.now();
+  const fast = await start(redis.url, { dispatch: false, now: () => clockMs, settings: { eventHeartbeatMs: 200 } });
+  const fastCall = api(() => fast);
+  const opened: { close: () => void }[] = [];
+  try {
+    await fast.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(fast.app.server.address() as { port: number }).port}`;
+    const ws = await newWorkspace(fastCall, 'expire-sse');
+    const { threadId } = await newThread(fastCall, ws.owner);
+    const created = await fastCall('POST', `/v1/workspaces/${ws.id}/access-tokens`, ws.owner, { name: 'short', expires_in_days: 1 });
+    assert.equal(created.status, 201, created.body);
+    const stream = await rawSse(`${url}/v1/threads/${threadId}/events`, created.json.secret as string);
+    opened.push(stream);
+    assert.equal(stream.status, 200);
+    await waitFor(() => stream.blocks.includes(': heartbeat'), 5_000, 'a heartbeat');
+    assert.equal(stream.ended(), false);
+    clockMs += 2 * 86_400_000; // the token's day is over
+    await waitFor(() => stream.ended(), 5_000, 'the stream to end at expiry');
+    assert.equal(errorFrame(stream.blocks)?.code, 'token_expired');
+  } finally {
+    for (const o of opened) o.close(); // a stream left open would hold close() up
+    await fast.close();
+  }
+});
+
+test('event streams are capped per workspace too: past its cap a workspace gets 429 naming the key; another workspace is unaffected', async () => {
+  const capped = await start(redis.url, {
+    dispatch: false,
+    settings: { maxEventStreams: 10, maxEventStreamsPerWorkspace: 2 },
+  });
+  const cappedCall = api(() => capped);
+  const streams: Awaited<ReturnType<typeof rawSse>>[] = [];
+  try {
+    await capped.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(capped.app.server.address() as { port: number }).port}`;
+    const a = await newWorkspace(cappedCall, 'streams-a');
+    const b = await newWorkspace(cappedCall, 'streams-b');
+    const threadA = (await newThread(cappedCall, a.owner)).threadId;
+    const threadB = (await newThread(cappedCall, b.owner)).threadId;
+    for (let i = 0; i < 2; i++) streams.push(await rawSse(`${url}/v1/threads/${threadA}/events`, a.owner));
+    assert.deepEqual(streams.map((s) => s.status), [200, 200]);
+    const over = await fetch(`${url}/v1/threads/${threadA}/events`, { headers: { authorization: `Bearer ${a.owner}` } });
+    assert.equal(over.status, 429);
+    const error = ((await over.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'too_many_workspace_streams');
+    assert.match(error.message, /max_event_streams_per_workspace = 2/);
+    // The other workspace still gets its streams.
+    const other = await rawSse(`${url}/v1/threads/${threadB}/events`, b.owner);
+    streams.push(other);
+    assert.equal(other.status, 200);
+    // A closed stream frees its workspace's slot.
+    streams[0]!.close();
+    await waitFor(
+      async () => {
+        const res = await rawSse(`${url}/v1/threads/${threadA}/events`, a.owner);
+        streams.push(res);
+        return res.status === 200;
+      },
+      5_000,
+      "a slot of workspace A frees when one of its streams closes",
+    );
+  } finally {
+    for (const s of streams) s.close();
+    await capped.close();
+  }
+});

@@ -2,6 +2,7 @@
 // the cluster file's model providers (the only model endpoints the worker's agent loop calls).
 import { type ClusterSettings, clusterModelProviders, envMs, type ModelProviders } from '@paddock/shared';
 import { allowedImages } from '@paddock/shared/images.ts';
+import { requireServiceToken } from '@paddock/shared/review/service-token.ts';
 import type { SandboxLimits } from './container-spec.ts';
 import { DEFAULT_OUTPUT_CAPS, type OutputCaps } from './turn/item-events.ts';
 
@@ -19,6 +20,8 @@ export type SandboxRuntimeConfig = {
   maxOutputBytes: number;
   proxyPort: number;
   guardianUrl: string;
+  /** The guardian's service credential, sent with every review. */
+  guardianServiceToken: string;
   concurrency: number;
   reviewDeadlineMs: number;
   approvalTimeoutMs: number;
@@ -78,6 +81,7 @@ export function sandboxRuntimeConfig(
     maxOutputBytes: s.max_output_bytes ?? 1024 * 1024,
     proxyPort: settings.egressProxy.port,
     guardianUrl: settings.guardian.url,
+    guardianServiceToken: requireServiceToken(settings, env),
     concurrency: s.concurrency ?? 4,
     reviewDeadlineMs: envMs(env, 'PADDOCK_REVIEW_DEADLINE_MS', 30_000),
     approvalTimeoutMs: envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', 10 * 60_000),

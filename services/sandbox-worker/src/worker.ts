@@ -29,6 +29,7 @@ export type WorkerOptions = {
   limits: SandboxLimits;
   proxyPort: number;
   guardianUrl: string;
+  guardianServiceToken: string;
   concurrency: number;
   warmPoolSize: number;
   leaseMs: number;
@@ -119,7 +120,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     lockDurationMs: o.turnLockMs,
     run: createTurnRunner({
       manager,
-      guardian: createGuardianClient({ url: o.guardianUrl }),
+      guardian: createGuardianClient({ url: o.guardianUrl, serviceToken: o.guardianServiceToken }),
       defaultShape,
       reviewDeadlineMs: o.reviewDeadlineMs,
       approvalTimeoutMs: o.approvalTimeoutMs,

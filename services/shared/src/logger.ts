@@ -22,6 +22,11 @@ export function createLogger(
         '*.token',
         '*.secret',
         'apiKey',
+        // Service credentials: a Redis URL carries its user's password.
+        'redisUrl',
+        '*.redisUrl',
+        'serviceToken',
+        '*.serviceToken',
       ],
       censor: '[redacted]',
     },

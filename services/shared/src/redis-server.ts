@@ -2,8 +2,11 @@
 // Used by `npm start` for the local Redis and by the test harness for each suite's Redis.
 import { Redis } from 'ioredis';
 
-/** Arguments for a redis-server bound to loopback that never evicts; AOF on when `appendonly`. */
-export function redisServerArgs(opts: { port: number; dir: string; appendonly: boolean }): string[] {
+/**
+ * Arguments for a redis-server bound to loopback that never evicts; AOF on when `appendonly`; users
+ * from `aclfile` (redis-acl.ts) when given, so no password is ever on the command line.
+ */
+export function redisServerArgs(opts: { port: number; dir: string; appendonly: boolean; aclfile?: string }): string[] {
   return [
     '--port', String(opts.port),
     '--bind', '127.0.0.1',
@@ -13,6 +16,7 @@ export function redisServerArgs(opts: { port: number; dir: string; appendonly: b
     '--appendfsync', opts.appendonly ? 'everysec' : 'no',
     '--maxmemory-policy', 'noeviction',
     '--protected-mode', 'yes',
+    ...(opts.aclfile ? ['--aclfile', opts.aclfile] : []),
   ];
 }
 

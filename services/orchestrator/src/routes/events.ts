@@ -1,5 +1,7 @@
 // A thread's events: SSE that follows the stream live and resumes after Last-Event-ID (each event
-// exactly once: the resume point is exclusive), or JSONL of what is stored so far.
+// exactly once: the resume point is exclusive), or JSONL of what is stored so far. An SSE stream
+// re-checks its token at least once per heartbeat and ends, with an `error` event saying why, when
+// it was revoked or expired; open streams are capped per orchestrator and per workspace.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { badRequest, PaddockError } from '@paddock/shared';
 import { ErrorResponse, EventsQuery, IdParams } from '@paddock/shared/api/index.ts';
@@ -8,16 +10,16 @@ import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { principalOf } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
+import { recheckStreamToken } from '../stream-auth.ts';
 import { loadThread } from './threads.ts';
 
 const STREAM_ID = /^\d+-\d+$/;
 const READ_BATCH = 500;
-/** How long one blocking read waits before a heartbeat comment keeps proxies from closing the stream. */
-const HEARTBEAT_MS = 15_000;
 
 export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   let openStreams = 0;
+  const openByWorkspace = new Map<string, number>();
   r.get(
     '/v1/threads/:id/events',
     {
@@ -31,6 +33,8 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
           400: ErrorResponse,
           401: ErrorResponse,
           404: ErrorResponse,
+          429: ErrorResponse,
+          503: ErrorResponse,
         },
       },
     },
@@ -61,9 +65,22 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
       // SSE: a connection of its own, since XREAD BLOCK holds it; bounded, so overload is refused.
       if (openStreams >= ctx.settings.maxEventStreams) {
-        throw new PaddockError('too_many_streams', 'too many open event streams, retry later', { status: 503 });
+        throw new PaddockError(
+          'too_many_streams',
+          `too many open event streams on this server (max_event_streams = ${ctx.settings.maxEventStreams}), retry later`,
+          { status: 503 },
+        );
+      }
+      const workspaceStreams = openByWorkspace.get(p.workspaceId) ?? 0;
+      if (workspaceStreams >= ctx.settings.maxEventStreamsPerWorkspace) {
+        throw new PaddockError(
+          'too_many_workspace_streams',
+          `this workspace has ${workspaceStreams} open event streams (max_event_streams_per_workspace = ${ctx.settings.maxEventStreamsPerWorkspace}); close one or retry later`,
+          { status: 429 },
+        );
       }
       openStreams++;
+      openByWorkspace.set(p.workspaceId, workspaceStreams + 1);
       const reader = ctx.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
       reader.on('error', () => {});
       reply.hijack();
@@ -80,13 +97,32 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
         reader.disconnect();
       });
       let cursor = after;
+      const heartbeatMs = ctx.settings.eventHeartbeatMs;
+      // Intervals on the monotonic clock; expiry on the API's clock (ctx.now), as the auth hook does.
+      let checkedAt = Number.NEGATIVE_INFINITY; // checked on the first round
+      let expiresAtMs: number | undefined;
+      const sinceCheckMs = () => performance.now() - checkedAt;
+      const ended = (code: string, message: string) =>
+        res.write(`event: error\ndata: ${JSON.stringify({ error: { code, message } })}\n\n`);
       try {
         while (open) {
+          if (sinceCheckMs() >= heartbeatMs || (expiresAtMs !== undefined && ctx.now() >= expiresAtMs)) {
+            const auth = await recheckStreamToken(ctx.redis, p, ctx.now());
+            checkedAt = performance.now();
+            if (!auth.valid) {
+              ended(auth.code, `${auth.message}: the event stream is closed`);
+              break;
+            }
+            expiresAtMs = auth.expiresAtMs;
+          }
+          // Block no longer than the rest of the heartbeat, nor past the token's expiry.
+          const untilExpiryMs = expiresAtMs === undefined ? heartbeatMs : expiresAtMs - ctx.now();
+          const blockMs = Math.ceil(Math.max(1, Math.min(heartbeatMs - sinceCheckMs(), untilExpiryMs)));
           const got = (await reader.xread(
             'COUNT',
             READ_BATCH,
             'BLOCK',
-            HEARTBEAT_MS,
+            blockMs,
             'STREAMS',
             streamKey,
             cursor,
@@ -94,7 +130,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
           if (!open) break;
           const rows = got?.[0]?.[1] ?? [];
           if (rows.length === 0) {
-            res.write(': heartbeat\n\n');
+            if (sinceCheckMs() >= heartbeatMs) res.write(': heartbeat\n\n');
             continue;
           }
           let chunk = '';
@@ -106,6 +142,9 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
         if (open) req.log.warn({ err: (err as Error).message }, 'event stream ended');
       } finally {
         openStreams--;
+        const left = (openByWorkspace.get(p.workspaceId) ?? 1) - 1;
+        if (left > 0) openByWorkspace.set(p.workspaceId, left);
+        else openByWorkspace.delete(p.workspaceId);
         reader.disconnect();
         if (!res.writableEnded) res.end();
       }

@@ -2,7 +2,8 @@
 // orchestrator (real HTTP), the guardian (real HTTP), the egress proxy (its listeners follow the
 // workers' sandbox networks from Redis), sandbox workers on real Docker, two fake models (the agent's
 // and the guardian's: the only stand-ins), and two upstream HTTP servers on loopback that the
-// thread's policy allows or forbids. Everything Docker-side carries the run's labels.
+// thread's policy allows or forbids. Everything Docker-side carries the run's labels. With
+// `redisAcl` Redis runs the cluster's ACL and each service connects as its own user (`client` is admin).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ClusterFile, clusterModelProviders, createLogger } from '@paddock/shared';
@@ -32,7 +33,7 @@ import { buildApp as buildGuardian } from '../../../guardian/src/app.ts';
 import { startOrchestrator, type Orchestrator } from '../../../orchestrator/src/orchestrator.ts';
 import { orchestratorSettings } from '../../../orchestrator/src/settings.ts';
 import { type RunningWorker, startWorker, type WorkerOptions } from '../../src/worker.ts';
-import { settingsFor as guardianSettingsFor } from '../../../guardian/test/helpers.ts';
+import { settingsFor as guardianSettingsFor, SERVICE_TOKEN } from '../../../guardian/test/helpers.ts';
 import { SMALL_LIMITS } from '../helpers.ts';
 
 // The e2e sandboxes use the runtime suites' small limits.
@@ -78,11 +79,11 @@ export type Cluster = {
 
 export async function startCluster(
   name: string,
-  o: { workers?: number; worker?: Partial<WorkerOptions>; clusterFile?: ClusterFile } = {},
+  o: { workers?: number; worker?: Partial<WorkerOptions>; clusterFile?: ClusterFile; redisAcl?: boolean } = {},
 ): Promise<Cluster> {
   const docker = await ensureDocker();
   const run = testRun(name);
-  const redis = await startRedis({ appendonly: true });
+  const redis = await startRedis({ appendonly: true, acl: o.redisAcl ?? false });
   const client = new Redis(redis.url, { maxRetriesPerRequest: null });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
@@ -126,10 +127,10 @@ export async function startCluster(
 
     // Egress proxy: the operator listener on loopback, and one per sandbox network found in Redis.
     const proxyPort = await freePort();
-    const proxyRedis = new Redis(redis.url, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+    const proxyRedis = new Redis(redis.urlFor('egress-proxy'), { maxRetriesPerRequest: 1, enableAutoPipelining: true });
     const proxy: EgressProxy = createEgressProxy({
       redis: proxyRedis,
-      guardian: createGuardianClient({ url: guardianUrl }),
+      guardian: createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN }),
       lookup: createResolver({
         hosts: { [allowed.name]: ['127.0.0.1'], [forbidden.name]: ['127.0.0.1'] },
         useDns: false,
@@ -164,7 +165,7 @@ export async function startCluster(
       },
     };
     const orchestrator = await startOrchestrator({
-      redisUrl: redis.url,
+      redisUrl: redis.urlFor('orchestrator'),
       settings: {
         ...orchestratorSettings(
           { file: {}, orchestrator: { host: '127.0.0.1', port: 0, operatorKeyEnv: 'X' } },
@@ -182,11 +183,12 @@ export async function startCluster(
 
     const workerOptions = (over: Partial<WorkerOptions> = {}): WorkerOptions => ({
       docker,
-      redisUrl: redis.url,
+      redisUrl: redis.urlFor('sandbox-worker'),
       image,
       limits: SMALL_LIMITS,
       proxyPort,
       guardianUrl,
+      guardianServiceToken: SERVICE_TOKEN,
       concurrency: 4,
       warmPoolSize: 1,
       leaseMs: 3_000,

@@ -16,7 +16,8 @@ const GRACE_MS = 250;
 
 const tracer = paddockTracer('review-client');
 
-export function createGuardianClient(opts: { url: string; graceMs?: number }): GuardianClient {
+/** `serviceToken`: the guardian's service credential (service-token.ts), sent on every review. */
+export function createGuardianClient(opts: { url: string; serviceToken: string; graceMs?: number }): GuardianClient {
   const endpoint = new URL('/v1/reviews', opts.url).toString();
   const graceMs = opts.graceMs ?? GRACE_MS;
   // Each review is a client span of the caller's trace; the guardian's span continues it (traceparent).
@@ -61,7 +62,11 @@ export function createGuardianClient(opts: { url: string; graceMs?: number }): G
     try {
       res = await fetch(endpoint, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...traceHeaders() },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${opts.serviceToken}`,
+          ...traceHeaders(),
+        },
         body: JSON.stringify(sent),
         signal: combined,
       });

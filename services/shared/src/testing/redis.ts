@@ -1,14 +1,29 @@
-// A real redis-server on a free loopback port, started for one suite and stopped after it.
+// A real redis-server on a free loopback port, started for one suite and stopped after it. With
+// `acl: true` it runs the cluster's ACL (redis-acl.ts): `url` and client() are the admin user, and
+// urlFor(service) is what that service would be given.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import {
+  generateRedisPasswords,
+  REDIS_ADMIN_USER,
+  redisAclFile,
+  type RedisPasswords,
+  type RedisServiceUser,
+  redisUrlFor,
+} from '../redis-acl.ts';
 import { redisAnswers, redisServerArgs } from '../redis-server.ts';
 import { freePort, waitFor } from './ports.ts';
 
 export type RedisServer = {
+  /** Full access (the admin user in ACL mode). */
   url: string;
+  /** The URL a service connects with: its own ACL user in ACL mode, else `url`. */
+  urlFor: (service: RedisServiceUser) => string;
+  /** The generated passwords in ACL mode. */
+  passwords: RedisPasswords | undefined;
   port: number;
   dir: string;
   /** A fresh client; closed by stop(). */
@@ -18,12 +33,20 @@ export type RedisServer = {
   stop: () => Promise<void>;
 };
 
-export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
+export async function startRedis(opts: { appendonly?: boolean; acl?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'paddock-redis-'));
   const clients: Redis[] = [];
   let proc: ChildProcess | undefined;
-  const args = redisServerArgs({ port, dir, appendonly: opts.appendonly ?? false });
+  const plainUrl = `redis://127.0.0.1:${port}`;
+  const passwords = opts.acl ? generateRedisPasswords() : undefined;
+  let aclfile: string | undefined;
+  if (passwords) {
+    aclfile = join(dir, 'users.acl');
+    writeFileSync(aclfile, redisAclFile(passwords), { mode: 0o600 });
+  }
+  const url = passwords ? redisUrlFor(plainUrl, REDIS_ADMIN_USER, passwords.admin) : plainUrl;
+  const args = redisServerArgs({ port, dir, appendonly: opts.appendonly ?? false, ...(aclfile ? { aclfile } : {}) });
   const launch = async () => {
     const p = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     proc = p;
@@ -34,7 +57,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
     await waitFor(
       () => {
         if (failed) throw failed;
-        return redisAnswers(`redis://127.0.0.1:${port}`);
+        return redisAnswers(url);
       },
       10_000,
       `redis-server on port ${port}`,
@@ -50,11 +73,13 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
   };
   await launch();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url,
+    urlFor: (service) => (passwords ? redisUrlFor(plainUrl, service, passwords[service]) : plainUrl),
+    passwords,
     port,
     dir,
     client: () => {
-      const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: null });
+      const c = new Redis(url, { maxRetriesPerRequest: null });
       c.on('error', () => {}); // reconnects across restart(); a test asserts on commands, not on this
       clients.push(c);
       return c;

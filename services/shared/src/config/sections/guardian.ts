@@ -31,6 +31,14 @@ export const GuardianSection = Type.Object(
         description: "Environment variable holding the model API key; overrides the provider's env_key",
       }),
     ),
+    service_token_env: Type.Optional(
+      Type.String({
+        pattern: ENV_VAR_NAME_PATTERN,
+        default: 'PADDOCK_GUARDIAN_SERVICE_TOKEN',
+        description:
+          'Environment variable holding the service credential the review API requires of its callers (worker, proxy); npm start generates it',
+      }),
+    ),
     max_in_flight: Type.Optional(
       Type.Integer({ minimum: 1, default: 256, description: 'Model calls in flight per replica' }),
     ),

@@ -44,6 +44,21 @@ export const OrchestratorSection = Type.Object(
         description: 'Open SSE streams per orchestrator (each holds a Redis connection); more get 503',
       }),
     ),
+    max_event_streams_per_workspace: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 100,
+        description: 'Open SSE streams of one workspace per orchestrator; more get 429, so one tenant cannot take them all',
+      }),
+    ),
+    event_stream_heartbeat_ms: Type.Optional(
+      Type.Integer({
+        minimum: 50,
+        default: 15_000,
+        description:
+          "SSE heartbeat interval; the stream's token is re-checked at least this often, so a revoked or expired token ends it within one heartbeat",
+      }),
+    ),
     idempotency_ttl_s: Type.Optional(Type.Integer({ minimum: 60, default: 86_400 })),
     // Tenant boundary (roles-lifecycle): how many tokens one member may hold.
     max_tokens_per_member: Type.Optional(
