@@ -87,14 +87,17 @@ test('proxy variables carry the sandbox id and the exec token to the gateway', (
   assert.match(env['NO_PROXY']!, /localhost/);
 });
 
+// The worker refuses to start without the guardian's service credential; these tests give it one.
+const SERVICE_ENV = { PADDOCK_GUARDIAN_SERVICE_TOKEN: 's'.repeat(32) };
+
 test('config defaults and overrides', () => {
-  const defaults = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'));
+  const defaults = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'), SERVICE_ENV);
   assert.equal(defaults.warmPoolSize, 2);
   assert.equal(defaults.limits.pids, 256);
   assert.equal(defaults.proxyPort, 3128);
   const settings = loadClusterSettings({}, '/nonexistent');
   settings.file = { sandbox_worker: { warm_pool_size: 5, limits: { memory_mb: 2048 }, lease_ms: 5000 } };
-  const c = sandboxRuntimeConfig(settings);
+  const c = sandboxRuntimeConfig(settings, SERVICE_ENV);
   assert.equal(c.warmPoolSize, 5);
   assert.equal(c.limits.memoryMb, 2048);
   assert.equal(c.limits.cpus, 1);
@@ -129,7 +132,7 @@ test('disk quota without loop devices: the default one is dropped with a warning
 });
 
 test('the output caps in the schema are the ones the worker applies when unset', () => {
-  const c = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'), {});
+  const c = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'), SERVICE_ENV);
   assert.deepEqual(c.outputCaps, DEFAULT_OUTPUT_CAPS);
   const props = SandboxWorkerSection.properties.output_caps.properties;
   const schemaDefault = (key: unknown) => (key as { default?: number }).default;
