@@ -3,7 +3,7 @@
 // its URL. Requests that ask for structured output (a guardian review) get FAKE_MODEL_VERDICT (JSON)
 // or a low-risk "allow"; others get FAKE_MODEL_TEXT, so an agent turn ends after one model call.
 import { connect, createServer } from 'node:net';
-import { startFakeModel } from '@paddock/shared/testing/fake-model.ts';
+import { startFakeModel } from '@paddock/testing/fake-model';
 
 const host = process.env['FAKE_MODEL_HOST'] || '127.0.0.1';
 const port = Number(process.env['FAKE_MODEL_PORT'] || 8090);

@@ -19,7 +19,7 @@ printf '{"name":"node","version":"%s"}\n' "$(node -p process.versions.node)" > "
 export NODE_PATH="$shared/node_modules"
 # The exec agent, laid out as prepareAgentRuntime() would build it (same content hash), with the
 # launcher compiled at image build: the worker then needs no compiler.
-agent_src=/app/services/sandbox-worker/src/agent
+agent_src=/app/services/sandbox-worker/agent
 hash="$(cat "$agent_src/agent.ts" "$agent_src/sandbox-exec.c" | sha256sum | cut -c1-16)"
 runtime="$shared/tmp/paddock-sandbox-runtime/$hash"
 if [ ! -x "$runtime/pdk-sandbox-exec" ]; then

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateRedisPasswords, REDIS_ADMIN_USER, REDIS_SERVICE_USERS, type RedisPasswords } from '@paddock/shared/redis-acl.ts';
+import { generateRedisPasswords, REDIS_ADMIN_USER, REDIS_SERVICE_USERS, type RedisPasswords } from '@paddock/contracts';
 
 export type ClusterSecrets = { redis: RedisPasswords; guardian_service_token: string };
 

@@ -142,7 +142,7 @@ trap 'exit 143' TERM
 sandbox_image=$(docker run --rm --label "$scope_label" --network none --user 0:0 \
   -v /var/run/docker.sock:/var/run/docker.sock -e PADDOCK_SANDBOX_BASE=paddock/debian:bookworm-local \
   --entrypoint node "paddock/sandbox-worker:$PADDOCK_IMAGE_TAG" --input-type=module -e "
-    const { ensureSandboxImage } = await import('/app/services/shared/src/images.ts');
+    const { ensureSandboxImage } = await import('/app/packages/platform/src/images.ts');
     const { default: Docker } = await import('dockerode');
     console.log(await ensureSandboxImage(new Docker(), 'base', (line) => console.error(line)));") \
   || { fail "the sandbox image could not be built"; exit 1; }

@@ -1,11 +1,11 @@
 // Generates the README's "Configuration reference", the operator's reference of every paddock.toml
-// key, from the TypeBox schema the services validate with (services/shared/src/config/schema.ts and
+// key, from the TypeBox schema the services validate with (packages/config/src/schema.ts and
 // sections/): the reference cannot drift from what is accepted. It rewrites only what lies between
 // the README's two markers. `--check` writes nothing and exits 1 when the committed block differs
 // from what the schema gives (CI runs it through scripts/test/). `--file PATH` uses another file.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { AgentConfig, ClusterFile } from '@paddock/shared/config/schema.ts';
+import { AgentConfig, ClusterFile } from '@paddock/config';
 
 type Schema = {
   type?: string;
@@ -132,7 +132,7 @@ export function renderReference(): string {
   const lines = [
     '## Configuration reference',
     '',
-    'Generated from the config schema in services/shared/src/config/ by `npm run config-reference`;',
+    'Generated from the config schema in packages/config/src/ by `npm run config-reference`;',
     'a test fails when this section is stale.',
     '',
     'The cluster file is `paddock.toml` in the working directory or the path in `PADDOCK_CONFIG`.',

@@ -6,7 +6,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { redisAclFile } from '@paddock/shared/redis-acl.ts';
+import { redisAclFile } from '@paddock/contracts';
 import { type ClusterSecrets, loadOrCreateSecrets } from './cluster-secrets.ts';
 
 /** The env file's variables: PADDOCK_REDIS_PASSWORD_<USER> and the guardian credential. */

@@ -5,7 +5,9 @@ import { globSync } from 'node:fs';
 
 const filters = process.argv.slice(2);
 const files = globSync([
+  'packages/*/test/**/*.test.ts',
   'services/*/test/**/*.test.ts',
+  'tests/e2e/**/*.test.ts',
   'scripts/test/**/*.test.ts',
   'loadtest/test/**/*.test.ts',
 ]).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));

@@ -1,8 +1,8 @@
 // What `npm start` hands each service: an explicit allowlist of the shell's variables (process basics,
 // NODE_*, OTEL_*, the cluster's non-secret PADDOCK_* settings, the service's own) plus only the
 // secrets that service uses. Anything else in the operator's shell never reaches a service.
-import { type ClusterSettings, DEFAULT_AGENT_CONFIG } from '@paddock/shared';
-import { serviceTokenEnvOf } from '@paddock/shared/review/service-token.ts';
+import { type ClusterSettings, DEFAULT_AGENT_CONFIG } from '@paddock/config';
+import { serviceTokenEnvOf } from '@paddock/contracts';
 
 export const SERVICES = ['guardian', 'egress-proxy', 'sandbox-worker', 'orchestrator'] as const;
 export type ServiceName = (typeof SERVICES)[number];

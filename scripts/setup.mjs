@@ -72,7 +72,7 @@ if (needed.length > 0) {
 }
 
 // 3. A Docker engine that answers.
-const { ensureDockerEngine } = await import('../services/shared/src/testing/docker-engine.mjs');
+const { ensureDockerEngine } = await import('../packages/testing/src/docker-engine.mjs');
 try {
   const state = await ensureDockerEngine({ log });
   if (state === 'started') log('dockerd started');

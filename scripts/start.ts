@@ -5,16 +5,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadClusterSettings } from '@paddock/shared';
+import { loadClusterSettings } from '@paddock/config';
 import {
   REDIS_ADMIN_USER,
   redisAclFile,
   type RedisServiceUser,
   redisUrlFor,
-} from '@paddock/shared/redis-acl.ts';
-import { redisAnswers, redisServerArgs } from '@paddock/shared/redis-server.ts';
-import { serviceTokenEnvOf } from '@paddock/shared/review/service-token.ts';
-import { waitFor } from '@paddock/shared/testing';
+  serviceTokenEnvOf,
+} from '@paddock/contracts';
+import { redisAnswers, redisServerArgs } from '@paddock/platform';
+import { waitFor } from '@paddock/testing';
 import { loadOrCreateSecrets } from './cluster-secrets.ts';
 import { type ServiceName, serviceEnv } from './service-env.ts';
 

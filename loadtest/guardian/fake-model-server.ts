@@ -1,6 +1,6 @@
 // Child process of the guardian bench: the fake model answering every request with an approval
 // after a fixed latency. Prints its base URL as one JSON line, then serves until killed.
-import { startFakeModel } from '@paddock/shared/testing';
+import { startFakeModel } from '@paddock/testing';
 
 const latencyMs = Number(process.env['FAKE_MODEL_LATENCY_MS'] ?? '300');
 const model = await startFakeModel();

@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { waitFor } from '@paddock/shared/testing';
+import { waitFor } from '@paddock/testing';
 
 export type Child = { proc: ChildProcess; stop: () => Promise<void> };
 

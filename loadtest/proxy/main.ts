@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { egressKeys } from '@paddock/shared/egress/keys.ts';
-import { issueExecCredential, putSandboxEgress } from '@paddock/shared/egress/store.ts';
-import { freePort, REPO_ROOT, startRedis, waitFor } from '@paddock/shared/testing';
+import { egressKeys } from '@paddock/contracts';
+import { issueExecCredential, putSandboxEgress } from '@paddock/sandbox-worker';
+import { freePort, startRedis, waitFor } from '@paddock/testing';
+import { REPO_ROOT } from '@paddock/platform';
 import { loadConnect, loadHttp } from './load.ts';
 import { startSquid } from './squid.ts';
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@paddock/shared/testing';
+import { waitFor } from '@paddock/testing';
 
 export type Squid = { port: number; stop: () => Promise<void> };
 

@@ -6,10 +6,10 @@
 // Last stdout line: one JSON object.
 import { Queue, Worker } from 'bullmq';
 import { pino } from 'pino';
-import { startTurnConsumer, type TurnJob } from '@paddock/shared/turns/index.ts';
-import { startRedis, waitFor } from '@paddock/shared/testing';
-import { startOrchestrator } from '../../services/orchestrator/src/orchestrator.ts';
-import { orchestratorSettings } from '../../services/orchestrator/src/settings.ts';
+import { startTurnConsumer } from '@paddock/turn-queue';
+import { type TurnJob } from '@paddock/contracts';
+import { startRedis, waitFor } from '@paddock/testing';
+import { orchestratorSettings, startOrchestrator } from '@paddock/orchestrator';
 
 const BIG_TURNS = Number(process.env['BIG_TURNS'] ?? 1000);
 const SMALL_TENANTS = 9;

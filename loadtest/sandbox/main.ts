@@ -3,13 +3,17 @@
 // through dockerode in the same container, and 20 sandboxes each running a short command at once.
 // Real Docker and Redis; everything created carries this run's labels and is removed at the end.
 // The last stdout line is one JSON object.
-import { createSandboxNetwork, removeSandboxNetwork, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
-import { ensureDocker, ensureSandboxImage, removeLabeled, startRedis, testRun } from '@paddock/shared/testing';
+import {
+  createSandboxNetwork,
+  prepareAgentRuntime,
+  removeSandboxNetwork,
+  SandboxManager,
+} from '@paddock/sandbox-worker';
+import { sandboxKeys } from '@paddock/contracts';
+import { ensureDocker, removeLabeled, startRedis, testRun } from '@paddock/testing';
+import { ensureSandboxImage } from '@paddock/platform';
 import type Docker from 'dockerode';
-import { prepareAgentRuntime } from '../../services/sandbox-worker/src/agent-runtime.ts';
-import type { SandboxLimits } from '../../services/sandbox-worker/src/container-spec.ts';
-import { SandboxManager } from '../../services/sandbox-worker/src/sandbox-manager.ts';
-import type { Sandbox } from '../../services/sandbox-worker/src/sandbox.ts';
+import type { Sandbox, SandboxLimits } from '@paddock/sandbox-worker';
 
 const WARM_SAMPLES = Number(process.env['BENCH_WARM_SAMPLES'] ?? 10);
 const COLD_SAMPLES = Number(process.env['BENCH_COLD_SAMPLES'] ?? 5);

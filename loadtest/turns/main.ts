@@ -6,11 +6,9 @@
 // time (no queueing: the path's own enqueue-to-first-command latency). Baseline of the same
 // run: the same three commands straight through the sandbox manager (no API, queue, gate or events).
 // Everything is local: a redis-server, Docker, loopback servers. Last stdout line: one JSON object.
-import { poolKey } from '../../services/sandbox-worker/src/container-spec.ts';
-import { sandboxKeys } from '@paddock/shared/sandbox/index.ts';
-import { waitFor } from '@paddock/shared/testing';
-import { parseEntries, type ThreadEvent } from '@paddock/shared/turns/events.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { poolKey } from '@paddock/sandbox-worker';
+import { keys, parseEntries, sandboxKeys, type ThreadEvent } from '@paddock/contracts';
+import { waitFor } from '@paddock/testing';
 import {
   apiOf,
   type Cluster,
@@ -18,7 +16,7 @@ import {
   newWorkspace,
   SMALL_LIMITS,
   startCluster,
-} from '../../services/sandbox-worker/test/e2e/cluster.ts';
+} from '@paddock/e2e-tests';
 
 const TURNS = Number(process.env['TURNS'] ?? 200);
 const WORKSPACES = Number(process.env['WORKSPACES'] ?? 10);

@@ -6,7 +6,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ClusterFile } from '@paddock/shared/config/schema.ts';
+import { ClusterFile } from '@paddock/config';
 import { REFERENCE_PATH, renderReference, withBlock } from '../config-reference.ts';
 
 const script = resolve(import.meta.dirname, '..', 'config-reference.ts');

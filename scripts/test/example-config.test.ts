@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { clusterLayer, readClusterFile, resolveConfig } from '@paddock/shared';
-import { REPO_ROOT } from '@paddock/shared/testing';
+import { clusterLayer, readClusterFile, resolveConfig } from '@paddock/config';
+import { REPO_ROOT } from '@paddock/platform';
 
 test('paddock.example.toml is a valid cluster file', () => {
   const configPath = join(REPO_ROOT, 'paddock.example.toml');

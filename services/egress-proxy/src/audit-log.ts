@@ -1,9 +1,8 @@
 // The decision stream writer: every decision is buffered and appended to the Redis stream in
 // batches (one pipeline per flush), with per-sandbox byte counters. When records cannot be
 // written and the backlog passes its cap, the proxy refuses new requests (fail closed).
-import { type DecisionRecord, decisionToFields } from '@paddock/shared/egress/decision.ts';
-import { egressKeys } from '@paddock/shared/egress/keys.ts';
-import type { Logger } from '@paddock/shared';
+import { type DecisionRecord, decisionToFields, egressKeys } from '@paddock/contracts';
+import type { Logger } from '@paddock/platform';
 import type { Redis } from 'ioredis';
 
 export type AuditLog = {

@@ -3,13 +3,18 @@
 // left by earlier approvals, one shared review for identical concurrent requests, and fail-closed
 // outcomes (only an approval lets a request through; denied, timed out, failed or aborted refuse it).
 import { randomBytes } from 'node:crypto';
-import { egressKeys } from '@paddock/shared/egress/keys.ts';
-import type { GrantScope, SandboxEgressRecord, ThreadGrant } from '@paddock/shared/egress/policy.ts';
-import type { RefusalReason } from '@paddock/shared/egress/reasons.ts';
-import type { GuardianClient } from '@paddock/shared/review/client.ts';
-import type { ReviewRequest, Verdict } from '@paddock/shared/review/contract.ts';
-import { newId } from '@paddock/shared/ids.ts';
-import { appendEvent, askPerson, type ThreadItem } from '@paddock/shared/turns/index.ts';
+import { appendEvent, egressKeys, type ThreadItem } from '@paddock/contracts';
+import type {
+  GrantScope,
+  GuardianClient,
+  RefusalReason,
+  ReviewRequest,
+  SandboxEgressRecord,
+  ThreadGrant,
+  Verdict,
+} from '@paddock/contracts';
+import { newId } from '@paddock/platform';
+import { askPerson } from '@paddock/turn-queue';
 import type { Redis } from 'ioredis';
 
 export type EscalationRequest = {

@@ -2,9 +2,8 @@
 // (unforgeable: sandboxes cannot change their address), and the exec that holds the credential in
 // Proxy-Authorization. One Redis round trip per request, so policy changes apply at once.
 import { createHash } from 'node:crypto';
-import { egressKeys } from '@paddock/shared/egress/keys.ts';
-import { ExecCredential, SandboxEgressRecord } from '@paddock/shared/egress/policy.ts';
-import type { RefusalReason } from '@paddock/shared/egress/reasons.ts';
+import { egressKeys, ExecCredential, SandboxEgressRecord } from '@paddock/contracts';
+import type { RefusalReason } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import Value from 'typebox/value';
 import { compileDomains, type DomainMatcher } from './domain-match.ts';

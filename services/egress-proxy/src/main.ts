@@ -1,13 +1,7 @@
 // Egress proxy entry: config, Redis, the guardian client, the proxy and its listeners; closes on SIGTERM.
-import {
-  closeOnSignals,
-  createLogger,
-  loadClusterSettings,
-  requireRedisUrl,
-  startTelemetry,
-} from '@paddock/shared';
-import { createGuardianClient } from '@paddock/shared/review/client.ts';
-import { requireServiceToken } from '@paddock/shared/review/service-token.ts';
+import { closeOnSignals, createLogger, startTelemetry } from '@paddock/platform';
+import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
+import { createGuardianClient, requireServiceToken } from '@paddock/contracts';
 import { Redis } from 'ioredis';
 import { watchSandboxNetworks } from './network-watch.ts';
 import { createEgressProxy } from './proxy-server.ts';

@@ -1,7 +1,7 @@
 // Sandbox networks appear while the proxy runs (each worker creates its own at start-up): this
 // polls the workers' network records in Redis and listens on each new network's gateway, and stops
 // listening when a record goes away. Networks named in [egress_proxy].sandbox_networks are static.
-import { type SandboxNetworkRecord, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
+import { type SandboxNetworkRecord, sandboxKeys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { EgressProxy } from './proxy-server.ts';

@@ -2,8 +2,8 @@
 // ports, method limit, allow list. Only an allowlist miss is escalatable to a reviewer. Where a
 // list applies (mode allowlist, or any denied domain) an IP literal is refused: lists name hosts,
 // and an address would step around a deny list (or an allow list's intent) unnamed.
-import type { AllowReason, RefusalReason } from '@paddock/shared/egress/reasons.ts';
-import { DEFAULT_ALLOWED_PORTS, type EgressNetworkPolicy } from '@paddock/shared/egress/policy.ts';
+import type { AllowReason, RefusalReason } from '@paddock/contracts';
+import { DEFAULT_ALLOWED_PORTS, type EgressNetworkPolicy } from '@paddock/contracts';
 import { compileDomains, type DomainMatcher } from './domain-match.ts';
 
 export type CompiledPolicy = {

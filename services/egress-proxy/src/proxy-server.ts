@@ -12,10 +12,9 @@ import {
 } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { metrics } from '@opentelemetry/api';
-import { type Logger, onFirstUse } from '@paddock/shared';
-import type { DecisionRecord } from '@paddock/shared/egress/decision.ts';
-import { REASON_HEADER, type RefusalReason } from '@paddock/shared/egress/reasons.ts';
-import type { GuardianClient } from '@paddock/shared/review/client.ts';
+import { type Logger, onFirstUse } from '@paddock/platform';
+import type { DecisionRecord, GuardianClient } from '@paddock/contracts';
+import { REASON_HEADER, type RefusalReason } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import { type Admission, createAdmission } from './admission.ts';
 import { createAddressPolicy } from './address-policy.ts';

@@ -1,6 +1,6 @@
 // What a refused sandbox sees: 403, the reason in X-Paddock-Reason, and a short body an agent
 // reads as a policy decision (not a network fault) and is told not to work around.
-import { REASON_HEADER, type RefusalReason } from '@paddock/shared/egress/reasons.ts';
+import { REASON_HEADER, type RefusalReason } from '@paddock/contracts';
 
 const WHY: Record<RefusalReason, string> = {
   'unknown-source': 'this connection does not come from a known sandbox',

@@ -1,5 +1,5 @@
 // The proxy's settings from the cluster file's [egress_proxy] section (defaults where unset).
-import { type ClusterSettings, envMs } from '@paddock/shared';
+import { type ClusterSettings, envMs } from '@paddock/config';
 import { type Listener, DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-server.ts';
 
 export type EgressProxySettings = {

@@ -4,7 +4,7 @@
 // Encrypted Client Hello is refused (its SNI is a cover name). Upstream bytes flow at once
 // (server-first protocols keep working); sandbox bytes flow once the gate opens.
 import { connect, type Socket } from 'node:net';
-import type { RefusalReason } from '@paddock/shared/egress/reasons.ts';
+import type { RefusalReason } from '@paddock/contracts';
 import { ECH_EXTENSION_TYPE, MAX_CLIENT_HELLO_BYTES, parseClientHello } from './client-hello.ts';
 import { normalizeHost } from './domain-match.ts';
 import type { Target } from './target.ts';

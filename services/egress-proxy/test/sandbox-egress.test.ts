@@ -4,21 +4,24 @@
 // sandbox cannot route to). Real Redis, real Docker; the guardian is a stub HTTP server.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createLogger } from '@paddock/shared';
-import { type DecisionRecord, decisionFromFields } from '@paddock/shared/egress/decision.ts';
-import { egressKeys } from '@paddock/shared/egress/keys.ts';
-import type { SandboxEgressRecord } from '@paddock/shared/egress/policy.ts';
-import { issueExecCredential, putSandboxEgress, revokeExecCredential } from '@paddock/shared/egress/store.ts';
-import { createGuardianClient, type GuardianClient } from '@paddock/shared/review/client.ts';
+import { createLogger, ensureSandboxImage } from '@paddock/platform';
+import {
+  createGuardianClient,
+  decisionFromFields,
+  type DecisionRecord,
+  egressKeys,
+  type GuardianClient,
+} from '@paddock/contracts';
+import type { SandboxEgressRecord } from '@paddock/contracts';
+import { issueExecCredential, putSandboxEgress, revokeExecCredential } from '@paddock/sandbox-worker';
 import {
   ensureDocker,
-  ensureSandboxImage,
   freePort,
   type RedisServer,
   removeLabeled,
   startRedis,
   testRun,
-} from '@paddock/shared/testing';
+} from '@paddock/testing';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { createEgressProxy, type EgressProxy } from '../src/proxy-server.ts';

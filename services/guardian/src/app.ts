@@ -1,15 +1,15 @@
 // The guardian's HTTP app: builds the review parts from settings, then the routes —
 // POST /v1/reviews, /healthz, /readyz. Process concerns (listen, signals) stay in main.ts.
 import { context, type Meter, metrics as otelMetrics, type Tracer, trace } from '@opentelemetry/api';
-import { badRequest, contextFrom, installErrorHandler, unauthorized } from '@paddock/shared';
-import { holdsServiceToken } from '@paddock/shared/review/service-token.ts';
+import { badRequest, contextFrom, installErrorHandler, unauthorized } from '@paddock/platform';
 import {
   ExecAction,
   FileWriteAction,
+  holdsServiceToken,
   NetworkAction,
   ReviewRequest,
   ToolCallAction,
-} from '@paddock/shared/review/contract.ts';
+} from '@paddock/contracts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import Type, { type TSchema } from 'typebox';

@@ -1,5 +1,6 @@
 // Guardian entry: config, the HTTP app; closes on SIGTERM.
-import { closeOnSignals, createLogger, loadClusterSettings, startTelemetry } from '@paddock/shared';
+import { closeOnSignals, createLogger, startTelemetry } from '@paddock/platform';
+import { loadClusterSettings } from '@paddock/config';
 import { buildApp } from './app.ts';
 import { guardianSettings } from './settings.ts';
 

@@ -1,7 +1,7 @@
 // The review policy: the default written for Paddock, replaced only by the operator's cluster-file
 // [auto_review].policy; the workspace's managed policy and the tenant layers' guidance are ADDED to it,
 // each in its own marked section, and never replace it. Blank texts are ignored.
-import type { PolicyContext } from '@paddock/shared/review/contract.ts';
+import type { PolicyContext } from '@paddock/contracts';
 
 export const DEFAULT_POLICY = `You review actions that an AI coding agent wants to take inside a Paddock sandbox: a locked-down
 container whose only network exit is an egress proxy. The action reached you because it crosses the

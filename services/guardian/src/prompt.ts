@@ -2,7 +2,7 @@
 // the tenant's guidance in sections marked as unable to override it, then the compact transcript as
 // untrusted evidence and the exact action (user). Tenant texts and evidence are JSON with '<' and '>'
 // escaped, so no text in them can close its frame or pose as an instruction block.
-import type { ReviewRequest } from '@paddock/shared/review/contract.ts';
+import type { ReviewRequest } from '@paddock/contracts';
 import { type EffectivePolicy, effectivePolicy, type PolicySource } from './policy.ts';
 import { type CompactTranscript, compactTranscript, type TranscriptBudget } from './transcript.ts';
 

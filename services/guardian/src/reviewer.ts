@@ -4,8 +4,8 @@
 // the deadline answers something other than `approved`.
 import { createHash } from 'node:crypto';
 import { type Span, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { PaddockError } from '@paddock/shared';
-import type { ReviewRequest, Verdict } from '@paddock/shared/review/contract.ts';
+import { PaddockError } from '@paddock/platform';
+import type { ReviewRequest, Verdict } from '@paddock/contracts';
 import type { Logger } from 'pino';
 import type { Admission } from './admission.ts';
 import type { GuardianMetrics } from './metrics.ts';

@@ -1,7 +1,7 @@
 // The guardian's settings: [guardian] of the cluster file, the model provider it names, and the
 // PADDOCK_GUARDIAN_* environment overrides, with every default in one place.
-import { type ClusterSettings, ConfigError, DEFAULT_AGENT_CONFIG } from '@paddock/shared';
-import { requireServiceToken } from '@paddock/shared/review/service-token.ts';
+import { type ClusterSettings, ConfigError, DEFAULT_AGENT_CONFIG } from '@paddock/config';
+import { requireServiceToken } from '@paddock/contracts';
 
 export type GuardianSettings = {
   host: string;

@@ -1,7 +1,7 @@
 // Compacts a thread's transcript to the review budget: the first user message (the task) always,
 // then the latest items that fit; long items are cut in the middle, stating what was omitted.
 // Hidden reasoning never leaves this module.
-import type { TranscriptItem } from '@paddock/shared/review/contract.ts';
+import type { TranscriptItem } from '@paddock/contracts';
 
 export type CompactItem = { index: number; role: 'user' | 'assistant' | 'tool'; content: string };
 export type CompactTranscript = {

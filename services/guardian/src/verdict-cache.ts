@@ -1,6 +1,6 @@
 // Verdicts by (tenant, review_id), so a repeated review_id gets the first verdict and never a second
 // model call. Bounded in entries and age; an entry holds the pending promise while the review runs.
-import type { Verdict } from '@paddock/shared/review/contract.ts';
+import type { Verdict } from '@paddock/contracts';
 
 export type CachedReview = { fingerprint: string; verdict: Promise<Verdict>; storedAt: number };
 

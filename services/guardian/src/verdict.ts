@@ -6,7 +6,7 @@ import {
   type RiskLevel,
   USER_AUTHORIZATIONS,
   type UserAuthorization,
-} from '@paddock/shared/review/contract.ts';
+} from '@paddock/contracts';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 

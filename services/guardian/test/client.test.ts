@@ -1,10 +1,10 @@
-// The shared guardian client (services/shared/src/review/client.ts) against a real guardian on
+// The shared guardian client (packages/contracts/src/review/client.ts) against a real guardian on
 // loopback and the fake model: verdicts pass through; every other answer fails closed.
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { createGuardianClient } from '@paddock/shared/review/client.ts';
-import { type FakeModel, freePort, startFakeModel } from '@paddock/shared/testing';
+import { createGuardianClient } from '@paddock/contracts';
+import { type FakeModel, freePort, startFakeModel } from '@paddock/testing';
 import type { FastifyInstance } from 'fastify';
 import { answer, guardianFor, reviewRequest, SERVICE_TOKEN } from './helpers.ts';
 

@@ -1,8 +1,8 @@
 // Test helpers: guardian settings pointed at a fake model, review requests, scripted model answers.
 import { randomUUID } from 'node:crypto';
-import { createLogger } from '@paddock/shared';
-import type { ReviewRequest } from '@paddock/shared/review/contract.ts';
-import type { ScriptedReply } from '@paddock/shared/testing';
+import { createLogger } from '@paddock/platform';
+import type { ReviewRequest } from '@paddock/contracts';
+import type { ScriptedReply } from '@paddock/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.ts';
 import type { GuardianSettings } from '../src/settings.ts';

@@ -2,10 +2,10 @@
 // deadlines, retries, policy precedence, prompt framing, sharing and repeated review ids.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import type { PolicyContext, Verdict } from '@paddock/shared/review/contract.ts';
-import { type FakeModel, freePort, startFakeModel } from '@paddock/shared/testing';
+import type { PolicyContext, Verdict } from '@paddock/contracts';
+import { type FakeModel, freePort, startFakeModel } from '@paddock/testing';
 import type { FastifyInstance } from 'fastify';
-import type { ClusterSettings } from '@paddock/shared';
+import type { ClusterSettings } from '@paddock/config';
 import { guardianSettings, type GuardianSettings } from '../src/settings.ts';
 import { ACTION_CLOSE, ACTION_OPEN, EVIDENCE_CLOSE, EVIDENCE_OPEN, GUIDANCE_HEADING, MANAGED_HEADING } from '../src/prompt.ts';
 import { DEFAULT_POLICY } from '../src/policy.ts';

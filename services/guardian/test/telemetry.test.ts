@@ -2,7 +2,7 @@
 // span per review — read back through the real SDK's in-memory reader and exporter.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { startFakeModel } from '@paddock/shared/testing';
+import { startFakeModel } from '@paddock/testing';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   BasicTracerProvider,

@@ -4,7 +4,7 @@ import { FastifyOtelInstrumentation } from '@fastify/otel';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
-import { installErrorHandler, unavailable } from '@paddock/shared';
+import { installErrorHandler, unavailable } from '@paddock/platform';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { authenticate } from './auth.ts';

@@ -1,10 +1,9 @@
 // The workspace audit log: who created or revoked a token, who ran which turn with which model,
 // and the other changes to a workspace. A Redis stream per workspace; ids are time-ordered, so a
 // time range is a stream range and the cursor is the last id served.
-import { badRequest } from '@paddock/shared';
-import type { AuditEntry } from '@paddock/shared/api/index.ts';
-import { type AuditActor, appendAudit } from '@paddock/shared/turns/audit.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { badRequest } from '@paddock/platform';
+import type { AuditEntry } from './api/tenancy.ts';
+import { appendAudit, type AuditActor, keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 
 export type Actor = AuditActor;

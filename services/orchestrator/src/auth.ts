@@ -1,9 +1,9 @@
 // Who is calling: a bearer access token resolved to a workspace member (or the operator key for
 // workspace creation), then the per-token rate limit. Expired, revoked or unknown tokens are 401;
 // role checks are 403; another workspace's resources are 404 (see ownedBy).
-import { forbidden, notFound, PaddockError, unauthorized } from '@paddock/shared';
-import type { Member, Role } from '@paddock/shared/api/index.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { forbidden, notFound, PaddockError, unauthorized } from '@paddock/platform';
+import type { Member, Role } from './api/tenancy.ts';
+import { keys } from '@paddock/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { countRequest } from './rate-limit.ts';

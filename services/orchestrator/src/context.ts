@@ -1,6 +1,6 @@
 // What every route module gets: storage, settings, the clock, the scheduler.
-import type { ClusterFile } from '@paddock/shared';
-import type { TurnScheduler } from '@paddock/shared/turns/index.ts';
+import type { ClusterFile } from '@paddock/config';
+import type { TurnScheduler } from '@paddock/turn-queue';
 import type { Redis } from 'ioredis';
 import type { OrchestratorSettings } from './settings.ts';
 

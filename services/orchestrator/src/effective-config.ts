@@ -9,15 +9,15 @@ import {
   ConfigError,
   type ConfigIssue,
   type ConfigLayer,
-  createLogger,
   domainWithinAny,
   type EffectiveConfig,
   pathWithinAny,
   readRequirements,
   type Requirements,
   resolveConfig,
-} from '@paddock/shared';
-import { keys } from '@paddock/shared/turns/keys.ts';
+} from '@paddock/config';
+import { createLogger } from '@paddock/platform';
+import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 

@@ -1,11 +1,6 @@
 // Orchestrator entry: config, the orchestrator's parts, listen; closes on SIGTERM.
-import {
-  closeOnSignals,
-  createLogger,
-  loadClusterSettings,
-  requireRedisUrl,
-  startTelemetry,
-} from '@paddock/shared';
+import { closeOnSignals, createLogger, startTelemetry } from '@paddock/platform';
+import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
 import { startOrchestrator } from './orchestrator.ts';
 import { orchestratorSettings } from './settings.ts';
 

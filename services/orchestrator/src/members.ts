@@ -1,7 +1,7 @@
 // Changes to a workspace's member list under its invariants: the workspace always keeps at least one
 // owner, and a change applies only to the record the caller decided on (a concurrent change → `changed`).
-import type { Member } from '@paddock/shared/api/index.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import type { Member } from './api/tenancy.ts';
+import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 
 export type MemberChange = 'ok' | 'missing' | 'changed' | 'last_owner';

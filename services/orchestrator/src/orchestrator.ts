@@ -1,12 +1,11 @@
 // Builds the whole orchestrator from settings: Redis (checked for durability), the scheduler,
 // the dispatcher and the HTTP app. main.ts, the tests and the queue benchmark all start it here.
-import type { ClusterFile } from '@paddock/shared';
-import { TurnScheduler } from '@paddock/shared/turns/index.ts';
+import type { ClusterFile } from '@paddock/config';
+import { Dispatcher, TurnScheduler } from '@paddock/turn-queue';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
-import { Dispatcher } from './dispatcher.ts';
 import { checkDurability } from './redis-check.ts';
 import type { OrchestratorSettings } from './settings.ts';
 
@@ -66,3 +65,6 @@ export async function startOrchestrator(o: {
     },
   };
 }
+
+// What other processes (main.ts, the e2e suite, the benchmarks) may use of this service.
+export { orchestratorSettings } from './settings.ts';

@@ -1,5 +1,5 @@
 // Page sizes (a default, and a maximum a client cannot exceed) and opaque offset cursors.
-import { badRequest } from '@paddock/shared';
+import { badRequest } from '@paddock/platform';
 import type { OrchestratorSettings } from './settings.ts';
 
 export function pageLimit(settings: OrchestratorSettings, limit: number | undefined): number {

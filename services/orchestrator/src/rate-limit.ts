@@ -1,5 +1,5 @@
 // Per-token request rate: a fixed window counted in Redis (so every orchestrator replica shares it).
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 
 /** Counts one request; returns the seconds to wait when over the limit, else undefined. */

@@ -1,6 +1,6 @@
 // Start-up check that Redis keeps what the API accepted: AOF on and no eviction. Refuses to start
 // (or warns, per [orchestrator].redis_durability) with the exact setting to change.
-import { PaddockError } from '@paddock/shared';
+import { PaddockError } from '@paddock/platform';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 

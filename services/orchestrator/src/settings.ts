@@ -1,7 +1,7 @@
 // The orchestrator's settings: the [orchestrator] section of the cluster file with its defaults,
 // and the operator key read from the environment variable it names.
-import type { ClusterSettings } from '@paddock/shared';
-import { allowedImages } from '@paddock/shared/images.ts';
+import type { ClusterSettings } from '@paddock/config';
+import { allowedImages } from '@paddock/platform';
 
 export type OrchestratorSettings = {
   operatorKey: string | undefined;

@@ -1,6 +1,6 @@
 // Re-checks, during a long-lived event stream, the access token that opened it: revoked, expired,
 // gone, or its member removed ends the stream. Also when the token will expire, so a read can stop there.
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { Principal } from './auth.ts';
 import { loadToken } from './tokens.ts';

@@ -1,9 +1,9 @@
 // Access tokens: random secrets shown once, stored only as a sha256 hash, checked in constant time.
 // A secret reads `pdk.<token id>.<random>`, so the check loads one record by id, never scans.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { newId, PaddockError } from '@paddock/shared';
-import type { AccessTokenView } from '@paddock/shared/api/index.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { newId, PaddockError } from '@paddock/platform';
+import type { AccessTokenView } from './api/tenancy.ts';
+import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 
 export type TokenRecord = AccessTokenView & { workspace_id: string; hash: string };

@@ -3,8 +3,8 @@
 // with the cluster's; and environments and threads stored before these rules keep working.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { keys } from '@paddock/shared/turns/keys.ts';
-import { type RedisServer, startRedis } from '@paddock/shared/testing';
+import { keys } from '@paddock/contracts';
+import { type RedisServer, startRedis } from '@paddock/testing';
 import type { Orchestrator } from '../src/orchestrator.ts';
 import { api, captureLogs, newThread, newWorkspace, start } from './helpers.ts';
 

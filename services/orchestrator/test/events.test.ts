@@ -2,8 +2,8 @@
 // once), and JSONL. Events are appended to the thread's Redis stream as the worker would.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { appendEvent, type ThreadEvent } from '@paddock/shared/turns/index.ts';
-import { type RedisServer, startRedis, waitFor } from '@paddock/shared/testing';
+import { appendEvent, type ThreadEvent } from '@paddock/contracts';
+import { type RedisServer, startRedis, waitFor } from '@paddock/testing';
 import type { Orchestrator } from '../src/orchestrator.ts';
 import { api, newThread, newWorkspace, start } from './helpers.ts';
 

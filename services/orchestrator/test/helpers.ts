@@ -1,7 +1,7 @@
 // Test helpers: an orchestrator on a real Redis, a log capture, and request shorthands.
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { ClusterFile } from '@paddock/shared';
+import type { ClusterFile } from '@paddock/config';
 import { startOrchestrator, type Orchestrator } from '../src/orchestrator.ts';
 import { type OrchestratorSettings, orchestratorSettings } from '../src/settings.ts';
 

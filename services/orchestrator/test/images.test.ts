@@ -2,8 +2,8 @@
 // (only to show which refused images exist): off the list is a 400 worded the same either way.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { LOCAL_DEBIAN_BASE } from '@paddock/shared/images.ts';
-import { ensureDocker, type RedisServer, startRedis } from '@paddock/shared/testing';
+import { LOCAL_DEBIAN_BASE } from '@paddock/platform';
+import { ensureDocker, type RedisServer, startRedis } from '@paddock/testing';
 import type { Orchestrator } from '../src/orchestrator.ts';
 import { orchestratorSettings } from '../src/settings.ts';
 import { api, newWorkspace, OPERATOR_KEY, start } from './helpers.ts';

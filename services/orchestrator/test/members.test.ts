@@ -3,7 +3,7 @@
 // the token permission have no token page, and token creation stops at the per-member cap.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type RedisServer, startRedis } from '@paddock/shared/testing';
+import { type RedisServer, startRedis } from '@paddock/testing';
 import type { Orchestrator } from '../src/orchestrator.ts';
 import { api, newWorkspace, start } from './helpers.ts';
 

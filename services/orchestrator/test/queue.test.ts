@@ -3,8 +3,9 @@
 // interrupts, restarts of the orchestrator and of Redis, and Redis down.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTurnConsumer, type TurnConsumer, type TurnJob } from '@paddock/shared/turns/index.ts';
-import { type RedisServer, startRedis, waitFor } from '@paddock/shared/testing';
+import { startTurnConsumer, type TurnConsumer } from '@paddock/turn-queue';
+import { type TurnJob } from '@paddock/contracts';
+import { type RedisServer, startRedis, waitFor } from '@paddock/testing';
 import type { Orchestrator } from '../src/orchestrator.ts';
 import { api, newThread, newWorkspace, start } from './helpers.ts';
 

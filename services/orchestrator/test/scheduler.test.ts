@@ -2,8 +2,9 @@
 // the per-workspace cap, the dispatch window, one turn per thread, claims and interrupts.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
-import { keys, TurnScheduler } from '@paddock/shared/turns/index.ts';
-import { type RedisServer, startRedis } from '@paddock/shared/testing';
+import { keys } from '@paddock/contracts';
+import { TurnScheduler } from '@paddock/turn-queue';
+import { type RedisServer, startRedis } from '@paddock/testing';
 import type { Redis } from 'ioredis';
 
 let server: RedisServer;

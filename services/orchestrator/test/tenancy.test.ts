@@ -2,7 +2,7 @@
 // authorization refusals, and the limits (body size, rate, page size).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type RedisServer, startRedis } from '@paddock/shared/testing';
+import { type RedisServer, startRedis } from '@paddock/testing';
 import type { Orchestrator } from '../src/orchestrator.ts';
 import { api, captureLogs, newWorkspace, OPERATOR_KEY, start } from './helpers.ts';
 

@@ -2,14 +2,9 @@
 // tenant isolation of every id, against a real Redis.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  createApprovalRequest,
-  keys,
-  recordDenial,
-  takeOverride,
-  waitForDecision,
-} from '@paddock/shared/turns/index.ts';
-import { type RedisServer, startRedis } from '@paddock/shared/testing';
+import { createApprovalRequest, recordDenial, takeOverride, waitForDecision } from '@paddock/turn-queue';
+import { keys } from '@paddock/contracts';
+import { type RedisServer, startRedis } from '@paddock/testing';
 import type { Orchestrator } from '../src/orchestrator.ts';
 import { api, newThread, newWorkspace, start } from './helpers.ts';
 

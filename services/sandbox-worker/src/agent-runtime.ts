@@ -17,10 +17,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { PaddockError } from '@paddock/shared';
+import { PaddockError } from '@paddock/platform';
 
 const run = promisify(execFile);
-const AGENT_SOURCE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'agent');
+const AGENT_SOURCE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'agent');
 
 export type AgentRuntime = {
   /** Host path of the Node binary, mounted at NODE_IN_SANDBOX. */

@@ -2,7 +2,7 @@
 // directions, many requests in flight at once, told apart by id. A session that breaks fails every
 // pending request (fail closed) and is replaced on the next use.
 import type { Duplex } from 'node:stream';
-import { PaddockError } from '@paddock/shared';
+import { PaddockError } from '@paddock/platform';
 import type Docker from 'dockerode';
 import { AGENT_COMMAND } from './agent-runtime.ts';
 

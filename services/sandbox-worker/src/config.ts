@@ -1,8 +1,8 @@
 // The worker's sandbox settings: [sandbox_worker] of the cluster file with its defaults applied, and
 // the cluster file's model providers (the only model endpoints the worker's agent loop calls).
-import { type ClusterSettings, clusterModelProviders, envMs, type ModelProviders } from '@paddock/shared';
-import { allowedImages } from '@paddock/shared/images.ts';
-import { requireServiceToken } from '@paddock/shared/review/service-token.ts';
+import { type ClusterSettings, clusterModelProviders, envMs, type ModelProviders } from '@paddock/config';
+import { allowedImages } from '@paddock/platform';
+import { requireServiceToken } from '@paddock/contracts';
 import type { SandboxLimits } from './container-spec.ts';
 import { DEFAULT_OUTPUT_CAPS, type OutputCaps } from './turn/item-events.ts';
 

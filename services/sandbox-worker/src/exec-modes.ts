@@ -1,6 +1,6 @@
 // How an exec's mode becomes the Landlock launcher's arguments: the one place that says what
 // each mode may write. Pure, so it is unit-tested without a container.
-import type { ExecMode } from '@paddock/shared/sandbox/index.ts';
+import type { ExecMode } from '@paddock/contracts';
 
 export const WORKSPACE_DIR = '/workspace';
 export const HOME_DIR = '/home/sandbox';

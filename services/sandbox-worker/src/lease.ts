@@ -1,6 +1,6 @@
 // The worker's lease in Redis: refreshed at a third of its length while the process lives. When the
 // process dies (even by SIGKILL) the key expires and the reaper may remove what the worker owned.
-import { sandboxKeys } from '@paddock/shared/sandbox/index.ts';
+import { sandboxKeys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 
 export type WorkerLease = { stop: () => Promise<void> };

@@ -1,13 +1,7 @@
 // Sandbox worker entry: config, Docker, the sandbox image, the worker's parts (lease, reaper,
 // network, sandboxes, turn engine) and the health probe; closes on SIGTERM.
-import {
-  closeOnSignals,
-  createLogger,
-  loadClusterSettings,
-  requireRedisUrl,
-  startTelemetry,
-} from '@paddock/shared';
-import { ensureSandboxImage } from '@paddock/shared/images.ts';
+import { closeOnSignals, createLogger, ensureSandboxImage, startTelemetry } from '@paddock/platform';
+import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
 import Docker from 'dockerode';
 import { sandboxRuntimeConfig } from './config.ts';
 import { createHealthServer } from './health.ts';

@@ -3,8 +3,8 @@
 // past their wall-clock lifetime, and workspace disks under its data dir left without a volume. It
 // never touches a resource without `paddock.managed=true` (a disk: without its record) or outside
 // the caller's scope labels, and when Redis cannot answer it removes nothing (fail closed).
-import { egressKeys } from '@paddock/shared/egress/keys.ts';
-import { LABEL, removeSandboxNetwork, sandboxKeys, sweepOrphanFirewall } from '@paddock/shared/sandbox/index.ts';
+import { egressKeys, LABEL, sandboxKeys } from '@paddock/contracts';
+import { removeSandboxNetwork, sweepOrphanFirewall } from './sandbox-network.ts';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';

@@ -3,27 +3,26 @@
 // Redis, hands each networked exec its own proxy credential, and destroys sandboxes on thread close
 // or after the idle TTL.
 import { randomBytes } from 'node:crypto';
-import { traceCarrier } from '@paddock/shared';
-import type { SandboxEgressRecord } from '@paddock/shared/egress/policy.ts';
+import {
+  DEFAULT_ALLOWED_IMAGES,
+  imageAllowed,
+  imageNotAllowedMessage,
+  PaddockError,
+  traceCarrier,
+} from '@paddock/platform';
+import type { SandboxEgressRecord } from '@paddock/contracts';
 import {
   issueExecCredential,
   putSandboxEgress,
   removeSandboxEgress,
   revokeExecCredential,
-} from '@paddock/shared/egress/store.ts';
-import {
-  type ExecChunk,
-  type ExecRequest,
-  type ExecResult,
-  type SandboxNetwork,
-  sandboxKeys,
-} from '@paddock/shared/sandbox/index.ts';
+} from './egress-store.ts';
+import { type ExecChunk, type ExecRequest, type ExecResult, sandboxKeys } from '@paddock/contracts';
+import { type SandboxNetwork } from './sandbox-network.ts';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent-runtime.ts';
-import { PaddockError } from '@paddock/shared';
-import { DEFAULT_ALLOWED_IMAGES, imageAllowed, imageNotAllowedMessage } from '@paddock/shared/images.ts';
 import type { SandboxShape } from './container-spec.ts';
 import { attachSandbox, createSandbox, destroySandbox, type Sandbox } from './sandbox.ts';
 import { WarmPool } from './warm-pool.ts';

@@ -3,7 +3,7 @@
 // destroyed here; who owns it and for which thread is the manager's business.
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import { PaddockError } from '@paddock/shared';
+import { PaddockError } from '@paddock/platform';
 import {
   type ExecChunk,
   type ExecOutput,
@@ -11,9 +11,9 @@ import {
   type ExecResult,
   LABEL,
   omittedMarker,
-  type SandboxNetwork,
   sandboxLabels,
-} from '@paddock/shared/sandbox/index.ts';
+} from '@paddock/contracts';
+import { type SandboxNetwork } from './sandbox-network.ts';
 import type Docker from 'dockerode';
 import { AgentSession, type AgentEvent } from './agent-session.ts';
 import type { AgentRuntime } from './agent-runtime.ts';

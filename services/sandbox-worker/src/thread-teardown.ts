@@ -5,12 +5,12 @@
 import {
   ackThreadDeleted,
   type DeletedThread,
+  keys,
   parseDeletedThread,
   pendingThreadDeletions,
   sandboxChannels,
   sandboxKeys,
-} from '@paddock/shared/sandbox/index.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+} from '@paddock/contracts';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SandboxManager } from './sandbox-manager.ts';

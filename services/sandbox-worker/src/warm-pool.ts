@@ -1,8 +1,8 @@
 // The warm pool: started, unassigned sandboxes per pool key (image + limits), listed in Redis so
 // that LPOP is the one atomic claim (two workers never get the same sandbox). A claimed sandbox
 // never goes back: after its thread it is destroyed, so no tenant inherits another's leftovers.
-import { sandboxKeys } from '@paddock/shared/sandbox/index.ts';
-import type { SandboxNetwork } from '@paddock/shared/sandbox/index.ts';
+import { sandboxKeys } from '@paddock/contracts';
+import type { SandboxNetwork } from './sandbox-network.ts';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';

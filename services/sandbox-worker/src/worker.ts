@@ -5,10 +5,10 @@
 // labels and budgets.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ModelProviders } from '@paddock/shared/config/resolve.ts';
-import { createGuardianClient } from '@paddock/shared/review/client.ts';
-import { createSandboxNetwork, removeSandboxNetwork, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
-import { startTurnConsumer, type TurnConsumer } from '@paddock/shared/turns/consumer.ts';
+import type { ModelProviders } from '@paddock/config';
+import { createGuardianClient, sandboxKeys } from '@paddock/contracts';
+import { createSandboxNetwork, removeSandboxNetwork } from './sandbox-network.ts';
+import { startTurnConsumer, type TurnConsumer } from '@paddock/turn-queue';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PaddockError } from '@paddock/shared';
+import { PaddockError } from '@paddock/platform';
 import type { Logger } from 'pino';
 
 const run = promisify(execFile);

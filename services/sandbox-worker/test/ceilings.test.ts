@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LABEL, sandboxKeys } from '@paddock/shared/sandbox/index.ts';
-import { LOCAL_DEBIAN_BASE } from '@paddock/shared/images.ts';
+import { LABEL, sandboxKeys } from '@paddock/contracts';
+import { LOCAL_DEBIAN_BASE } from '@paddock/platform';
 import type { Redis } from 'ioredis';
 import { reap } from '../src/reaper.ts';
 import { createSandbox, destroySandbox, type Sandbox } from '../src/sandbox.ts';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import type { PaddockError } from '@paddock/shared';
+import type { PaddockError } from '@paddock/platform';
 import type { Sandbox } from '../src/sandbox.ts';
 import { cleanup, fixture, sh } from './helpers.ts';
 

@@ -4,15 +4,9 @@ import {
   createSandboxNetwork,
   removeSandboxNetwork,
   type SandboxNetwork,
-} from '@paddock/shared/sandbox/index.ts';
-import {
-  ensureDocker,
-  ensureSandboxImage,
-  type RedisServer,
-  removeLabeled,
-  startRedis,
-  testRun,
-} from '@paddock/shared/testing';
+} from '../src/sandbox-network.ts';
+import { ensureDocker, type RedisServer, removeLabeled, startRedis, testRun } from '@paddock/testing';
+import { ensureSandboxImage } from '@paddock/platform';
 import type Docker from 'dockerode';
 import { type AgentRuntime, prepareAgentRuntime } from '../src/agent-runtime.ts';
 import type { SandboxLimits, SandboxShape } from '../src/container-spec.ts';

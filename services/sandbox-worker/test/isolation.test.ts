@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { freePort, waitFor } from '@paddock/shared/testing';
+import { freePort, waitFor } from '@paddock/testing';
 import { Redis } from 'ioredis';
 import { SandboxManager } from '../src/sandbox-manager.ts';
 import type { Sandbox } from '../src/sandbox.ts';

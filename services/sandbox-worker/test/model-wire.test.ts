@@ -3,10 +3,10 @@
 // against the fake model (real Redis, the shell stubbed), one thread switching wire_api between turns.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type EffectiveConfig, DEFAULT_AGENT_CONFIG, type ModelProviders, resolveConfig } from '@paddock/shared/config/resolve.ts';
-import { type FakeModel, type RedisServer, startFakeModel, startRedis } from '@paddock/shared/testing';
-import type { ThreadItem } from '@paddock/shared/turns/events.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { type EffectiveConfig, DEFAULT_AGENT_CONFIG, type ModelProviders, resolveConfig } from '@paddock/config';
+import { type FakeModel, type RedisServer, startFakeModel, startRedis } from '@paddock/testing';
+import type { ThreadItem } from '@paddock/contracts';
+import { keys } from '@paddock/contracts';
 import type { ChatCompletion, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Response } from 'openai/resources/responses/responses';
 import { runAgentLoop, SHELL_TOOL, withoutOrphanAnswers } from '../src/turn/agent-loop.ts';

@@ -3,11 +3,9 @@
 // action hash an override relies on; and the throttle of output events against a real Redis.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type EffectiveConfig, resolveConfig } from '@paddock/shared/config/resolve.ts';
-import { actionHash } from '@paddock/shared/policy/action-hash.ts';
-import { type RedisServer, startRedis } from '@paddock/shared/testing';
-import { parseEntries } from '@paddock/shared/turns/events.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { type EffectiveConfig, resolveConfig } from '@paddock/config';
+import { actionHash, keys, parseEntries } from '@paddock/contracts';
+import { type RedisServer, startRedis } from '@paddock/testing';
 import { actionOf } from '../src/turn/action-gate.ts';
 import { parseShellCall } from '../src/turn/agent-loop.ts';
 import { shellQuote } from '../src/turn/command-runner.ts';

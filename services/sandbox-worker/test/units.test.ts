@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadClusterSettings } from '@paddock/shared';
+import { loadClusterSettings, SandboxWorkerSection } from '@paddock/config';
 import {
   allowedImages,
   BUILT_SANDBOX_IMAGE_NAMES,
   DEFAULT_ALLOWED_IMAGES,
   imageAllowed,
   SANDBOX_IMAGES_DIR,
-} from '@paddock/shared/images.ts';
+} from '@paddock/platform';
 import type { Logger } from 'pino';
 import { sandboxRuntimeConfig } from '../src/config.ts';
 import { containerSpec, poolKey } from '../src/container-spec.ts';
@@ -18,7 +18,6 @@ import { launcherArgs } from '../src/exec-modes.ts';
 import { proxyEnv } from '../src/sandbox-manager.ts';
 import { effectiveDiskQuotaMb } from '../src/workspace-disk.ts';
 import { DEFAULT_OUTPUT_CAPS } from '../src/turn/item-events.ts';
-import { SandboxWorkerSection } from '@paddock/shared/config/sections/sandbox-worker.ts';
 
 const limits = { cpus: 1, memoryMb: 512, pids: 100, tmpMb: 64, homeMb: 16, lifetimeMs: 60_000 };
 

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ReviewRequest } from '@paddock/shared/review/contract.ts';
+import type { ReviewRequest } from '@paddock/contracts';
 
 export type Upstream = {
   port: number;

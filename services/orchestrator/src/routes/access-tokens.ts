@@ -3,18 +3,17 @@
 // token permission only their own; a member without it has no token page at all (every route 403).
 // Creation stops at the per-member cap of live tokens.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { forbidden, notFound } from '@paddock/shared';
+import { forbidden, notFound } from '@paddock/platform';
 import {
   AccessTokenPage,
   AccessTokenView,
   CreateAccessTokenBody,
   CreatedAccessToken,
-  ErrorResponse,
-  PageQuery,
   TokenParams,
   WorkspaceParams,
-} from '@paddock/shared/api/index.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+} from '../api/tenancy.ts';
+import { ErrorResponse, PageQuery } from '../api/common.ts';
+import { keys } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.ts';
 import { actorOf, loadMember, type Principal, requireWorkspace } from '../auth.ts';

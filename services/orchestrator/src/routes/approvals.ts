@@ -1,7 +1,7 @@
 // Approvals (actions waiting for a person) and denials (the last 10; one may be approved for a
 // single retry of exactly that action). Each is decided once: the first decision wins, later ones 409.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { notFound, PaddockError } from '@paddock/shared';
+import { notFound, PaddockError } from '@paddock/platform';
 import {
   Approval,
   ApprovalList,
@@ -10,19 +10,17 @@ import {
   Denial,
   DenialList,
   DenialParams,
-  ErrorResponse,
   IdParams,
-} from '@paddock/shared/api/index.ts';
-import { actionHash } from '@paddock/shared/policy/action-hash.ts';
+} from '../api/threads.ts';
+import { ErrorResponse } from '../api/common.ts';
+import { actionHash, channels, keys } from '@paddock/contracts';
 import {
-  approveDenial,
   type ApprovalRecord,
   type ApprovalStatus,
-  channels,
-  DENIALS_KEPT,
+  approveDenial,
   type DenialRecord,
-  keys,
-} from '@paddock/shared/turns/index.ts';
+  DENIALS_KEPT,
+} from '@paddock/turn-queue';
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.ts';
 import { actorOf, ownedBy, principalOf } from '../auth.ts';

@@ -1,17 +1,11 @@
 // Environments: image, setup script, and an agent config layer (TOML) checked when created. The
 // image must be on the operator's allowlist, decided from the list alone (the engine is never asked).
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { newId, PaddockError, readAgentLayer } from '@paddock/shared';
-import { imageAllowed, imageNotAllowedMessage } from '@paddock/shared/images.ts';
-import {
-  CreateEnvironmentBody,
-  Environment,
-  EnvironmentPage,
-  ErrorResponse,
-  IdParams,
-  PageQuery,
-} from '@paddock/shared/api/index.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { imageAllowed, imageNotAllowedMessage, newId, PaddockError } from '@paddock/platform';
+import { readAgentLayer } from '@paddock/config';
+import { CreateEnvironmentBody, Environment, EnvironmentPage, IdParams } from '../api/threads.ts';
+import { ErrorResponse, PageQuery } from '../api/common.ts';
+import { keys } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { audit } from '../audit.ts';

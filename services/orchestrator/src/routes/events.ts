@@ -3,9 +3,10 @@
 // re-checks its token at least once per heartbeat and ends, with an `error` event saying why, when
 // it was revoked or expired; open streams are capped per orchestrator and per workspace.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { badRequest, PaddockError } from '@paddock/shared';
-import { ErrorResponse, EventsQuery, IdParams } from '@paddock/shared/api/index.ts';
-import { keys, parseEntries } from '@paddock/shared/turns/index.ts';
+import { badRequest, PaddockError } from '@paddock/platform';
+import { ErrorResponse } from '../api/common.ts';
+import { EventsQuery, IdParams } from '../api/threads.ts';
+import { keys, parseEntries } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { principalOf } from '../auth.ts';

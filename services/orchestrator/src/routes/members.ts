@@ -2,21 +2,20 @@
 // workspace's id 404. Admins never touch an owner nor make one; the last owner stays. Removing a
 // member revokes every live token they hold, each recorded in the audit log.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { forbidden, notFound, PaddockError } from '@paddock/shared';
+import { forbidden, notFound, PaddockError } from '@paddock/platform';
 import {
   AddMemberBody,
   AddMemberResponse,
-  ErrorResponse,
   Member,
   MemberPage,
   MemberParams,
-  PageQuery,
   RemovedMember,
   type Role,
   UpdateMemberBody,
   WorkspaceParams,
-} from '@paddock/shared/api/index.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+} from '../api/tenancy.ts';
+import { ErrorResponse, PageQuery } from '../api/common.ts';
+import { keys } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.ts';
 import { actorOf, type Principal, requireRole, requireWorkspace } from '../auth.ts';

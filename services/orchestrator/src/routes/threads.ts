@@ -5,26 +5,25 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import {
   badRequest,
   contextFrom,
-  type EffectiveConfig,
   forbidden,
   inSpan,
   newId,
   PaddockError,
   paddockTracer,
   traceCarrier,
-} from '@paddock/shared';
+} from '@paddock/platform';
+import { type EffectiveConfig } from '@paddock/config';
 import {
   CreateThreadBody,
   CreateTurnBody,
-  ErrorResponse,
   IdParams,
   Thread,
   Turn,
   TurnAccepted,
   TurnParams,
-} from '@paddock/shared/api/index.ts';
-import { announceThreadDeleted } from '@paddock/shared/sandbox/thread-deletions.ts';
-import { appendEvent, keys, type TurnJob, turnFromHash } from '@paddock/shared/turns/index.ts';
+} from '../api/threads.ts';
+import { ErrorResponse } from '../api/common.ts';
+import { announceThreadDeleted, appendEvent, keys, turnFromHash, type TurnJob } from '@paddock/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import Type from 'typebox';

@@ -1,16 +1,17 @@
 // Workspaces, managed requirements and the audit log (members: members.ts).
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { newId, readRequirements } from '@paddock/shared';
+import { newId } from '@paddock/platform';
+import { readRequirements } from '@paddock/config';
 import {
   AuditPage,
   AuditQuery,
   CreateWorkspaceBody,
   CreateWorkspaceResponse,
-  ErrorResponse,
   type Member,
   WorkspaceParams,
-} from '@paddock/shared/api/index.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+} from '../api/tenancy.ts';
+import { ErrorResponse } from '../api/common.ts';
+import { keys } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { audit, readAudit } from '../audit.ts';

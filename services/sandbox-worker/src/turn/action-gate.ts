@@ -3,22 +3,20 @@
 // waited for up to `approvalTimeoutMs`). Keeps the turn's denial circuit breaker, records denials,
 // and applies a person's override of a recent denial: one retry of exactly that action, reviewed
 // with the override in its context. Every outcome becomes an event and a message for the model.
-import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
-import type { SandboxMode } from '@paddock/shared/config/schema.ts';
-import { newId } from '@paddock/shared/ids.ts';
-import { classifyExec, type ExecRequest, type RejectCode } from '@paddock/shared/policy/classify.ts';
-import { DenialBreaker } from '@paddock/shared/policy/denial-breaker.ts';
-import { rejectionMessage, reviewMessage } from '@paddock/shared/policy/model-messages.ts';
-import type { GuardianClient } from '@paddock/shared/review/client.ts';
-import type { ReviewOutcome, TranscriptItem, Verdict } from '@paddock/shared/review/contract.ts';
+import type { EffectiveConfig, SandboxMode } from '@paddock/config';
+import { newId } from '@paddock/platform';
+import { classifyExec, type ExecRequest, type RejectCode } from '../policy/classify.ts';
+import { DenialBreaker } from '../policy/denial-breaker.ts';
+import { rejectionMessage, reviewMessage } from '../policy/model-messages.ts';
+import type { GuardianClient, ReviewOutcome, TranscriptItem, Verdict } from '@paddock/contracts';
 import {
   approvedForThread,
   askPerson,
-  keys,
   type DenialRecord,
   recordDenial,
   takeOverride,
-} from '@paddock/shared/turns/index.ts';
+} from '@paddock/turn-queue';
+import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { ItemEvents } from './item-events.ts';
 import { classifyContext, policyContext } from './turn-config.ts';

@@ -5,11 +5,10 @@
 // The conversation is kept per thread in Redis (as Chat Completions messages, whatever the wire),
 // and the token usage of every model call is summed for turn.completed.
 import { SpanKind } from '@opentelemetry/api';
-import { inSpan, paddockTracer } from '@paddock/shared';
-import type { EffectiveConfig, ModelProviders } from '@paddock/shared/config/resolve.ts';
-import type { TranscriptItem } from '@paddock/shared/review/contract.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
-import type { Usage } from '@paddock/shared/turns/events.ts';
+import { inSpan, paddockTracer } from '@paddock/platform';
+import type { EffectiveConfig, ModelProviders } from '@paddock/config';
+import type { TranscriptItem, Usage } from '@paddock/contracts';
+import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';

@@ -2,10 +2,10 @@
 // when it may run, in the thread's sandbox: the command's id is recorded in Redis before it starts
 // (HSETNX), so an attempt that finds its id already there never runs it a second time.
 import { basename } from 'node:path';
-import { inSpan, paddockTracer } from '@paddock/shared';
-import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
-import type { ExecRequest as ClassifyRequest } from '@paddock/shared/policy/classify.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { inSpan, paddockTracer } from '@paddock/platform';
+import type { EffectiveConfig } from '@paddock/config';
+import type { ExecRequest as ClassifyRequest } from '../policy/classify.ts';
+import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { Sandbox } from '../sandbox.ts';
 import type { SandboxManager } from '../sandbox-manager.ts';

@@ -3,9 +3,8 @@
 // item.updated per `throttleMs`), and everything a command puts in the thread's stream — deltas and
 // the completed item's `aggregated_output` — is held to byte caps per item, per turn and per thread:
 // past a cap the output is cut with a marker and `output_truncated: true`, and the command goes on.
-import { newId } from '@paddock/shared/ids.ts';
-import { appendEvent, type CommandOutputDelta, type ThreadItem } from '@paddock/shared/turns/events.ts';
-import { keys } from '@paddock/shared/turns/keys.ts';
+import { newId } from '@paddock/platform';
+import { appendEvent, type CommandOutputDelta, keys, type ThreadItem } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 
 export type CommandItem = Extract<ThreadItem, { type: 'command_execution' }>;

@@ -17,7 +17,7 @@ import type {
   ResponseCreateParamsNonStreaming,
   ResponseInputItem,
 } from 'openai/resources/responses/responses';
-import type { Usage } from '@paddock/shared/turns/events.ts';
+import type { Usage } from '@paddock/contracts';
 
 export type Wire = 'chat' | 'responses';
 

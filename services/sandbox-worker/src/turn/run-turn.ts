@@ -1,13 +1,11 @@
 // The worker's job (`RunTurn`): claims the thread's sandbox (the environment's image; the setup
 // script once per sandbox, before the agent phase, refused whole when a forbidden rule matches it), points the egress proxy at this turn's policy, and runs the turn's scripted `commands` or
 // its agent loop (`input`) — both through the same gate (classification, review, breaker).
-import type { ModelProviders } from '@paddock/shared/config/resolve.ts';
-import type { Command } from '@paddock/shared/turns/records.ts';
-import type { RunTurn, TurnOutcome } from '@paddock/shared/turns/consumer.ts';
-import { checkSetupScript } from '@paddock/shared/policy/classify.ts';
-import { sandboxKeys } from '@paddock/shared/sandbox/keys.ts';
-import type { GuardianClient } from '@paddock/shared/review/client.ts';
-import type { TranscriptItem } from '@paddock/shared/review/contract.ts';
+import type { ModelProviders } from '@paddock/config';
+import type { Command, GuardianClient, TranscriptItem } from '@paddock/contracts';
+import type { RunTurn, TurnOutcome } from '@paddock/turn-queue';
+import { checkSetupScript } from '../policy/classify.ts';
+import { sandboxKeys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { SandboxShape } from '../container-spec.ts';
 import type { Sandbox } from '../sandbox.ts';

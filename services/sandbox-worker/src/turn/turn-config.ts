@@ -1,11 +1,10 @@
 // What a turn's effective config means for the worker: the egress record the proxy applies, the
 // classification context, the guardian's policy context (the policy layers as the guardian wants
 // them), the exec mode of a command, and whether a command gets the network.
-import type { EffectiveConfig } from '@paddock/shared/config/resolve.ts';
-import { SANDBOX_MODES, type SandboxMode } from '@paddock/shared/config/schema.ts';
-import type { ClassifyContext } from '@paddock/shared/policy/classify.ts';
-import type { PolicyContext } from '@paddock/shared/review/contract.ts';
-import type { ExecMode } from '@paddock/shared/sandbox/exec.ts';
+import type { EffectiveConfig } from '@paddock/config';
+import { SANDBOX_MODES, type SandboxMode } from '@paddock/config';
+import type { ClassifyContext } from '../policy/classify.ts';
+import type { ExecMode, PolicyContext } from '@paddock/contracts';
 import type { EgressSettings } from '../sandbox-manager.ts';
 
 /**

@@ -1,0 +1,10 @@
+// @paddock/config: the config schema (each key with its owner), layers, requirements, the cluster file.
+// Its public surface: every module another package or service imports, and nothing else.
+export * from './ceilings.ts';
+export * from './cluster.ts';
+export * from './env-ms.ts';
+export * from './owners.ts';
+export * from './resolve.ts';
+export * from './schema.ts';
+export * from './sections/sandbox-worker.ts';
+export * from './validate.ts';

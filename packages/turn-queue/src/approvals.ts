@@ -1,0 +1,232 @@
+// Approval requests (an action waiting for a person) and denials (kept per thread, the last 10,
+// one of which a person may approve for a single retry). The worker writes them through these
+// functions; the orchestrator lists and decides them.
+import type { Redis } from 'ioredis';
+import Type from 'typebox';
+import { newId } from '@paddock/platform';
+import { actionHash, keys } from '@paddock/contracts';
+import type { ThreadItem } from '@paddock/contracts';
+
+export const APPROVAL_DECISIONS = ['approve', 'approve_for_thread', 'deny', 'abort'] as const;
+export type ApprovalDecision = (typeof APPROVAL_DECISIONS)[number];
+export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'aborted'] as const;
+export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+
+/** The action as the worker describes it: the review contract's exec or network action. */
+export const ActionRecord = Type.Record(Type.String(), Type.Unknown());
+
+export type ApprovalRecord = {
+  id: string;
+  thread_id: string;
+  turn_id: string;
+  workspace_id: string;
+  action: Record<string, unknown>;
+  reason: string;
+  status: ApprovalStatus;
+  created_at: string;
+  decision?: ApprovalDecision;
+  decided_by?: string;
+  decided_at?: string;
+};
+
+export type DenialRecord = {
+  id: string;
+  thread_id: string;
+  turn_id: string;
+  action: Record<string, unknown>;
+  rationale: string;
+  /** Who denied: the guardian, a person, a rule, or the approval policy. */
+  source: string;
+  created_at: string;
+  override?: { approved_by: string; approved_at: string };
+};
+
+/** Denials kept per thread. */
+export const DENIALS_KEPT = 10;
+
+/** Records an approval request (askPerson writes it, shows it on the turn and waits for it). */
+export async function createApprovalRequest(
+  redis: Redis,
+  a: {
+    threadId: string;
+    turnId: string;
+    workspaceId: string;
+    action: Record<string, unknown>;
+    reason: string;
+  },
+): Promise<ApprovalRecord> {
+  const rec: ApprovalRecord = {
+    id: newId('apr'),
+    thread_id: a.threadId,
+    turn_id: a.turnId,
+    workspace_id: a.workspaceId,
+    action: a.action,
+    reason: a.reason,
+    status: 'pending',
+    created_at: new Date().toISOString(),
+  };
+  await redis
+    .multi()
+    .set(keys.approval(rec.id), JSON.stringify(rec))
+    .zadd(keys.approvals(a.threadId), Date.now(), rec.id)
+    .exec();
+  return rec;
+}
+
+/** Worker: blocks up to `timeoutMs` for a person's decision; undefined when none came (fail closed). */
+export async function waitForDecision(
+  redis: Redis,
+  approvalId: string,
+  timeoutMs: number,
+): Promise<ApprovalDecision | undefined> {
+  const got = await redis.blpop(keys.approvalDecision(approvalId), Math.max(0.01, timeoutMs / 1000));
+  return got ? (got[1] as ApprovalDecision) : undefined;
+}
+
+export type PersonAnswer = {
+  approvalId: string;
+  outcome: 'approved' | 'denied' | 'timed_out' | 'aborted';
+  /** What the person chose (undefined when nobody answered in time). */
+  decision: ApprovalDecision | undefined;
+  /** Who decided, as the API recorded it ("timeout" when nobody did). */
+  decidedBy: string;
+};
+
+/** Where the approval_request item goes: the turn's item events. */
+export type ApprovalItems = {
+  started(item: ThreadItem): Promise<void>;
+  completed(item: ThreadItem): Promise<void>;
+  newItemId(): string;
+};
+
+/**
+ * Asks a person about an action and waits at most `timeoutMs`: the approval request, its
+ * `approval_request` item (started pending, completed with the outcome), a wait on a connection of
+ * its own (dropped at once on abort). Without a decision in time the request is closed, so a late
+ * answer is refused (409), and the outcome is `timed_out`: the action does not run. Used by the
+ * worker (actions) and the egress proxy (blocked destinations).
+ */
+export async function askPerson(
+  redis: Redis,
+  a: Parameters<typeof createApprovalRequest>[1] & { timeoutMs: number; items: ApprovalItems; signal?: AbortSignal },
+): Promise<PersonAnswer> {
+  const apr = await createApprovalRequest(redis, a);
+  const item = { id: a.items.newItemId(), type: 'approval_request' as const, approval_id: apr.id, action: a.action };
+  await a.items.started({ ...item, status: 'pending' });
+  // BLPOP blocks its connection: one of its own, closed on abort so the wait ends at once.
+  const conn = redis.duplicate();
+  const onAbort = () => conn.disconnect();
+  a.signal?.addEventListener('abort', onAbort, { once: true });
+  let decision: ApprovalDecision | undefined;
+  try {
+    decision = await waitForDecision(conn, apr.id, a.timeoutMs).catch(() => undefined);
+    if (decision === undefined && !a.signal?.aborted) {
+      // Close the request so a late answer is refused, unless one just won the race.
+      const closed = await redis.set(keys.approvalDecided(apr.id), 'timed_out', 'EX', 86_400, 'NX');
+      if (closed === 'OK') {
+        const timedOut = { ...apr, status: 'aborted', decision: 'abort', decided_by: 'timeout', decided_at: new Date().toISOString() };
+        await redis.set(keys.approval(apr.id), JSON.stringify(timedOut));
+      } else {
+        decision = await waitForDecision(conn, apr.id, 1000).catch(() => undefined);
+      }
+    }
+  } finally {
+    a.signal?.removeEventListener('abort', onAbort);
+    conn.disconnect();
+  }
+  const raw = await redis.get(keys.approval(apr.id));
+  const decidedBy = (raw ? (JSON.parse(raw) as { decided_by?: string }).decided_by : undefined) ?? 'a person';
+  const outcome: PersonAnswer['outcome'] = a.signal?.aborted
+    ? 'aborted'
+    : decision === 'approve' || decision === 'approve_for_thread'
+      ? 'approved'
+      : decision === 'deny'
+        ? 'denied'
+        : decision === 'abort'
+          ? 'aborted'
+          : 'timed_out';
+  await a.items.completed({ ...item, status: outcome });
+  return { approvalId: apr.id, outcome, decision, decidedBy };
+}
+
+/** Worker: was this action approved for the rest of the thread? */
+export async function approvedForThread(
+  redis: Redis,
+  threadId: string,
+  action: Record<string, unknown>,
+): Promise<boolean> {
+  return (await redis.sismember(keys.approvedForThread(threadId), actionHash(action))) === 1;
+}
+
+/** Worker: records a denial; the thread keeps the last DENIALS_KEPT. */
+export async function recordDenial(
+  redis: Redis,
+  d: Omit<DenialRecord, 'id' | 'created_at' | 'override'>,
+): Promise<DenialRecord> {
+  const rec: DenialRecord = { ...d, id: newId('den'), created_at: new Date().toISOString() };
+  await redis
+    .multi()
+    .lpush(keys.denials(d.thread_id), JSON.stringify(rec))
+    .ltrim(keys.denials(d.thread_id), 0, DENIALS_KEPT - 1)
+    .exec();
+  return rec;
+}
+
+/**
+ * Worker: takes the one retry a person granted for exactly this action (the retry is still
+ * reviewed, with the override in its context). Returns the denial id, or undefined.
+ */
+export async function takeOverride(
+  redis: Redis,
+  threadId: string,
+  action: Record<string, unknown>,
+): Promise<string | undefined> {
+  const fp = actionHash(action);
+  const [[, denialId]] = ((await redis
+    .multi()
+    .hget(keys.overrides(threadId), fp)
+    .hdel(keys.overrides(threadId), fp)
+    .exec()) ?? [[null, null]]) as [[unknown, string | null]];
+  return denialId ?? undefined;
+}
+
+// Finds the denial by id among the kept ones and grants its retry, atomically: the worker may push
+// a new denial at any moment, so an index read earlier could point at another entry by now.
+// ARGV: denialId, approvedBy, approvedAt. Returns the updated JSON, 'missing' or 'already'.
+const APPROVE_DENIAL = `
+local list = KEYS[1]
+local overrides = KEYS[2]
+local entries = redis.call('LRANGE', list, 0, ${DENIALS_KEPT - 1})
+for i, raw in ipairs(entries) do
+  local d = cjson.decode(raw)
+  if d.id == ARGV[1] then
+    if d.override then return 'already' end
+    d.override = { approved_by = ARGV[2], approved_at = ARGV[3] }
+    local updated = cjson.encode(d)
+    redis.call('LSET', list, i - 1, updated)
+    redis.call('HSET', overrides, ARGV[4], d.id)
+    return updated
+  end
+end
+return 'missing'
+`;
+
+/** Orchestrator: a person approves one retry of a denied action. */
+export async function approveDenial(
+  redis: Redis,
+  threadId: string,
+  denial: DenialRecord,
+  approvedBy: string,
+): Promise<DenialRecord | 'missing' | 'already'> {
+  const out = (await redis.eval(
+    APPROVE_DENIAL,
+    2,
+    keys.denials(threadId),
+    keys.overrides(threadId),
+    denial.id,
+    approvedBy,
+    new Date().toISOString(),
+    actionHash(denial.action),
+  )) as string;
+  return out === 'missing' || out === 'already' ? out : (JSON.parse(out) as DenialRecord);
+}

@@ -1,0 +1,11 @@
+// The sandbox-worker service's composition root: the one module other processes (main.ts, the e2e suite,
+// the benchmarks) import; package.json exports it and nothing else of src/.
+export { prepareAgentRuntime } from './agent-runtime.ts';
+export { poolKey } from './container-spec.ts';
+export type { SandboxLimits } from './container-spec.ts';
+export { issueExecCredential, putSandboxEgress, revokeExecCredential } from './egress-store.ts';
+export { SandboxManager } from './sandbox-manager.ts';
+export { createSandboxNetwork, removeSandboxNetwork } from './sandbox-network.ts';
+export type { Sandbox } from './sandbox.ts';
+export { startWorker } from './worker.ts';
+export type { RunningWorker, WorkerOptions } from './worker.ts';
