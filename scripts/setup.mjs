@@ -72,6 +72,8 @@ if (needed.length > 0) {
 }
 
 // 3. A Docker engine that answers.
+// By path, not by package name: this hook runs on a fresh clone, before workspaces are linked.
+// eslint-disable-next-line paddock/import-boundaries
 const { ensureDockerEngine } = await import('../packages/testing/src/docker-engine.mjs');
 try {
   const state = await ensureDockerEngine({ log });
