@@ -2,8 +2,13 @@
 // service sections: what each service's main.ts reads at start-up.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { defaultOf, withDefaults } from './defaults.ts';
 import { AgentConfig, type ClusterFile } from './schema.ts';
 import { ConfigError, type ConfigLayer, readClusterFile } from './resolve.ts';
+import { EgressProxySection } from './sections/egress-proxy.ts';
+import { GuardianSection } from './sections/guardian.ts';
+import { OrchestratorSection } from './sections/orchestrator.ts';
+import { SandboxWorkerSection } from './sections/sandbox-worker.ts';
 
 export type Listen = { host: string; port: number };
 
@@ -38,38 +43,48 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return n;
 }
 
+/** [guardian] keys whose absence means "derive it" (from the provider, the cluster model, host:port). */
+export const GUARDIAN_UNSET = ['url', 'model_provider', 'base_url', 'model', 'api_key_env'] as const;
+/** [sandbox_worker] keys whose absence means something: the built image; the built images' allowlist. */
+export const SANDBOX_WORKER_UNSET = ['image', 'allowed_images'] as const;
+
 export function loadClusterSettings(
   env: NodeJS.ProcessEnv = process.env,
   cwd = process.cwd(),
 ): ClusterSettings {
   const configPath = clusterFilePath(env, cwd);
   const file: ClusterFile = configPath ? readClusterFile(configPath) : {};
-  const host = (section: { host?: string } | undefined, name: string) =>
-    env[name] || section?.host || '127.0.0.1';
-  const guardianHost = host(file.guardian, 'PADDOCK_GUARDIAN_HOST');
-  const guardianPort = port(env, 'PADDOCK_GUARDIAN_PORT', file.guardian?.port ?? 8081);
+  const orchestrator = withDefaults(OrchestratorSection, file.orchestrator);
+  const guardian = withDefaults(GuardianSection, file.guardian, GUARDIAN_UNSET);
+  const egressProxy = withDefaults(EgressProxySection, file.egress_proxy);
+  const sandboxWorker = withDefaults(SandboxWorkerSection, file.sandbox_worker, SANDBOX_WORKER_UNSET);
+  // An empty host in the file means the default bind address, never "every interface".
+  const host = (section: { host: string }, name: string) =>
+    env[name] || section.host || defaultOf(OrchestratorSection, 'host');
+  const guardianHost = host(guardian, 'PADDOCK_GUARDIAN_HOST');
+  const guardianPort = port(env, 'PADDOCK_GUARDIAN_PORT', guardian.port);
   return {
     configPath,
     file,
     redisUrl: env['PADDOCK_REDIS_URL'] || file.redis?.url,
     orchestrator: {
-      host: host(file.orchestrator, 'PADDOCK_ORCHESTRATOR_HOST'),
-      port: port(env, 'PADDOCK_ORCHESTRATOR_PORT', file.orchestrator?.port ?? 8080),
-      operatorKeyEnv: file.orchestrator?.operator_key_env ?? 'PADDOCK_OPERATOR_KEY',
+      host: host(orchestrator, 'PADDOCK_ORCHESTRATOR_HOST'),
+      port: port(env, 'PADDOCK_ORCHESTRATOR_PORT', orchestrator.port),
+      operatorKeyEnv: orchestrator.operator_key_env,
     },
     guardian: {
       host: guardianHost,
       port: guardianPort,
-      url: env['PADDOCK_GUARDIAN_URL'] || file.guardian?.url || `http://${guardianHost}:${guardianPort}`,
+      url: env['PADDOCK_GUARDIAN_URL'] || guardian.url || `http://${guardianHost}:${guardianPort}`,
     },
     egressProxy: {
-      host: host(file.egress_proxy, 'PADDOCK_EGRESS_PROXY_HOST'),
-      port: port(env, 'PADDOCK_EGRESS_PROXY_PORT', file.egress_proxy?.port ?? 3128),
+      host: host(egressProxy, 'PADDOCK_EGRESS_PROXY_HOST'),
+      port: port(env, 'PADDOCK_EGRESS_PROXY_PORT', egressProxy.port),
     },
     sandboxWorker: {
-      host: host(file.sandbox_worker, 'PADDOCK_SANDBOX_WORKER_HOST'),
-      port: port(env, 'PADDOCK_SANDBOX_WORKER_PORT', file.sandbox_worker?.port ?? 8083),
-      concurrency: file.sandbox_worker?.concurrency ?? 4,
+      host: host(sandboxWorker, 'PADDOCK_SANDBOX_WORKER_HOST'),
+      port: port(env, 'PADDOCK_SANDBOX_WORKER_PORT', sandboxWorker.port),
+      concurrency: sandboxWorker.concurrency,
     },
   };
 }

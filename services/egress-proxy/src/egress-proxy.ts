@@ -5,3 +5,4 @@ export type { NetworkWatch } from './network-watch.ts';
 export { createEgressProxy } from './proxy-server.ts';
 export type { EgressProxy } from './proxy-server.ts';
 export { createResolver } from './resolver.ts';
+export { egressProxySettings } from './settings.ts';

@@ -15,6 +15,7 @@ import { metrics } from '@opentelemetry/api';
 import { type Logger, onFirstUse } from '@paddock/platform';
 import type { DecisionRecord, GuardianClient } from '@paddock/contracts';
 import { REASON_HEADER, type RefusalReason } from '@paddock/contracts';
+import { defaultOf, EgressProxySection, SandboxWorkerSection, withDefaults } from '@paddock/config';
 import type { Redis } from 'ioredis';
 import { type Admission, createAdmission } from './admission.ts';
 import { createAddressPolicy } from './address-policy.ts';
@@ -23,6 +24,7 @@ import { createEscalator } from './escalation.ts';
 import { forwardHeaders } from './forward-headers.ts';
 import { createIdentityReader } from './identity.ts';
 import { rawRefusal, refusalBody } from './refusal.ts';
+import { proxyOptions } from './settings.ts';
 import type { Lookup } from './resolver.ts';
 import { parseAbsoluteTarget, parseConnectTarget, type Target } from './target.ts';
 import { runTunnel } from './tunnel.ts';
@@ -45,20 +47,11 @@ export type ProxyOptions = {
   auditMaxPending: number;
 };
 
-export const DEFAULT_PROXY_OPTIONS: ProxyOptions = {
-  connectTimeoutMs: 10_000,
-  idleTimeoutMs: 300_000,
-  requestHeaderTimeoutMs: 30_000,
-  upstreamResponseTimeoutMs: 120_000,
-  clientHelloTimeoutMs: 10_000,
-  reviewDeadlineMs: 30_000,
-  approvalTimeoutMs: 600_000,
-  threadGrantTtlMs: 86_400_000,
-  maxConnectionsPerSandbox: 64,
-  tlsPorts: [443],
-  allowedPrivateRanges: [],
-  auditMaxPending: 10_000,
-};
+/** Options when a caller gives none: the schema's defaults (tests and benchmarks start proxies bare). */
+export const DEFAULT_PROXY_OPTIONS: ProxyOptions = proxyOptions(
+  withDefaults(EgressProxySection, undefined),
+  defaultOf(SandboxWorkerSection, 'approval_timeout_ms'),
+);
 
 export type Listener = { network: string; host: string; port: number };
 

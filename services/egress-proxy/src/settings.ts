@@ -1,6 +1,17 @@
-// The proxy's settings from the cluster file's [egress_proxy] section (defaults where unset).
-import { type ClusterSettings, envMs } from '@paddock/config';
-import { type Listener, DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-server.ts';
+// The proxy's settings from the cluster file's [egress_proxy] section, with the schema's defaults.
+import {
+  type ClusterSettings,
+  EgressProxySection,
+  envMs,
+  SANDBOX_WORKER_UNSET,
+  SandboxWorkerSection,
+  type WithDefaults,
+  withDefaults,
+} from '@paddock/config';
+import type { Static } from 'typebox';
+import type { Listener, ProxyOptions } from './proxy-server.ts';
+
+type EgressProxySectionValues = WithDefaults<Static<typeof EgressProxySection>>;
 
 export type EgressProxySettings = {
   options: ProxyOptions;
@@ -10,34 +21,39 @@ export type EgressProxySettings = {
   guardianUrl: string;
 };
 
+/** The proxy's options from [egress_proxy] (defaults applied) and the worker's approval budget. */
+export function proxyOptions(section: EgressProxySectionValues, approvalTimeoutMs: number): ProxyOptions {
+  return {
+    connectTimeoutMs: section.connect_timeout_ms,
+    idleTimeoutMs: section.idle_timeout_ms,
+    requestHeaderTimeoutMs: section.request_header_timeout_ms,
+    upstreamResponseTimeoutMs: section.upstream_response_timeout_ms,
+    clientHelloTimeoutMs: section.client_hello_timeout_ms,
+    reviewDeadlineMs: section.review_deadline_ms,
+    approvalTimeoutMs,
+    threadGrantTtlMs: section.thread_grant_ttl_ms,
+    maxConnectionsPerSandbox: section.max_connections_per_sandbox,
+    tlsPorts: section.tls_ports,
+    allowedPrivateRanges: section.allowed_private_ranges,
+    auditMaxPending: section.audit_max_pending,
+  };
+}
+
 export function egressProxySettings(
   settings: ClusterSettings,
   env: NodeJS.ProcessEnv = process.env,
 ): EgressProxySettings {
-  const section = settings.file.egress_proxy ?? {};
-  const d = DEFAULT_PROXY_OPTIONS;
+  const section = withDefaults(EgressProxySection, settings.file.egress_proxy);
+  const worker = withDefaults(SandboxWorkerSection, settings.file.sandbox_worker, SANDBOX_WORKER_UNSET);
   const port = settings.egressProxy.port;
   return {
-    options: {
-      connectTimeoutMs: section.connect_timeout_ms ?? d.connectTimeoutMs,
-      idleTimeoutMs: section.idle_timeout_ms ?? d.idleTimeoutMs,
-      requestHeaderTimeoutMs: section.request_header_timeout_ms ?? d.requestHeaderTimeoutMs,
-      upstreamResponseTimeoutMs: section.upstream_response_timeout_ms ?? d.upstreamResponseTimeoutMs,
-      clientHelloTimeoutMs: section.client_hello_timeout_ms ?? d.clientHelloTimeoutMs,
-      reviewDeadlineMs: section.review_deadline_ms ?? d.reviewDeadlineMs,
-      // The worker's budget for a person's decision, so a held request and an action wait alike.
-      approvalTimeoutMs: envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', d.approvalTimeoutMs),
-      threadGrantTtlMs: section.thread_grant_ttl_ms ?? d.threadGrantTtlMs,
-      maxConnectionsPerSandbox: section.max_connections_per_sandbox ?? d.maxConnectionsPerSandbox,
-      tlsPorts: section.tls_ports ?? d.tlsPorts,
-      allowedPrivateRanges: section.allowed_private_ranges ?? d.allowedPrivateRanges,
-      auditMaxPending: section.audit_max_pending ?? d.auditMaxPending,
-    },
+    // The worker's budget for a person's decision, so a held request and an action wait alike.
+    options: proxyOptions(section, envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', worker.approval_timeout_ms)),
     listeners: [
       { network: 'host', host: settings.egressProxy.host, port },
-      ...(section.sandbox_networks ?? []).map((n) => ({ network: n.name, host: n.address, port })),
+      ...section.sandbox_networks.map((n) => ({ network: n.name, host: n.address, port })),
     ],
-    hosts: section.hosts ?? {},
+    hosts: section.hosts,
     guardianUrl: settings.guardian.url,
   };
 }

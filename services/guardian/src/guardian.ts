@@ -4,3 +4,4 @@ export { buildApp } from './app.ts';
 export { DEFAULT_POLICY } from './policy.ts';
 export { GUIDANCE_HEADING } from './prompt.ts';
 export type { GuardianSettings } from './settings.ts';
+export { guardianSettings } from './settings.ts';

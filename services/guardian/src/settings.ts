@@ -1,6 +1,13 @@
 // The guardian's settings: [guardian] of the cluster file, the model provider it names, and the
-// PADDOCK_GUARDIAN_* environment overrides, with every default in one place.
-import { type ClusterSettings, ConfigError, DEFAULT_AGENT_CONFIG } from '@paddock/config';
+// PADDOCK_GUARDIAN_* environment overrides; the defaults are the schema's.
+import {
+  type ClusterSettings,
+  ConfigError,
+  DEFAULT_AGENT_CONFIG,
+  GUARDIAN_UNSET,
+  GuardianSection,
+  withDefaults,
+} from '@paddock/config';
 import { requireServiceToken } from '@paddock/contracts';
 
 export type GuardianSettings = {
@@ -32,7 +39,7 @@ export function guardianSettings(
   env: NodeJS.ProcessEnv = process.env,
 ): GuardianSettings {
   const file = cluster.file;
-  const g = file.guardian ?? {};
+  const g = withDefaults(GuardianSection, file.guardian, GUARDIAN_UNSET);
   const source = cluster.configPath ?? 'built-in defaults';
   // Without a configured provider the built-in agent defaults apply (as they do for threads), so a
   // bare `npm start` runs; reviews then fail closed until that endpoint answers.
@@ -76,18 +83,18 @@ export function guardianSettings(
     apiKeyEnv,
     apiKey: env[apiKeyEnv] || undefined,
     serviceToken: requireServiceToken(cluster, env),
-    maxInFlight: g.max_in_flight ?? 256,
-    maxQueue: g.max_queue ?? 1024,
-    expectedModelLatencyMs: g.expected_model_latency_ms ?? 1000,
-    maxDeadlineMs: g.max_deadline_ms ?? 120_000,
-    maxEventLoopLagMs: g.max_event_loop_lag_ms ?? 100,
-    answerMarginMs: g.answer_margin_ms ?? 25,
-    maxRetries: g.max_retries ?? 2,
-    retryBackoffMs: g.retry_backoff_ms ?? 50,
-    highRiskMinAuthorization: g.high_risk_min_authorization ?? 'medium',
-    transcriptMaxChars: g.transcript_max_chars ?? 24_000,
-    transcriptItemMaxChars: g.transcript_item_max_chars ?? 4000,
-    verdictCacheEntries: g.verdict_cache_entries ?? 100_000,
-    verdictCacheTtlMs: g.verdict_cache_ttl_ms ?? 3_600_000,
+    maxInFlight: g.max_in_flight,
+    maxQueue: g.max_queue,
+    expectedModelLatencyMs: g.expected_model_latency_ms,
+    maxDeadlineMs: g.max_deadline_ms,
+    maxEventLoopLagMs: g.max_event_loop_lag_ms,
+    answerMarginMs: g.answer_margin_ms,
+    maxRetries: g.max_retries,
+    retryBackoffMs: g.retry_backoff_ms,
+    highRiskMinAuthorization: g.high_risk_min_authorization,
+    transcriptMaxChars: g.transcript_max_chars,
+    transcriptItemMaxChars: g.transcript_item_max_chars,
+    verdictCacheEntries: g.verdict_cache_entries,
+    verdictCacheTtlMs: g.verdict_cache_ttl_ms,
   };
 }

@@ -1,13 +1,18 @@
 // The worker's sandbox settings: [sandbox_worker] of the cluster file with its defaults applied, and
 // the cluster file's model providers (the only model endpoints the worker's agent loop calls).
-import { type ClusterSettings, clusterModelProviders, envMs, type ModelProviders } from '@paddock/config';
+import {
+  type ClusterSettings,
+  clusterModelProviders,
+  envMs,
+  type ModelProviders,
+  SANDBOX_WORKER_UNSET,
+  SandboxWorkerSection,
+  withDefaults,
+} from '@paddock/config';
 import { allowedImages } from '@paddock/platform';
 import { requireServiceToken } from '@paddock/contracts';
 import type { SandboxLimits } from './container-spec.ts';
-import { DEFAULT_OUTPUT_CAPS, type OutputCaps } from './turn/item-events.ts';
-
-/** `[sandbox_worker.limits] workspace_disk_mb` when the cluster file leaves it unset. */
-export const DEFAULT_WORKSPACE_DISK_MB = 8192;
+import type { OutputCaps } from './turn/item-events.ts';
 
 export type SandboxRuntimeConfig = {
   image: string | undefined;
@@ -55,48 +60,53 @@ function envLabels(env: NodeJS.ProcessEnv, name: string): Record<string, string>
   return Object.fromEntries(pairs as [string, string][]);
 }
 
-// Turn-engine budgets not (yet) in the cluster file's schema: environment variables, with defaults.
+/** The output budgets of [sandbox_worker.output_caps], defaults applied, in the turn engine's names. */
+export const outputCapsFrom = (c: { item_bytes: number; turn_bytes: number; thread_bytes: number }): OutputCaps => ({
+  itemBytes: c.item_bytes,
+  turnBytes: c.turn_bytes,
+  threadBytes: c.thread_bytes,
+});
+
+// [sandbox_worker] with the schema's defaults; the turn engine's four budgets may also come from
+// their environment variables, which override the file.
 export function sandboxRuntimeConfig(
   settings: ClusterSettings,
   env: NodeJS.ProcessEnv = process.env,
 ): SandboxRuntimeConfig {
-  const s = settings.file.sandbox_worker ?? {};
-  const l = s.limits ?? {};
+  const s = withDefaults(SandboxWorkerSection, settings.file.sandbox_worker, SANDBOX_WORKER_UNSET);
+  const l = s.limits;
   return {
     image: s.image,
-    warmPoolSize: s.warm_pool_size ?? 2,
+    warmPoolSize: s.warm_pool_size,
     limits: {
-      cpus: l.cpus ?? 1,
-      memoryMb: l.memory_mb ?? 1024,
-      pids: l.pids ?? 256,
-      tmpMb: l.tmp_mb ?? 256,
-      homeMb: l.home_mb ?? 64,
-      lifetimeMs: l.lifetime_ms ?? 4 * 3600_000,
-      workspaceDiskMb: l.workspace_disk_mb ?? DEFAULT_WORKSPACE_DISK_MB,
+      cpus: l.cpus,
+      memoryMb: l.memory_mb,
+      pids: l.pids,
+      tmpMb: l.tmp_mb,
+      homeMb: l.home_mb,
+      lifetimeMs: l.lifetime_ms,
+      workspaceDiskMb: l.workspace_disk_mb,
     },
-    leaseMs: s.lease_ms ?? 15_000,
-    reapIntervalMs: s.reap_interval_ms ?? 10_000,
-    idleTtlMs: s.idle_ttl_ms ?? 30 * 60_000,
-    execTimeoutMs: s.exec_timeout_ms ?? 120_000,
-    maxOutputBytes: s.max_output_bytes ?? 1024 * 1024,
+    leaseMs: s.lease_ms,
+    reapIntervalMs: s.reap_interval_ms,
+    idleTtlMs: s.idle_ttl_ms,
+    execTimeoutMs: s.exec_timeout_ms,
+    maxOutputBytes: s.max_output_bytes,
     proxyPort: settings.egressProxy.port,
     guardianUrl: settings.guardian.url,
     guardianServiceToken: requireServiceToken(settings, env),
-    concurrency: s.concurrency ?? 4,
-    reviewDeadlineMs: envMs(env, 'PADDOCK_REVIEW_DEADLINE_MS', 30_000),
-    approvalTimeoutMs: envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', 10 * 60_000),
-    outputThrottleMs: envMs(env, 'PADDOCK_OUTPUT_THROTTLE_MS', 250),
-    turnLockMs: envMs(env, 'PADDOCK_TURN_LOCK_MS', 30_000),
+    concurrency: s.concurrency,
+    reviewDeadlineMs: envMs(env, 'PADDOCK_REVIEW_DEADLINE_MS', s.review_deadline_ms),
+    approvalTimeoutMs: envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', s.approval_timeout_ms),
+    outputThrottleMs: envMs(env, 'PADDOCK_OUTPUT_THROTTLE_MS', s.output_throttle_ms),
+    turnLockMs: envMs(env, 'PADDOCK_TURN_LOCK_MS', s.turn_lock_ms),
     scope: envLabels(env, 'PADDOCK_SANDBOX_SCOPE'),
     modelProviders: clusterModelProviders(settings.file),
 
     allowedImages: allowedImages(settings.file),
-    dataDir: s.data_dir ?? '/var/lib/paddock/sandbox-worker',
-    workspaceDiskExplicit: l.workspace_disk_mb !== undefined,
-    outputCaps: {
-      itemBytes: s.output_caps?.item_bytes ?? DEFAULT_OUTPUT_CAPS.itemBytes,
-      turnBytes: s.output_caps?.turn_bytes ?? DEFAULT_OUTPUT_CAPS.turnBytes,
-      threadBytes: s.output_caps?.thread_bytes ?? DEFAULT_OUTPUT_CAPS.threadBytes,
-    },
+    dataDir: s.data_dir,
+    // Whether the file set it, not its value: the default is applied above.
+    workspaceDiskExplicit: settings.file.sandbox_worker?.limits?.workspace_disk_mb !== undefined,
+    outputCaps: outputCapsFrom(s.output_caps),
   };
 }

@@ -21,7 +21,7 @@ export const EgressProxySection = Type.Object(
           },
           { additionalProperties: false },
         ),
-        { description: 'Sandbox networks the proxy listens on (same port as `port`)' },
+        { default: [], description: 'Sandbox networks the proxy listens on (same port as `port`)' },
       ),
     ),
     connect_timeout_ms: ms(10_000, 'Upstream TCP connect budget'),
@@ -54,11 +54,13 @@ export const EgressProxySection = Type.Object(
     ),
     allowed_private_ranges: Type.Optional(
       Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' }), {
+        default: [],
         description: 'CIDR ranges an operator allows despite being private, loopback, link-local, ...',
       }),
     ),
     hosts: Type.Optional(
       Type.Record(Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }), {
+        default: {},
         description: 'Static name -> addresses, consulted before DNS (tests, split horizons)',
       }),
     ),

@@ -8,6 +8,7 @@ export const OrchestratorSection = Type.Object(
     operator_key_env: Type.Optional(
       Type.String({
         pattern: ENV_VAR_NAME_PATTERN,
+        default: 'PADDOCK_OPERATOR_KEY',
         description: 'Environment variable holding the operator key',
       }),
     ),

@@ -106,6 +106,14 @@ export const SandboxWorkerSection = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    // The turn engine's budgets (each also overridable by its PADDOCK_* environment variable).
+    review_deadline_ms: ms(30_000, 'Budget of one guardian review of an action (PADDOCK_REVIEW_DEADLINE_MS)'),
+    approval_timeout_ms: ms(
+      10 * 60_000,
+      "How long an action, or a request the egress proxy holds, waits for a person's decision (PADDOCK_APPROVAL_TIMEOUT_MS)",
+    ),
+    output_throttle_ms: ms(250, 'At most one output item.updated per command per this (PADDOCK_OUTPUT_THROTTLE_MS)'),
+    turn_lock_ms: ms(30_000, "BullMQ job lock: a dead worker's turn is taken over after about this (PADDOCK_TURN_LOCK_MS)"),
   },
   { additionalProperties: false },
 );

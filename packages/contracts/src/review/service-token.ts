@@ -2,10 +2,9 @@
 // [guardian].service_token_env names, held by the guardian and by its callers (worker, proxy).
 // Missing or short is a start-up error: the review API never runs open. Compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ClusterFile } from '@paddock/config';
-import { ConfigError } from '@paddock/config';
+import { type ClusterFile, ConfigError, defaultOf, GuardianSection } from '@paddock/config';
 
-export const DEFAULT_SERVICE_TOKEN_ENV = 'PADDOCK_GUARDIAN_SERVICE_TOKEN';
+export const DEFAULT_SERVICE_TOKEN_ENV = defaultOf(GuardianSection, 'service_token_env');
 /** Shortest credential accepted (characters): `npm start` generates 43 (256 bits, base64url). */
 export const MIN_SERVICE_TOKEN_CHARS = 32;
 

@@ -6,6 +6,8 @@
 import { newId } from '@paddock/platform';
 import { appendEvent, type CommandOutputDelta, keys, type ThreadItem } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
+import { SANDBOX_WORKER_UNSET, SandboxWorkerSection, withDefaults } from '@paddock/config';
+import { outputCapsFrom } from '../config.ts';
 
 export type CommandItem = Extract<ThreadItem, { type: 'command_execution' }>;
 
@@ -18,11 +20,10 @@ export type OutputCaps = {
   threadBytes: number;
 };
 
-export const DEFAULT_OUTPUT_CAPS: OutputCaps = {
-  itemBytes: 256 * 1024,
-  turnBytes: 2 * 1024 * 1024,
-  threadBytes: 32 * 1024 * 1024,
-};
+/** The schema's defaults of [sandbox_worker.output_caps] (callers that pass no caps: tests). */
+export const DEFAULT_OUTPUT_CAPS: OutputCaps = outputCapsFrom(
+  withDefaults(SandboxWorkerSection, undefined, SANDBOX_WORKER_UNSET).output_caps,
+);
 
 export type ItemEvents = {
   started(item: ThreadItem): Promise<void>;
