@@ -1,4 +1,4 @@
-// A duration from the environment (the turn engine's budgets are environment variables for now):
+// A duration from the environment (a PADDOCK_* override of a schema key, such as the turn budgets):
 // a positive whole number of milliseconds, or the fallback when unset; anything else stops start-up.
 export function envMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
