@@ -34,7 +34,7 @@ describe('lint rule paddock/import-boundaries', () => {
   });
 
   test("a package's internals by subpath fail; its explicit subpath exports pass", async () => {
-    const internal = await boundaryErrors('loadtest/violation.ts', `export * from '@paddock/contracts/${'src'}/turns/keys.ts';\n`);
+    const internal = await boundaryErrors('loadtest/violation.ts', `export * from '@paddock/contracts/${'src'}/keyspace.ts';\n`);
     assert.equal(internal.length, 1);
     assert.match(internal[0]!, /not in @paddock\/contracts's exports/);
     assert.deepEqual(await boundaryErrors('docker/fine.ts', "export * from '@paddock/testing/fake-model';\n"), []);

@@ -2,7 +2,7 @@
 // channels and commands it needs; `default` is off, so a client without credentials can run nothing.
 // A key a service starts touching must be added to its user here (tests run the services as these users).
 import { createHash, randomBytes } from 'node:crypto';
-import { TURN_QUEUE, TURN_QUEUE_PREFIX } from './turns/keys.ts';
+import { TURN_QUEUE, TURN_QUEUE_PREFIX } from './keyspace.ts';
 
 /** The services that talk to Redis (the guardian is stateless and has no Redis user). */
 export const REDIS_SERVICE_USERS = ['orchestrator', 'sandbox-worker', 'egress-proxy'] as const;

@@ -6,8 +6,7 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createLogger } from '@paddock/platform';
 import { redactRedisUrl, type RedisServiceUser } from '../src/redis-acl.ts';
-import { egressKeys } from '../src/egress/keys.ts';
-import { keys } from '../src/turns/keys.ts';
+import { egressKeys, keys } from '../src/keyspace.ts';
 import { type RedisServer, startRedis } from '@paddock/testing';
 
 let redis: RedisServer;

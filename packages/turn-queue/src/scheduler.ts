@@ -7,28 +7,27 @@
 // of another tenant's first turn: the backlog stays in Redis lists, not in BullMQ's FIFO.
 //
 // Every state change is one Lua script, so several orchestrators (and the workers) share it
-// safely. Scripts build keys from the same layout as keys.ts (single Redis, not Redis Cluster).
+// safely. The scripts' key helpers are generated from the keyspace (single Redis, not Redis Cluster).
 import type { Redis } from 'ioredis';
-import { channels, keys } from '@paddock/contracts';
+import { channels, keys, luaKeyConstant, luaKeyFunction } from '@paddock/contracts';
 
-const PREFIX = 'paddock';
-
-// Lua helpers shared by the scripts below (key layout mirrors keys.ts).
+// Lua helpers shared by the scripts below, generated from the keyspace's own key functions.
 const LUA_HELPERS = `
-local P = '${PREFIX}'
-local function k_turn(id) return P..':turn:'..id end
-local function k_thread(id) return P..':thread:'..id end
-local function k_pending(thr) return P..':thread:'..thr..':pending' end
-local function k_active(thr) return P..':thread:'..thr..':active' end
-local function k_ready(ws) return P..':sched:ws:'..ws..':ready' end
-local function k_running(ws) return P..':sched:ws:'..ws..':running' end
-local K_RING = '${keys.sched.ring()}'
-local K_RING_MEMBERS = '${keys.sched.ringMembers()}'
-local K_WAITING = '${keys.sched.waiting()}'
-local K_DISPATCHED = '${keys.sched.dispatched()}'
-local K_QUEUED = '${keys.sched.queued()}'
-local CH_WAKE = '${channels.wake}'
-local CH_INTERRUPT = '${channels.interrupt}'
+${luaKeyFunction('k_turn', keys.turn)}
+${luaKeyFunction('k_thread', keys.thread)}
+${luaKeyFunction('k_pending', keys.threadPending)}
+${luaKeyFunction('k_active', keys.threadActive)}
+${luaKeyFunction('k_seq', keys.threadSeq)}
+${luaKeyFunction('k_turns', keys.threadTurns)}
+${luaKeyFunction('k_ready', keys.sched.ready)}
+${luaKeyFunction('k_running', keys.sched.running)}
+${luaKeyConstant('K_RING', keys.sched.ring())}
+${luaKeyConstant('K_RING_MEMBERS', keys.sched.ringMembers())}
+${luaKeyConstant('K_WAITING', keys.sched.waiting())}
+${luaKeyConstant('K_DISPATCHED', keys.sched.dispatched())}
+${luaKeyConstant('K_QUEUED', keys.sched.queued())}
+${luaKeyConstant('CH_WAKE', channels.wake)}
+${luaKeyConstant('CH_INTERRUPT', channels.interrupt)}
 
 local function mark_ready(ws, thr)
   redis.call('RPUSH', k_ready(ws), thr)
@@ -73,10 +72,10 @@ if idemKey ~= '' then
   end
 end
 if redis.call('HGET', k_thread(thr), 'status') ~= 'active' then return {'thread_gone', ''} end
-local seq = redis.call('INCR', P..':thread:'..thr..':seq')
+local seq = redis.call('INCR', k_seq(thr))
 redis.call('HSET', k_turn(turnId), 'id', turnId, 'thread_id', thr, 'workspace_id', ws, 'seq', seq,
   'status', 'queued', 'created_at', ARGV[7], 'created_by', ARGV[8], 'job', ARGV[9])
-redis.call('ZADD', P..':thread:'..thr..':turns', seq, turnId)
+redis.call('ZADD', k_turns(thr), seq, turnId)
 if idemKey ~= '' then redis.call('SET', idemKey, turnId..'|'..idemFp, 'EX', tonumber(ARGV[6])) end
 redis.call('INCR', K_QUEUED)
 if redis.call('RPUSH', k_pending(thr), turnId) == 1 and redis.call('EXISTS', k_active(thr)) == 0 then

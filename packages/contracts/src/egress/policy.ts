@@ -1,6 +1,6 @@
 // The per-sandbox egress record the sandbox worker writes and the egress proxy reads: who a source
 // address on a sandbox network is (sandbox, tenant, thread), its network policy, and how a blocked
-// request is escalated. One JSON value per sandbox in Redis (keys.ts), re-read on every request.
+// request is escalated. One JSON value per sandbox in Redis (keyspace.ts, egressKeys), re-read on every request.
 import Type, { type Static } from 'typebox';
 import { HTTP_METHODS, NETWORK_MODES } from '@paddock/config';
 import { PolicyContext } from '../review/contract.ts';

@@ -1,7 +1,7 @@
 // The contract of a deleted thread's teardown: the orchestrator records the deletion (durably, in a
 // sorted set) and publishes it; a sandbox worker acknowledges it once the thread's sandbox is gone.
 import type { Redis } from 'ioredis';
-import { sandboxChannels, sandboxKeys } from './keys.ts';
+import { sandboxChannels, sandboxKeys } from '../keyspace.ts';
 
 export type DeletedThread = { tenant: string; thread: string };
 

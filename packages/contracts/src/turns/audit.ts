@@ -1,7 +1,7 @@
 // The workspace audit log's write side, shared so the worker side can record who ran which turn,
 // when, and with which model. A Redis stream per workspace; the orchestrator serves it.
 import type { Redis } from 'ioredis';
-import { keys } from './keys.ts';
+import { keys } from '../keyspace.ts';
 
 export type AuditActor = { email: string; tokenId: string | null };
 

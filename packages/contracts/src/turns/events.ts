@@ -1,7 +1,7 @@
 // Thread events: the shapes of `codex exec --json` plus ours (approval_request, review), and the
 // append that the worker (and tests) use. Stored in the thread's Redis stream, one JSON per entry.
 import type { Redis } from 'ioredis';
-import { keys } from './keys.ts';
+import { keys } from '../keyspace.ts';
 
 export type Usage = { input_tokens: number; cached_input_tokens?: number; output_tokens: number };
 
