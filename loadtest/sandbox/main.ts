@@ -82,7 +82,7 @@ try {
   await manager.pool.topUp(shape);
   const warm: number[] = [];
   for (let i = 0; i < WARM_SAMPLES; i++) {
-    const [ms, claim] = await timed(() => manager!.forThread({ tenant: 'bench', thread: `warm-${i}` }));
+    const [ms, claim] = await timed(() => manager!.forThread({ workspace: 'bench', thread: `warm-${i}` }));
     if (claim.source !== 'warm') throw new Error(`claim ${i} came from ${claim.source}, not the warm pool`);
     warm.push(ms);
   }
@@ -90,13 +90,13 @@ try {
   log(`cold create+start x${COLD_SAMPLES}`);
   const cold: number[] = [];
   for (let i = 0; i < COLD_SAMPLES; i++) {
-    const [ms, claim] = await timed(() => manager!.forThread({ tenant: 'bench', thread: `cold-${i}` }));
+    const [ms, claim] = await timed(() => manager!.forThread({ workspace: 'bench', thread: `cold-${i}` }));
     if (claim.source !== 'cold') throw new Error(`cold ${i} came from ${claim.source}`);
     cold.push(ms);
   }
 
   log('exec round trips in one sandbox: agent, then docker exec');
-  const { sandbox } = await manager.forThread({ tenant: 'bench', thread: 'warm-0' });
+  const { sandbox } = await manager.forThread({ workspace: 'bench', thread: 'warm-0' });
   for (let i = 0; i < 20; i++) await manager.exec(sandbox, { argv: ['true'], mode: 'workspace-write' });
   const agentExec: number[] = [];
   for (let i = 0; i < EXEC_SAMPLES; i++) {
@@ -111,7 +111,7 @@ try {
   log(`${CONCURRENT} sandboxes at once`);
   const [createWallMs, many] = await timed(() =>
     Promise.all(
-      Array.from({ length: CONCURRENT }, (_, i) => manager!.forThread({ tenant: 'bench', thread: `many-${i}` })),
+      Array.from({ length: CONCURRENT }, (_, i) => manager!.forThread({ workspace: 'bench', thread: `many-${i}` })),
     ),
   );
   const [execWallMs, results] = await timed(() =>

@@ -140,7 +140,7 @@ async function main() {
 
     // Baseline: the same three commands straight through a worker's sandbox manager.
     const worker = c.workers[0]!;
-    const { sandbox } = await worker.manager.forThread({ tenant: 'bench-baseline', thread: 'baseline' });
+    const { sandbox } = await worker.manager.forThread({ workspace: 'bench-baseline', thread: 'baseline' });
     const baseline: number[] = [];
     for (let k = 0; k < 50; k++) {
       const at = Date.now();

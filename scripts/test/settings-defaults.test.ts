@@ -18,7 +18,7 @@ import { serviceTokenEnvOf } from '@paddock/contracts';
 import { egressProxySettings } from '@paddock/egress-proxy';
 import { guardianSettings } from '@paddock/guardian';
 import { orchestratorSettings } from '@paddock/orchestrator';
-import { sandboxRuntimeConfig } from '@paddock/sandbox-worker';
+import { sandboxWorkerSettings } from '@paddock/sandbox-worker';
 import type { TSchema } from 'typebox';
 
 type Node = { properties?: Record<string, Node>; default?: unknown };
@@ -132,7 +132,7 @@ describe('an empty cluster file yields exactly the schema defaults', () => {
     orchestrator: orchestratorSettings(cluster, noEnv),
     guardian: guardianSettings(cluster, noEnv),
     egressProxy: egressProxySettings(cluster, noEnv),
-    sandboxWorker: sandboxRuntimeConfig(cluster, noEnv),
+    sandboxWorker: sandboxWorkerSettings(cluster, noEnv),
   };
   for (const [service, renames] of Object.entries(RENAMES)) {
     test(`${service}: every renamed value is the schema's default`, () => {
@@ -175,7 +175,7 @@ describe('an empty cluster file yields exactly the schema defaults', () => {
   });
 
   test('the four turn-engine budgets are schema keys, and their environment variables still override them', () => {
-    const overridden = sandboxRuntimeConfig(cluster, {
+    const overridden = sandboxWorkerSettings(cluster, {
       ...noEnv,
       PADDOCK_APPROVAL_TIMEOUT_MS: '1234',
       PADDOCK_REVIEW_DEADLINE_MS: '2345',
@@ -190,8 +190,8 @@ describe('an empty cluster file yields exactly the schema defaults', () => {
     const file = join(dir, 'budgets.toml');
     writeFileSync(file, '[sandbox_worker]\napproval_timeout_ms = 5000\nturn_lock_ms = 6000\n');
     const fromFile = loadClusterSettings({ PADDOCK_CONFIG: file }, dir);
-    assert.equal(sandboxRuntimeConfig(fromFile, noEnv).approvalTimeoutMs, 5000);
-    assert.equal(sandboxRuntimeConfig(fromFile, noEnv).turnLockMs, 6000);
+    assert.equal(sandboxWorkerSettings(fromFile, noEnv).approvalTimeoutMs, 5000);
+    assert.equal(sandboxWorkerSettings(fromFile, noEnv).turnLockMs, 6000);
     assert.equal(egressProxySettings(fromFile, noEnv).options.approvalTimeoutMs, 5000);
   });
 });

@@ -1,7 +1,7 @@
 // @paddock/contracts: what two services speak: Redis keys, turn records and events, review request and verdict, egress and sandbox records.
 // Its public surface: every module another package or service imports, and nothing else.
 export * from './egress/decision.ts';
-export * from './egress/policy.ts';
+export * from './egress/egress-record.ts';
 export * from './egress/reasons.ts';
 export * from './keyspace.ts';
 export * from './redis-acl.ts';

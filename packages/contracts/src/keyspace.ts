@@ -84,10 +84,10 @@ export const channels = {
 export const sandboxKeys = {
   /** Present (PX = lease) while the worker is alive; the reaper removes what a lapsed owner left. */
   workerLease: (workerId: string) => `${P}:worker:${workerId}:lease`,
-  /** Hash: the sandbox's record (owner, tenant, thread, container, network, ip, lastUsedAt...). */
+  /** Hash: the sandbox's record (owner, tenant = the workspace id, thread, container, network, ip, lastUsedAt...). */
   sandbox: (sandboxId: string) => `${P}:sandbox:${sandboxId}`,
   /** String: the sandbox a thread uses, so the next turn reuses it. */
-  threadSandbox: (tenant: string, thread: string) => `${P}:thread-sandbox:${tenant}:${thread}`,
+  threadSandbox: (workspace: string, thread: string) => `${P}:thread-sandbox:${workspace}:${thread}`,
   /** List of unassigned sandbox ids for one pool key; LPOP is the atomic claim. */
   warmPool: (poolKey: string) => `${P}:warm:${poolKey}`,
   /** JSON SandboxNetworkRecord: where the proxy must listen for one sandbox network. */
@@ -104,7 +104,7 @@ export const sandboxChannels = {
   threadDeleted: `${P}:sandbox:thread-deleted`,
 };
 
-// ---- the egress proxy's state: the worker writes, the proxy reads (egress/policy.ts has the records)
+// ---- the egress proxy's state: the worker writes, the proxy reads (egress/egress-record.ts has the records)
 export const egressKeys = {
   /** JSON SandboxEgressRecord. */
   sandbox: (sandboxId: string) => `${P}:egress:sandbox:${sandboxId}`,

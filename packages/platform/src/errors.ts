@@ -37,8 +37,3 @@ export const unauthorized = (message = 'missing or invalid access token') =>
   new PaddockError('unauthorized', message, { status: 401 });
 export const forbidden = (message: string) => new PaddockError('forbidden', message, { status: 403 });
 export const unavailable = (message: string) => new PaddockError('unavailable', message, { status: 503 });
-
-/** Result-as-value for expected failures: `[error, undefined] | [undefined, value]`. */
-export type Result<T, E = PaddockError> = [E, undefined] | [undefined, T];
-export const ok = <T>(value: T): [undefined, T] => [undefined, value];
-export const fail = <E>(error: E): [E, undefined] => [error, undefined];

@@ -8,7 +8,7 @@ import type { AllowReason, RefusalReason, SandboxEgressRecord } from '@paddock/c
 import type { AddressPolicy } from './address-policy.ts';
 import type { Escalator } from './escalation.ts';
 import type { Identity, IdentityReader } from './identity.ts';
-import { decide } from './policy.ts';
+import { decide } from './network-policy.ts';
 import type { Lookup } from './resolver.ts';
 import type { Target } from './target.ts';
 

@@ -7,7 +7,7 @@ import type { RefusalReason } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import Value from 'typebox/value';
 import { compileDomains, type DomainMatcher } from './domain-match.ts';
-import { type CompiledPolicy, compilePolicy } from './policy.ts';
+import { type CompiledPolicy, compilePolicy } from './network-policy.ts';
 
 export type Identity = {
   record: SandboxEgressRecord;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { createAddressPolicy } from '../src/address-policy.ts';
 import { ECH_EXTENSION_TYPE, parseClientHello } from '../src/client-hello.ts';
 import { compileDomains } from '../src/domain-match.ts';
-import { compilePolicy, decide } from '../src/policy.ts';
+import { compilePolicy, decide } from '../src/network-policy.ts';
 import { parseAbsoluteTarget, parseConnectTarget } from '../src/target.ts';
 import { clientHello, rawExtension, sniExtension, u16 } from './support/client-hello.ts';
 

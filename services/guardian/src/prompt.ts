@@ -3,7 +3,7 @@
 // untrusted evidence and the exact action (user). Tenant texts and evidence are JSON with '<' and '>'
 // escaped, so no text in them can close its frame or pose as an instruction block.
 import type { ReviewRequest } from '@paddock/contracts';
-import { type EffectivePolicy, effectivePolicy, type PolicySource } from './policy.ts';
+import { type EffectivePolicy, effectivePolicy, type PolicySource } from './review-policy.ts';
 import { type CompactTranscript, compactTranscript, type TranscriptBudget } from './transcript.ts';
 
 export const EVIDENCE_OPEN = '<untrusted_evidence>';

@@ -5,18 +5,18 @@ import type { Verdict } from '@paddock/contracts';
 export type CachedReview = { fingerprint: string; verdict: Promise<Verdict>; storedAt: number };
 
 export type VerdictCache = {
-  get(tenant: string, reviewId: string): CachedReview | undefined;
-  set(tenant: string, reviewId: string, entry: CachedReview): void;
+  get(workspace: string, reviewId: string): CachedReview | undefined;
+  set(workspace: string, reviewId: string, entry: CachedReview): void;
   readonly size: number;
 };
 
 export function createVerdictCache(opts: { maxEntries: number; ttlMs: number }): VerdictCache {
   // A Map iterates in insertion order: the first entries are the oldest.
   const entries = new Map<string, CachedReview>();
-  const keyOf = (tenant: string, reviewId: string) => `${tenant}\u0000${reviewId}`;
+  const keyOf = (workspace: string, reviewId: string) => `${workspace}\u0000${reviewId}`;
   return {
-    get(tenant, reviewId) {
-      const key = keyOf(tenant, reviewId);
+    get(workspace, reviewId) {
+      const key = keyOf(workspace, reviewId);
       const entry = entries.get(key);
       if (entry && performance.now() - entry.storedAt > opts.ttlMs) {
         entries.delete(key);
@@ -24,8 +24,8 @@ export function createVerdictCache(opts: { maxEntries: number; ttlMs: number }):
       }
       return entry;
     },
-    set(tenant, reviewId, entry) {
-      entries.set(keyOf(tenant, reviewId), entry);
+    set(workspace, reviewId, entry) {
+      entries.set(keyOf(workspace, reviewId), entry);
       while (entries.size > opts.maxEntries) {
         const oldest = entries.keys().next().value;
         if (oldest === undefined) break;

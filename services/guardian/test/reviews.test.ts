@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ClusterSettings } from '@paddock/config';
 import { guardianSettings, type GuardianSettings } from '../src/settings.ts';
 import { ACTION_CLOSE, ACTION_OPEN, EVIDENCE_CLOSE, EVIDENCE_OPEN, GUIDANCE_HEADING, MANAGED_HEADING } from '../src/prompt.ts';
-import { DEFAULT_POLICY } from '../src/policy.ts';
+import { DEFAULT_POLICY } from '../src/review-policy.ts';
 import { answer, guardianFor, postReview, reviewRequest, SERVICE_TOKEN } from './helpers.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -3,13 +3,13 @@
 import { closeOnSignals, createLogger, ensureSandboxImage, startTelemetry } from '@paddock/platform';
 import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
 import Docker from 'dockerode';
-import { sandboxRuntimeConfig } from './config.ts';
+import { sandboxWorkerSettings } from './settings.ts';
 import { createHealthServer } from './health.ts';
 import { startWorker } from './worker.ts';
 
 const logger = createLogger('sandbox-worker');
 const settings = loadClusterSettings();
-const config = sandboxRuntimeConfig(settings);
+const config = sandboxWorkerSettings(settings);
 const telemetry = await startTelemetry('sandbox-worker');
 const docker = new Docker();
 const image = config.image ?? (await ensureSandboxImage(docker, 'base', (line) => logger.info(line)));

@@ -47,7 +47,7 @@ export type SandboxManagerOptions = {
   logger?: Logger;
 };
 
-export type ThreadRef = { tenant: string; thread: string };
+export type ThreadRef = { workspace: string; thread: string };
 export type ClaimSource = 'reused' | 'warm' | 'cold';
 /** What the egress proxy applies to the thread's sandbox (the rest of its record is the sandbox's own). */
 export type EgressSettings = Pick<
@@ -63,7 +63,7 @@ export const NO_EGRESS: EgressSettings = {
   policy_context: { sandbox_mode: 'workspace-write', approval_policy: 'on-request' },
 };
 
-const threadKey = (t: ThreadRef) => `${t.tenant}\u0000${t.thread}`;
+const threadKey = (t: ThreadRef) => `${t.workspace}\u0000${t.thread}`;
 
 export class SandboxManager {
   readonly pool: WarmPool;
@@ -118,7 +118,7 @@ export class SandboxManager {
       if (opts.egress) await this.putEgress(local.sandbox, ref, opts.egress);
       return { sandbox: local.sandbox, source: 'reused' };
     }
-    const known = await this.opts.redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread));
+    const known = await this.opts.redis.get(sandboxKeys.threadSandbox(ref.workspace, ref.thread));
     if (known) {
       const attached = await attachSandbox(this.opts.docker, known, this.opts.network, (name) =>
         networkRecord(this.opts.redis, name),
@@ -127,7 +127,7 @@ export class SandboxManager {
         await this.assign(attached, ref, opts.egress);
         return { sandbox: attached, source: 'reused' };
       }
-      await this.opts.redis.del(sandboxKeys.threadSandbox(ref.tenant, ref.thread));
+      await this.opts.redis.del(sandboxKeys.threadSandbox(ref.workspace, ref.thread));
     }
     const warm = await this.pool.claim(shape);
     if (warm) {
@@ -139,7 +139,7 @@ export class SandboxManager {
       network: this.opts.network,
       runtime: this.opts.runtime,
       workerId: this.opts.workerId,
-      tenant: ref.tenant,
+      workspace: ref.workspace,
       thread: ref.thread,
       scope: this.opts.scope,
       dataDir: this.opts.dataDir,
@@ -151,7 +151,7 @@ export class SandboxManager {
   private putEgress(sandbox: Sandbox, ref: ThreadRef, egress: EgressSettings): Promise<void> {
     return putSandboxEgress(this.opts.redis, {
       sandbox_id: sandbox.id,
-      tenant: ref.tenant,
+      tenant: ref.workspace,
       thread_id: ref.thread,
       network: sandbox.network.name,
       address: sandbox.ip,
@@ -166,7 +166,7 @@ export class SandboxManager {
       .hset(sandboxKeys.sandbox(sandbox.id), {
         owner: this.opts.workerId,
         state: 'assigned',
-        tenant: ref.tenant,
+        tenant: ref.workspace,
         thread: ref.thread,
         containerId: sandbox.containerId,
         volume: sandbox.volumeName,
@@ -174,7 +174,7 @@ export class SandboxManager {
         ip: sandbox.ip,
         lastUsedAt: String(now),
       })
-      .set(sandboxKeys.threadSandbox(ref.tenant, ref.thread), sandbox.id)
+      .set(sandboxKeys.threadSandbox(ref.workspace, ref.thread), sandbox.id)
       .exec();
     await this.putEgress(sandbox, ref, egress ?? NO_EGRESS);
     this.byThread.set(threadKey(ref), { sandbox, ref, lastUsedAt: now });
@@ -215,7 +215,7 @@ export class SandboxManager {
   async release(ref: ThreadRef): Promise<boolean> {
     const entry = this.byThread.get(threadKey(ref));
     const id =
-      entry?.sandbox.id ?? (await this.opts.redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread)));
+      entry?.sandbox.id ?? (await this.opts.redis.get(sandboxKeys.threadSandbox(ref.workspace, ref.thread)));
     this.byThread.delete(threadKey(ref));
     if (!id) return false;
     const record = await this.opts.redis.hgetall(sandboxKeys.sandbox(id));
@@ -233,7 +233,7 @@ export class SandboxManager {
       await removeSandboxEgress(this.opts.redis, { sandbox_id: id, network: record['network'], address: record['ip'] });
     const m = this.opts.redis.multi().del(sandboxKeys.sandbox(id));
     // Only the mapping that still points at this sandbox.
-    const threadMap = sandboxKeys.threadSandbox(ref.tenant, ref.thread);
+    const threadMap = sandboxKeys.threadSandbox(ref.workspace, ref.thread);
     if ((await this.opts.redis.get(threadMap)) === id) m.del(threadMap);
     await m.exec();
   }

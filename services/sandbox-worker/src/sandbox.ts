@@ -239,7 +239,7 @@ export async function createSandbox(
     network: SandboxNetwork;
     runtime: AgentRuntime;
     workerId: string;
-    tenant?: string;
+    workspace?: string;
     thread?: string;
     warm?: boolean;
     scope?: Record<string, string>;
@@ -252,7 +252,7 @@ export async function createSandbox(
   const common = {
     workerId: opts.workerId,
     sandboxId: id,
-    tenant: opts.tenant,
+    workspace: opts.workspace,
     thread: opts.thread,
     poolKey: opts.warm ? key : undefined,
     expiresAt: Date.now() + opts.shape.limits.lifetimeMs,

@@ -50,7 +50,7 @@ export async function tearDownThread(
     active = (await o.redis.exists(keys.threadActive(t.thread))) === 1;
   }
   if (active && signal?.aborted) return 'turn_active'; // stopping: the next worker's scan takes it
-  const sandboxId = await o.redis.get(sandboxKeys.threadSandbox(t.tenant, t.thread));
+  const sandboxId = await o.redis.get(sandboxKeys.threadSandbox(t.workspace, t.thread));
   if (!sandboxId) {
     if (active) return 'turn_active'; // it may yet claim one: the next scan looks again
     await ackThreadDeleted(o.redis, t);
@@ -69,12 +69,12 @@ export async function startThreadTeardown(o: ThreadTeardownOptions): Promise<Thr
   const inFlight = new Map<string, Promise<void>>();
   const stopping = new AbortController();
   const handle = (t: DeletedThread) => {
-    const key = `${t.tenant}\u0000${t.thread}`;
+    const key = `${t.workspace}\u0000${t.thread}`;
     if (inFlight.has(key) || stopping.signal.aborted) return;
     const p = tearDownThread(o, t, stopping.signal)
       .then((outcome) => {
         if (outcome === 'destroyed')
-          o.logger?.info({ tenant: t.tenant, thread: t.thread }, 'deleted thread: sandbox destroyed');
+          o.logger?.info({ workspace: t.workspace, thread: t.thread }, 'deleted thread: sandbox destroyed');
       })
       .catch((err: Error) =>
         o.logger?.warn({ err: err.message, thread: t.thread }, 'deleted thread teardown failed; retried on the next scan'),

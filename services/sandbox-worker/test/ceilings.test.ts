@@ -114,7 +114,7 @@ describe('workspace disk quota', () => {
     });
     try {
       await manager.pool.topUp(shape);
-      const ref = { tenant: 'tenant-a', thread: 'thread-warm-quota' };
+      const ref = { workspace: 'tenant-a', thread: 'thread-warm-quota' };
       const { sandbox, source } = await manager.forThread(ref);
       assert.equal(source, 'warm');
       const df = await manager.exec(sandbox, { argv: sh("df -k --output=size /workspace | tail -1"), mode: 'read-only' });
@@ -199,7 +199,7 @@ describe('image allowlist (worker side)', () => {
       await fx.docker.getImage(LOCAL_DEBIAN_BASE).inspect(); // it exists on this engine
       for (const image of [LOCAL_DEBIAN_BASE, 'paddock/no-such-image:1']) {
         await assert.rejects(
-          manager.forThread({ tenant: 'tenant-a', thread: `thread-img-${image.length}` }, { shape: { ...fx.shape, image } }),
+          manager.forThread({ workspace: 'tenant-a', thread: `thread-img-${image.length}` }, { shape: { ...fx.shape, image } }),
           (err: { code?: string; message?: string }) =>
             err.code === 'image_not_allowed' && err.message === `image ${JSON.stringify(image)} is not in the cluster's allowed images ([sandbox_worker] allowed_images, set by the operator)`,
         );
@@ -214,7 +214,7 @@ describe('image allowlist (worker side)', () => {
         'no container from the refused image',
       );
       // The allowed (built) image still works.
-      const ok = await manager.forThread({ tenant: 'tenant-a', thread: 'thread-img-ok' });
+      const ok = await manager.forThread({ workspace: 'tenant-a', thread: 'thread-img-ok' });
       assert.equal((await manager.exec(ok.sandbox, { argv: ['echo', 'ok'], mode: 'read-only' })).stdout.text, 'ok\n');
     } finally {
       await manager.close();

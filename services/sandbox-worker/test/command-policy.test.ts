@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { actionHash } from '@paddock/contracts';
-import { checkSetupScript, type ClassifyContext, classifyExec } from '../src/policy/classify.ts';
-import { DenialBreaker } from '../src/policy/denial-breaker.ts';
-import { isTrustedCommand } from '../src/policy/trusted-commands.ts';
-import { reviewMessage } from '../src/policy/model-messages.ts';
-import { strictestRule } from '../src/policy/prefix-rules.ts';
+import { checkSetupScript, type ClassifyContext, classifyExec } from '../src/command-policy/classify.ts';
+import { DenialBreaker } from '../src/command-policy/denial-breaker.ts';
+import { isTrustedCommand } from '../src/command-policy/trusted-commands.ts';
+import { reviewMessage } from '../src/command-policy/model-messages.ts';
+import { strictestRule } from '../src/command-policy/prefix-rules.ts';
 
 const ctx = (over: Partial<ClassifyContext> = {}): ClassifyContext => ({
   sandbox_mode: 'workspace-write',

@@ -76,7 +76,7 @@ export async function fixture(name: string, opts: { proxyPort?: number } = {}): 
         network: net,
         runtime,
         workerId,
-        tenant: 'tenant-a',
+        workspace: 'tenant-a',
         thread: `thread-${Math.random().toString(36).slice(2, 8)}`,
         scope: run.labels,
       });

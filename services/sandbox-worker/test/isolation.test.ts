@@ -355,15 +355,15 @@ describe('tenancy', () => {
     await redis.set(`paddock:worker:${fx.workerId}:lease`, '1', 'PX', 120_000);
     try {
       await manager.pool.topUp(fx.shape);
-      const first = await manager.forThread({ tenant: 'tenant-a', thread: 't1' });
+      const first = await manager.forThread({ workspace: 'tenant-a', thread: 't1' });
       assert.equal(first.source, 'warm');
       await manager.exec(first.sandbox, {
         argv: sh('echo secret > /workspace/secret.txt; echo secret > /tmp/secret.txt'),
         mode: 'workspace-write',
       });
-      await manager.release({ tenant: 'tenant-a', thread: 't1' });
+      await manager.release({ workspace: 'tenant-a', thread: 't1' });
       await manager.pool.topUp(fx.shape);
-      const second = await manager.forThread({ tenant: 'tenant-b', thread: 't2' });
+      const second = await manager.forThread({ workspace: 'tenant-b', thread: 't2' });
       assert.equal(second.source, 'warm');
       assert.notEqual(second.sandbox.id, first.sandbox.id);
       const r = await manager.exec(second.sandbox, {

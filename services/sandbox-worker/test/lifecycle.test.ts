@@ -54,7 +54,7 @@ describe('a thread sandbox', () => {
     const m1 = manager('w-life-1');
     const m2 = manager('w-life-2');
     try {
-      const ref = { tenant: 'tenant-a', thread: 'thread-reuse' };
+      const ref = { workspace: 'tenant-a', thread: 'thread-reuse' };
       const first = await m1.forThread(ref);
       assert.equal(first.source, 'cold');
       const info = await first.sandbox.container.inspect();
@@ -71,7 +71,7 @@ describe('a thread sandbox', () => {
       assert.match(String(hc.Tmpfs?.['/tmp']), new RegExp(`size=${fx.shape.limits.tmpMb}m`));
       assert.deepEqual(hc.Dns, ['127.0.0.1']);
       assert.equal(info.Config.User, '1000:1000');
-      assert.equal(info.Config.Labels[LABEL.tenant], 'tenant-a');
+      assert.equal(info.Config.Labels[LABEL.workspace], 'tenant-a');
       assert.equal(info.Config.Labels[LABEL.thread], 'thread-reuse');
       assert.equal(info.Config.Labels[LABEL.sandbox], first.sandbox.id);
       assert.equal(info.Config.Labels[LABEL.worker], 'w-life-1');
@@ -98,24 +98,24 @@ describe('a thread sandbox', () => {
     await lease('w-life-3');
     const m = manager('w-life-3', { idleTtlMs: 1_000 });
     try {
-      const ref = { tenant: 'tenant-a', thread: 'thread-release' };
+      const ref = { workspace: 'tenant-a', thread: 'thread-release' };
       const { sandbox } = await m.forThread(ref);
       assert.equal((await containersOf(`${LABEL.sandbox}=${sandbox.id}`)).length, 1);
       assert.equal(await redis.get(egressKeys.source(fx.network.name, sandbox.ip)), sandbox.id);
       assert.equal(await m.release(ref), true);
       assert.equal((await containersOf(`${LABEL.sandbox}=${sandbox.id}`)).length, 0);
       await assert.rejects(fx.docker.getVolume(sandbox.volumeName).inspect(), /404|no such volume/i);
-      assert.equal(await redis.get(sandboxKeys.threadSandbox(ref.tenant, ref.thread)), null);
+      assert.equal(await redis.get(sandboxKeys.threadSandbox(ref.workspace, ref.thread)), null);
       assert.equal(await redis.exists(sandboxKeys.sandbox(sandbox.id)), 0);
       assert.equal(await redis.get(egressKeys.source(fx.network.name, sandbox.ip)), null);
       assert.equal(await redis.exists(egressKeys.sandbox(sandbox.id)), 0);
 
-      const idleRef = { tenant: 'tenant-a', thread: 'thread-idle' };
+      const idleRef = { workspace: 'tenant-a', thread: 'thread-idle' };
       const idle = await m.forThread(idleRef);
       assert.equal(await m.sweepIdle(Date.now()), 0, 'not idle yet');
       assert.equal(await m.sweepIdle(Date.now() + 1_500), 1);
       assert.equal((await containersOf(`${LABEL.sandbox}=${idle.sandbox.id}`)).length, 0);
-      assert.equal(await redis.get(sandboxKeys.threadSandbox(idleRef.tenant, idleRef.thread)), null);
+      assert.equal(await redis.get(sandboxKeys.threadSandbox(idleRef.workspace, idleRef.thread)), null);
     } finally {
       await m.close();
     }
@@ -125,7 +125,7 @@ describe('a thread sandbox', () => {
     await lease('w-life-4');
     const m = manager('w-life-4');
     try {
-      const ref = { tenant: 'tenant-n', thread: 'thread-net' };
+      const ref = { workspace: 'tenant-n', thread: 'thread-net' };
       const egress: EgressSettings = {
         policy: { mode: 'allowlist', allowed_domains: ['example.com'], denied_domains: [] },
         escalation: 'none',
@@ -224,7 +224,7 @@ describe('the reaper', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
-      const liveSandbox = (await live.forThread({ tenant: 'tenant-live', thread: 'survivor' })).sandbox;
+      const liveSandbox = (await live.forThread({ workspace: 'tenant-live', thread: 'survivor' })).sandbox;
       const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
       const doomed = JSON.parse(line) as { network: string; sandbox: string };
       assert.ok((await firewalledNetworks()).includes(doomed.network));

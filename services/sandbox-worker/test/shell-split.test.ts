@@ -2,8 +2,8 @@
 // are literal, and which commands a wrapped or nested argv would really run.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { analyzeExec, programName } from '../src/policy/command-unwrap.ts';
-import { MAX_SCRIPT_CHARS, splitShellScript } from '../src/policy/shell-split.ts';
+import { analyzeExec, programName } from '../src/command-policy/command-unwrap.ts';
+import { MAX_SCRIPT_CHARS, splitShellScript } from '../src/command-policy/shell-split.ts';
 
 describe('splitShellScript: plain scripts', () => {
   const cases: [string, (string | null)[][]][] = [

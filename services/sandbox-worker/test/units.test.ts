@@ -12,7 +12,7 @@ import {
   SANDBOX_IMAGES_DIR,
 } from '@paddock/platform';
 import type { Logger } from 'pino';
-import { sandboxRuntimeConfig } from '../src/config.ts';
+import { sandboxWorkerSettings } from '../src/settings.ts';
 import { containerSpec, poolKey } from '../src/container-spec.ts';
 import { launcherArgs } from '../src/exec-modes.ts';
 import { proxyEnv } from '../src/sandbox-manager.ts';
@@ -90,13 +90,13 @@ test('proxy variables carry the sandbox id and the exec token to the gateway', (
 const SERVICE_ENV = { PADDOCK_GUARDIAN_SERVICE_TOKEN: 's'.repeat(32) };
 
 test('config defaults and overrides', () => {
-  const defaults = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'), SERVICE_ENV);
+  const defaults = sandboxWorkerSettings(loadClusterSettings({}, '/nonexistent'), SERVICE_ENV);
   assert.equal(defaults.warmPoolSize, 2);
   assert.equal(defaults.limits.pids, 256);
   assert.equal(defaults.proxyPort, 3128);
   const settings = loadClusterSettings({}, '/nonexistent');
   settings.file = { sandbox_worker: { warm_pool_size: 5, limits: { memory_mb: 2048 }, lease_ms: 5000 } };
-  const c = sandboxRuntimeConfig(settings, SERVICE_ENV);
+  const c = sandboxWorkerSettings(settings, SERVICE_ENV);
   assert.equal(c.warmPoolSize, 5);
   assert.equal(c.limits.memoryMb, 2048);
   assert.equal(c.limits.cpus, 1);
@@ -131,7 +131,7 @@ test('disk quota without loop devices: the default one is dropped with a warning
 });
 
 test('the output caps in the schema are the ones the worker applies when unset', () => {
-  const c = sandboxRuntimeConfig(loadClusterSettings({}, '/nonexistent'), SERVICE_ENV);
+  const c = sandboxWorkerSettings(loadClusterSettings({}, '/nonexistent'), SERVICE_ENV);
   assert.deepEqual(c.outputCaps, DEFAULT_OUTPUT_CAPS);
   const props = SandboxWorkerSection.properties.output_caps.properties;
   const schemaDefault = (key: unknown) => (key as { default?: number }).default;

@@ -4,7 +4,8 @@
 export const LABEL = {
   managed: 'paddock.managed',
   sandbox: 'paddock.sandbox',
-  tenant: 'paddock.tenant',
+  /** The workspace id; the label keeps its first name so running sandboxes stay found. */
+  workspace: 'paddock.tenant',
   thread: 'paddock.thread',
   /** The worker that created the resource; its Redis lease keeps the resource alive. */
   worker: 'paddock.worker',
@@ -25,7 +26,7 @@ export function sandboxLabels(opts: {
   kind: ResourceKind;
   workerId: string;
   sandboxId?: string;
-  tenant?: string;
+  workspace?: string;
   thread?: string;
   poolKey?: string;
   expiresAt?: number;
@@ -38,7 +39,7 @@ export function sandboxLabels(opts: {
     [LABEL.worker]: opts.workerId,
   };
   if (opts.sandboxId) labels[LABEL.sandbox] = opts.sandboxId;
-  if (opts.tenant) labels[LABEL.tenant] = opts.tenant;
+  if (opts.workspace) labels[LABEL.workspace] = opts.workspace;
   if (opts.thread) labels[LABEL.thread] = opts.thread;
   if (opts.poolKey) labels[LABEL.pool] = opts.poolKey;
   if (opts.expiresAt !== undefined) labels[LABEL.expiresAt] = String(opts.expiresAt);

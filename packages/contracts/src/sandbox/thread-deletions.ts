@@ -3,9 +3,10 @@
 import type { Redis } from 'ioredis';
 import { sandboxChannels, sandboxKeys } from '../keyspace.ts';
 
-export type DeletedThread = { tenant: string; thread: string };
+export type DeletedThread = { workspace: string; thread: string };
+// The stored member keeps its first field name, `tenant`, so deletions recorded before stay readable.
 
-const member = (t: DeletedThread) => JSON.stringify({ tenant: t.tenant, thread: t.thread });
+const member = (t: DeletedThread) => JSON.stringify({ tenant: t.workspace, thread: t.thread });
 
 /** Orchestrator side: asks the workers to destroy the thread's sandbox. Idempotent. */
 export async function announceThreadDeleted(redis: Redis, t: DeletedThread, atMs = Date.now()): Promise<void> {
@@ -19,9 +20,9 @@ export async function announceThreadDeleted(redis: Redis, t: DeletedThread, atMs
 /** A published or stored member, or undefined when it is not one of ours. */
 export function parseDeletedThread(raw: string): DeletedThread | undefined {
   try {
-    const v = JSON.parse(raw) as Partial<DeletedThread>;
+    const v = JSON.parse(raw) as { tenant?: unknown; thread?: unknown };
     return typeof v.tenant === 'string' && typeof v.thread === 'string'
-      ? { tenant: v.tenant, thread: v.thread }
+      ? { workspace: v.tenant, thread: v.thread }
       : undefined;
   } catch {
     return undefined;

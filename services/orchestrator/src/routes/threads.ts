@@ -171,7 +171,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         await audit(ctx.redis, p.workspaceId, actorOf(p), 'thread.deleted', thread.id);
       }
       // Every time (idempotent): a repeated DELETE re-announces a teardown an earlier crash may have lost.
-      await announceThreadDeleted(ctx.redis, { tenant: p.workspaceId, thread: thread.id });
+      await announceThreadDeleted(ctx.redis, { workspace: p.workspaceId, thread: thread.id });
       return { ...thread, status: 'deleted' as const };
     },
   );

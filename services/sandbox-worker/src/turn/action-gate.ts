@@ -5,9 +5,9 @@
 // with the override in its context. Every outcome becomes an event and a message for the model.
 import type { EffectiveConfig, SandboxMode } from '@paddock/config';
 import { newId } from '@paddock/platform';
-import { classifyExec, type ExecRequest, type RejectCode } from '../policy/classify.ts';
-import { DenialBreaker } from '../policy/denial-breaker.ts';
-import { rejectionMessage, reviewMessage } from '../policy/model-messages.ts';
+import { classifyExec, type ExecRequest, type RejectCode } from '../command-policy/classify.ts';
+import { DenialBreaker } from '../command-policy/denial-breaker.ts';
+import { rejectionMessage, reviewMessage } from '../command-policy/model-messages.ts';
 import type { GuardianClient, ReviewOutcome, TranscriptItem, Verdict } from '@paddock/contracts';
 import {
   approvedForThread,

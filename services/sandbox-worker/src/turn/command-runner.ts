@@ -4,7 +4,7 @@
 import { basename } from 'node:path';
 import { inSpan, paddockTracer } from '@paddock/platform';
 import type { EffectiveConfig } from '@paddock/config';
-import type { ExecRequest as ClassifyRequest } from '../policy/classify.ts';
+import type { ExecRequest as ClassifyRequest } from '../command-policy/classify.ts';
 import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { Sandbox } from '../sandbox.ts';

@@ -7,7 +7,7 @@ import { newId } from '@paddock/platform';
 import { appendEvent, type CommandOutputDelta, keys, type ThreadItem } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import { SANDBOX_WORKER_UNSET, SandboxWorkerSection, withDefaults } from '@paddock/config';
-import { outputCapsFrom } from '../config.ts';
+import { outputCapsFrom } from '../settings.ts';
 
 export type CommandItem = Extract<ThreadItem, { type: 'command_execution' }>;
 

@@ -4,7 +4,7 @@
 import type { ModelProviders } from '@paddock/config';
 import type { Command, GuardianClient, TranscriptItem } from '@paddock/contracts';
 import type { RunTurn, TurnOutcome } from '@paddock/turn-queue';
-import { checkSetupScript } from '../policy/classify.ts';
+import { checkSetupScript } from '../command-policy/classify.ts';
 import { sandboxKeys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { SandboxShape } from '../container-spec.ts';
@@ -43,7 +43,7 @@ export function createTurnRunner(o: TurnEngineOptions): RunTurn {
       job.environment.image && job.environment.image !== o.defaultShape.image
         ? { ...o.defaultShape, image: job.environment.image }
         : o.defaultShape;
-    const ref = { tenant: job.workspace_id, thread: job.thread_id };
+    const ref = { workspace: job.workspace_id, thread: job.thread_id };
     const { sandbox } = await o.manager.forThread(ref, { shape, egress: egressSettings(job.config) });
     const events = itemEvents(redis, job.thread_id, job.turn_id, o.outputThrottleMs, o.outputCaps);
     const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);

@@ -3,7 +3,7 @@
 // them), the exec mode of a command, and whether a command gets the network.
 import type { EffectiveConfig } from '@paddock/config';
 import { SANDBOX_MODES, type SandboxMode } from '@paddock/config';
-import type { ClassifyContext } from '../policy/classify.ts';
+import type { ClassifyContext } from '../command-policy/classify.ts';
 import type { ExecMode, PolicyContext } from '@paddock/contracts';
 import type { EgressSettings } from '../sandbox-manager.ts';
 

@@ -14,7 +14,7 @@ import { requireServiceToken } from '@paddock/contracts';
 import type { SandboxLimits } from './container-spec.ts';
 import type { OutputCaps } from './turn/item-events.ts';
 
-export type SandboxRuntimeConfig = {
+export type SandboxWorkerSettings = {
   image: string | undefined;
   warmPoolSize: number;
   limits: SandboxLimits;
@@ -69,10 +69,10 @@ export const outputCapsFrom = (c: { item_bytes: number; turn_bytes: number; thre
 
 // [sandbox_worker] with the schema's defaults; the turn engine's four budgets may also come from
 // their environment variables, which override the file.
-export function sandboxRuntimeConfig(
+export function sandboxWorkerSettings(
   settings: ClusterSettings,
   env: NodeJS.ProcessEnv = process.env,
-): SandboxRuntimeConfig {
+): SandboxWorkerSettings {
   const s = withDefaults(SandboxWorkerSection, settings.file.sandbox_worker, SANDBOX_WORKER_UNSET);
   const l = s.limits;
   return {
