@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import { newId } from '@paddock/platform';
-import { actionHash, keys } from '@paddock/contracts';
+import { actionHash, channels, keys } from '@paddock/contracts';
 import type { ThreadItem } from '@paddock/contracts';
 
 export const APPROVAL_DECISIONS = ['approve', 'approve_for_thread', 'deny', 'abort'] as const;
@@ -229,4 +229,74 @@ export async function approveDenial(
     actionHash(denial.action),
   )) as string;
   return out === 'missing' || out === 'already' ? out : (JSON.parse(out) as DenialRecord);
+}
+
+// ---- the deciding side (the orchestrator's API)
+
+/** How long a decision and its "decided" marker are kept after the request is decided. */
+const DECISION_TTL_S = 86_400;
+const STATUS_OF = {
+  approve: 'approved',
+  approve_for_thread: 'approved',
+  deny: 'denied',
+  abort: 'aborted',
+} as const satisfies Record<ApprovalDecision, ApprovalStatus>;
+
+export async function loadApproval(redis: Redis, id: string): Promise<ApprovalRecord | undefined> {
+  const raw = await redis.get(keys.approval(id));
+  return raw ? (JSON.parse(raw) as ApprovalRecord) : undefined;
+}
+
+/** The thread's approval requests, newest first, at most `limit`, of one status when given. */
+export async function listApprovals(
+  redis: Redis,
+  threadId: string,
+  opts: { limit: number; status?: ApprovalStatus | undefined },
+): Promise<ApprovalRecord[]> {
+  const ids = await redis.zrevrange(keys.approvals(threadId), 0, -1);
+  const out: ApprovalRecord[] = [];
+  for (let i = 0; i < ids.length && out.length < opts.limit; i += 100) {
+    const raws = await redis.mget(ids.slice(i, i + 100).map((id) => keys.approval(id)));
+    for (const raw of raws) {
+      const rec = raw ? (JSON.parse(raw) as ApprovalRecord) : undefined;
+      if (rec && (!opts.status || rec.status === opts.status)) out.push(rec);
+    }
+  }
+  return out.slice(0, opts.limit);
+}
+
+/**
+ * Decides a request once: the first decision wins (SET NX), then the record, the decision the worker
+ * waits for, and a thread-wide approval are written and the worker is woken. A later one is refused.
+ */
+export async function decideApproval(
+  redis: Redis,
+  rec: ApprovalRecord,
+  decision: ApprovalDecision,
+  decidedBy: string,
+): Promise<ApprovalRecord | 'already_decided'> {
+  const first = await redis.set(keys.approvalDecided(rec.id), decision, 'EX', DECISION_TTL_S, 'NX');
+  if (first !== 'OK' || rec.status !== 'pending') return 'already_decided';
+  const next: ApprovalRecord = {
+    ...rec,
+    status: STATUS_OF[decision],
+    decision,
+    decided_by: decidedBy,
+    decided_at: new Date().toISOString(),
+  };
+  const tx = redis
+    .multi()
+    .set(keys.approval(rec.id), JSON.stringify(next))
+    .rpush(keys.approvalDecision(rec.id), decision)
+    .expire(keys.approvalDecision(rec.id), DECISION_TTL_S)
+    .publish(channels.approvalDecided, rec.id);
+  if (decision === 'approve_for_thread') tx.sadd(keys.approvedForThread(rec.thread_id), actionHash(rec.action));
+  await tx.exec();
+  return next;
+}
+
+/** The thread's kept denials, newest first. */
+export async function recentDenials(redis: Redis, threadId: string): Promise<DenialRecord[]> {
+  const raws = await redis.lrange(keys.denials(threadId), 0, DENIALS_KEPT - 1);
+  return raws.map((raw) => JSON.parse(raw) as DenialRecord);
 }

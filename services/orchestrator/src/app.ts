@@ -14,6 +14,7 @@ import { approvalRoutes } from './routes/approvals.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { eventRoutes } from './routes/events.ts';
 import { threadRoutes } from './routes/threads.ts';
+import { memberRoutes } from './routes/members.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 
 export type AppDeps = RouteContext & { logger: Logger };
@@ -85,6 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if ((req.routeOptions.config as { public?: boolean }).public) return;
       await auth(req, reply);
     });
+    memberRoutes(api, deps);
     workspaceRoutes(api, deps, deps);
     accessTokenRoutes(api, deps);
     environmentRoutes(api, deps);

@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { countRequest } from './rate-limit.ts';
 import type { OrchestratorSettings } from './settings.ts';
-import { secretsEqual, verifySecret } from './tokens.ts';
+import { secretsEqual, verifySecret } from './stores/tokens.ts';
 
 export type Principal = {
   workspaceId: string;

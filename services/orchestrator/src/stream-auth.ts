@@ -3,7 +3,7 @@
 import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { Principal } from './auth.ts';
-import { loadToken } from './tokens.ts';
+import { loadToken } from './stores/tokens.ts';
 
 export type StreamAuth =
   | { valid: true; expiresAtMs: number | undefined }

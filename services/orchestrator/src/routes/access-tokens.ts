@@ -13,13 +13,19 @@ import {
   WorkspaceParams,
 } from '../api/tenancy.ts';
 import { ErrorResponse, PageQuery } from '../api/common.ts';
-import { keys } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
-import { audit } from '../audit.ts';
+import { audit } from '../stores/audit.ts';
 import { actorOf, loadMember, type Principal, requireWorkspace } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { pageLimit, zsetPage } from '../paging.ts';
-import { createToken, loadToken, revokeToken, type TokenRecord, tokenView } from '../tokens.ts';
+import {
+  createToken,
+  loadToken,
+  revokeToken,
+  type TokenRecord,
+  tokenView,
+  workspaceTokenIds,
+} from '../stores/tokens.ts';
 
 const DAY_MS = 86_400_000;
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
@@ -85,8 +91,8 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
       const all = manager(p);
       const page = await zsetPage(
         async (start, stop) => {
-          if (all) return ctx.redis.zrange(keys.workspaceTokens(p.workspaceId), String(start), String(stop));
-          const ids = await ctx.redis.zrange(keys.workspaceTokens(p.workspaceId), '0', '-1');
+          if (all) return workspaceTokenIds(ctx.redis, p.workspaceId, start, stop);
+          const ids = await workspaceTokenIds(ctx.redis, p.workspaceId, 0, -1);
           const recs = await Promise.all(ids.map((id) => loadToken(ctx.redis, id)));
           return recs
             .filter((t): t is TokenRecord => t?.member_email === p.email)

@@ -13,28 +13,21 @@ import {
   IdParams,
 } from '../api/threads.ts';
 import { ErrorResponse } from '../api/common.ts';
-import { actionHash, channels, keys } from '@paddock/contracts';
 import {
-  type ApprovalRecord,
-  type ApprovalStatus,
   approveDenial,
-  type DenialRecord,
+  decideApproval,
   DENIALS_KEPT,
+  listApprovals,
+  loadApproval,
+  recentDenials,
 } from '@paddock/turn-queue';
 import type { FastifyInstance } from 'fastify';
-import { audit } from '../audit.ts';
+import { audit } from '../stores/audit.ts';
 import { actorOf, ownedBy, principalOf } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
-import { loadThread } from './threads.ts';
+import { loadThread } from '../stores/threads.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
-const DECISION_TTL_S = 86_400;
-const STATUS_OF = {
-  approve: 'approved',
-  approve_for_thread: 'approved',
-  deny: 'denied',
-  abort: 'aborted',
-} as const;
 
 export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -52,16 +45,11 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (req) => {
       const thread = await loadThread(ctx.redis, principalOf(req), req.params.id);
-      const ids = await ctx.redis.zrevrange(keys.approvals(thread.id), 0, -1);
-      const out: ApprovalRecord[] = [];
-      for (let i = 0; i < ids.length && out.length < ctx.settings.maxPageSize; i += 100) {
-        const raws = await ctx.redis.mget(ids.slice(i, i + 100).map((id) => keys.approval(id)));
-        for (const raw of raws) {
-          const rec = raw ? (JSON.parse(raw) as ApprovalRecord) : undefined;
-          if (rec && (!req.query.status || rec.status === req.query.status)) out.push(rec);
-        }
-      }
-      return { items: out.slice(0, ctx.settings.maxPageSize) };
+      const items = await listApprovals(ctx.redis, thread.id, {
+        limit: ctx.settings.maxPageSize,
+        status: req.query.status,
+      });
+      return { items };
     },
   );
 
@@ -78,31 +66,14 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (req) => {
       const p = principalOf(req);
-      const raw = await ctx.redis.get(keys.approval(req.params.id));
-      const rec = ownedBy(p, raw ? (JSON.parse(raw) as ApprovalRecord) : undefined, 'approval');
+      const rec = ownedBy(p, await loadApproval(ctx.redis, req.params.id), 'approval');
       const decision = req.body.decision;
-      const first = await ctx.redis.set(keys.approvalDecided(rec.id), decision, 'EX', DECISION_TTL_S, 'NX');
-      if (first !== 'OK' || rec.status !== 'pending') {
+      const next = await decideApproval(ctx.redis, rec, decision, p.email);
+      if (next === 'already_decided') {
         throw new PaddockError('already_decided', 'this approval request was already decided', {
           status: 409,
         });
       }
-      const next: ApprovalRecord = {
-        ...rec,
-        status: STATUS_OF[decision] as ApprovalStatus,
-        decision,
-        decided_by: p.email,
-        decided_at: new Date().toISOString(),
-      };
-      const tx = ctx.redis
-        .multi()
-        .set(keys.approval(rec.id), JSON.stringify(next))
-        .rpush(keys.approvalDecision(rec.id), decision)
-        .expire(keys.approvalDecision(rec.id), DECISION_TTL_S)
-        .publish(channels.approvalDecided, rec.id);
-      if (decision === 'approve_for_thread')
-        tx.sadd(keys.approvedForThread(rec.thread_id), actionHash(rec.action));
-      await tx.exec();
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'approval.decided', rec.id, {
         decision,
         turn_id: rec.turn_id,
@@ -123,8 +94,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (req) => {
       const thread = await loadThread(ctx.redis, principalOf(req), req.params.id);
-      const raws = await ctx.redis.lrange(keys.denials(thread.id), 0, DENIALS_KEPT - 1);
-      return { items: raws.map((raw) => JSON.parse(raw) as DenialRecord) };
+      return { items: await recentDenials(ctx.redis, thread.id) };
     },
   );
 
@@ -141,8 +111,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (req) => {
       const p = principalOf(req);
       const thread = await loadThread(ctx.redis, p, req.params.id);
-      const raws = await ctx.redis.lrange(keys.denials(thread.id), 0, DENIALS_KEPT - 1);
-      const denial = raws.map((raw) => JSON.parse(raw) as DenialRecord).find((d) => d.id === req.params.denial_id);
+      const denial = (await recentDenials(ctx.redis, thread.id)).find((d) => d.id === req.params.denial_id);
       if (!denial) throw notFound('denial');
       const next = await approveDenial(ctx.redis, thread.id, denial, p.email);
       if (next === 'missing') throw notFound('denial');

@@ -5,20 +5,14 @@ import { imageAllowed, imageNotAllowedMessage, newId, PaddockError } from '@padd
 import { readAgentLayer } from '@paddock/config';
 import { CreateEnvironmentBody, Environment, EnvironmentPage, IdParams } from '../api/threads.ts';
 import { ErrorResponse, PageQuery } from '../api/common.ts';
-import { keys } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { audit } from '../audit.ts';
+import { audit } from '../stores/audit.ts';
 import { actorOf, ownedBy, principalOf } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { pageLimit, zsetPage } from '../paging.ts';
+import { loadEnvironment, saveNewEnvironment, workspaceEnvironmentIds } from '../stores/environments.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
-
-export async function loadEnvironment(redis: Redis, id: string): Promise<Environment | undefined> {
-  const raw = await redis.get(keys.environment(id));
-  return raw ? (JSON.parse(raw) as Environment) : undefined;
-}
 
 export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -52,11 +46,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
         created_by: p.email,
         created_at: new Date().toISOString(),
       };
-      await ctx.redis
-        .multi()
-        .set(keys.environment(env.id), JSON.stringify(env))
-        .zadd(keys.workspaceEnvironments(p.workspaceId), Date.now(), env.id)
-        .exec();
+      await saveNewEnvironment(ctx.redis, env);
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'environment.created', env.id, { image: env.image });
       return reply.code(201).send(env);
     },
@@ -75,8 +65,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
     async (req) => {
       const p = principalOf(req);
       const page = await zsetPage(
-        (start, stop) =>
-          ctx.redis.zrange(keys.workspaceEnvironments(p.workspaceId), String(start), String(stop)),
+        (start, stop) => workspaceEnvironmentIds(ctx.redis, p.workspaceId, start, stop),
         req.query.cursor,
         pageLimit(ctx.settings, req.query.limit),
       );

@@ -6,13 +6,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { badRequest, PaddockError } from '@paddock/platform';
 import { ErrorResponse } from '../api/common.ts';
 import { EventsQuery, IdParams } from '../api/threads.ts';
-import { keys, parseEntries } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { principalOf } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { recheckStreamToken } from '../stream-auth.ts';
-import { loadThread } from './threads.ts';
+import { eventsAfter, nextEvents } from '../stores/events.ts';
+import { loadThread } from '../stores/threads.ts';
 
 const STREAM_ID = /^\d+-\d+$/;
 const READ_BATCH = 500;
@@ -46,20 +46,16 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (lastId !== undefined && (typeof lastId !== 'string' || !STREAM_ID.test(lastId))) {
         throw badRequest('Last-Event-ID must be an event id this API sent', 'Last-Event-ID');
       }
-      const streamKey = keys.events(thread.id);
       const after = lastId ?? '0-0';
 
       if (req.query.format === 'jsonl') {
         const lines: string[] = [];
-        let from = `(${after}`;
+        let from = after;
         for (;;) {
-          const rows = (await ctx.redis.xrange(streamKey, from, '+', 'COUNT', READ_BATCH)) as [
-            string,
-            string[],
-          ][];
-          for (const e of parseEntries(rows)) lines.push(JSON.stringify({ id: e.id, ...e.event }));
-          if (rows.length < READ_BATCH) break;
-          from = `(${rows[rows.length - 1]![0]}`;
+          const batch = await eventsAfter(ctx.redis, thread.id, from, READ_BATCH);
+          for (const e of batch.events) lines.push(JSON.stringify({ id: e.id, ...e.event }));
+          if (!batch.full || batch.lastId === undefined) break;
+          from = batch.lastId;
         }
         return reply.type('application/jsonl').send(lines.length ? `${lines.join('\n')}\n` : '');
       }
@@ -119,24 +115,15 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
           // Block no longer than the rest of the heartbeat, nor past the token's expiry.
           const untilExpiryMs = expiresAtMs === undefined ? heartbeatMs : expiresAtMs - ctx.now();
           const blockMs = Math.ceil(Math.max(1, Math.min(heartbeatMs - sinceCheckMs(), untilExpiryMs)));
-          const got = (await reader.xread(
-            'COUNT',
-            READ_BATCH,
-            'BLOCK',
-            blockMs,
-            'STREAMS',
-            streamKey,
-            cursor,
-          )) as [string, [string, string[]][]][] | null;
+          const got = await nextEvents(reader, thread.id, cursor, READ_BATCH, blockMs);
           if (!open) break;
-          const rows = got?.[0]?.[1] ?? [];
-          if (rows.length === 0) {
+          if (got.lastId === undefined) {
             if (sinceCheckMs() >= heartbeatMs) res.write(': heartbeat\n\n');
             continue;
           }
           let chunk = '';
-          for (const e of parseEntries(rows)) chunk += `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
-          cursor = rows[rows.length - 1]![0];
+          for (const e of got.events) chunk += `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
+          cursor = got.lastId;
           res.write(chunk);
         }
       } catch (err) {

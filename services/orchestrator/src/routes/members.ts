@@ -15,14 +15,13 @@ import {
   WorkspaceParams,
 } from '../api/tenancy.ts';
 import { ErrorResponse, PageQuery } from '../api/common.ts';
-import { keys } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
-import { audit } from '../audit.ts';
+import { audit } from '../stores/audit.ts';
 import { actorOf, type Principal, requireRole, requireWorkspace } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
-import { listMembers, type MemberChange, readMember, replaceMember } from '../members.ts';
+import { addMember, listMembers, type MemberChange, readMember, replaceMember } from '../stores/members.ts';
 import { decodeOffset, encodeOffset, pageLimit } from '../paging.ts';
-import { createToken, memberTokens, revokeToken, tokenView } from '../tokens.ts';
+import { createToken, memberTokens, revokeToken, tokenView } from '../stores/tokens.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
 const MANAGERS: Role[] = ['owner', 'admin'];
@@ -76,8 +75,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
         added_by: p.email,
         added_at: new Date().toISOString(),
       };
-      const added = await ctx.redis.hsetnx(keys.members(p.workspaceId), email, JSON.stringify(member));
-      if (added === 0)
+      if (!(await addMember(ctx.redis, p.workspaceId, member)))
         throw new PaddockError('conflict', `${email} is already a member`, { status: 409, field: 'email' });
       const { record, secret } = await createToken(ctx.redis, {
         workspaceId: p.workspaceId,

@@ -12,7 +12,6 @@ import {
   paddockTracer,
   traceCarrier,
 } from '@paddock/platform';
-import { type EffectiveConfig } from '@paddock/config';
 import {
   CreateThreadBody,
   CreateTurnBody,
@@ -23,15 +22,15 @@ import {
   TurnParams,
 } from '../api/threads.ts';
 import { ErrorResponse } from '../api/common.ts';
-import { announceThreadDeleted, appendEvent, keys, turnFromHash, type TurnJob } from '@paddock/contracts';
+import { announceThreadDeleted, appendEvent, keys, type TurnJob, type TurnRecord } from '@paddock/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import Type from 'typebox';
-import { audit } from '../audit.ts';
-import { actorOf, ownedBy, type Principal, principalOf } from '../auth.ts';
+import { audit } from '../stores/audit.ts';
+import { actorOf, principalOf } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { apiLayer, droppedKeyWarning, effectiveConfig } from '../effective-config.ts';
-import { loadEnvironment } from './environments.ts';
+import { loadEnvironment } from '../stores/environments.ts';
+import { loadThread, loadTurn, saveNewThread, type ThreadRecord } from '../stores/threads.ts';
 
 const tracer = paddockTracer('orchestrator');
 
@@ -41,16 +40,8 @@ function requestContext(req: FastifyRequest) {
   return otel.instrumented && otel.context ? otel.context : contextFrom(req.headers);
 }
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
-type ThreadRecord = Thread & { effective_config: EffectiveConfig };
 
-export async function loadThread(redis: Redis, p: Principal, id: string): Promise<ThreadRecord> {
-  const h = await redis.hgetall(keys.thread(id));
-  const rec = h['json'] ? ({ ...JSON.parse(h['json']), status: h['status'] } as ThreadRecord) : undefined;
-  return ownedBy(p, rec, 'thread');
-}
-
-function turnView(h: Record<string, string>) {
-  const t = turnFromHash(h);
+function turnView(t: TurnRecord | undefined) {
   if (!t) return undefined;
   return {
     id: t.id,
@@ -124,11 +115,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         created_at: new Date().toISOString(),
       };
       if (typeof req.body.config === 'string') thread.config = { toml: req.body.config };
-      await ctx.redis
-        .multi()
-        .hset(keys.thread(thread.id), 'json', JSON.stringify(thread), 'status', 'active')
-        .zadd(keys.workspaceThreads(p.workspaceId), Date.now(), thread.id)
-        .exec();
+      await saveNewThread(ctx.redis, thread);
       await appendEvent(ctx.redis, thread.id, { type: 'thread.started', thread_id: thread.id });
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'thread.created', thread.id, {
         environment_id: env.id,
@@ -286,7 +273,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (req) => {
       const p = principalOf(req);
       const thread = await loadThread(ctx.redis, p, req.params.id);
-      const turn = turnView(await ctx.redis.hgetall(keys.turn(req.params.turn_id)));
+      const turn = turnView(await loadTurn(ctx.redis, req.params.turn_id));
       if (!turn || turn.thread_id !== thread.id)
         throw new PaddockError('not_found', 'turn not found', { status: 404 });
       return turn;
@@ -306,12 +293,12 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (req, reply) => {
       const p = principalOf(req);
       const thread = await loadThread(ctx.redis, p, req.params.id);
-      const before = turnView(await ctx.redis.hgetall(keys.turn(req.params.turn_id)));
+      const before = turnView(await loadTurn(ctx.redis, req.params.turn_id));
       if (!before || before.thread_id !== thread.id)
         throw new PaddockError('not_found', 'turn not found', { status: 404 });
       const outcome = await ctx.scheduler.interrupt(before.id);
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'turn.interrupted', before.id, { outcome });
-      return reply.code(202).send(turnView(await ctx.redis.hgetall(keys.turn(before.id)))!);
+      return reply.code(202).send(turnView(await loadTurn(ctx.redis, before.id))!);
     },
   );
 }

@@ -1,4 +1,4 @@
-// Workspaces, managed requirements and the audit log (members: members.ts).
+// Workspaces, managed requirements and the audit log (members: routes/members.ts).
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { newId } from '@paddock/platform';
 import { readRequirements } from '@paddock/config';
@@ -11,22 +11,20 @@ import {
   WorkspaceParams,
 } from '../api/tenancy.ts';
 import { ErrorResponse } from '../api/common.ts';
-import { keys } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import { audit, readAudit } from '../audit.ts';
+import { audit, readAudit } from '../stores/audit.ts';
 import { actorOf, type AuthDeps, authenticateOperator, requireRole, requireWorkspace } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { checkRequirementsFit } from '../effective-config.ts';
 import { pageLimit } from '../paging.ts';
-import { createToken, tokenView } from '../tokens.ts';
-import { memberRoutes } from './members.ts';
+import { createToken, tokenView } from '../stores/tokens.ts';
+import { loadRequirements, saveNewWorkspace, saveRequirements } from '../stores/workspaces.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
 
 export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDeps: AuthDeps): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  memberRoutes(app, ctx);
 
   r.post(
     '/v1/workspaces',
@@ -52,12 +50,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
         added_by: 'operator',
         added_at: now,
       };
-      await ctx.redis
-        .multi()
-        .set(keys.workspace(id), JSON.stringify(workspace))
-        .zadd(keys.workspaces(), Date.now(), id)
-        .hset(keys.members(id), email, JSON.stringify(member))
-        .exec();
+      await saveNewWorkspace(ctx.redis, workspace, member);
       const { record, secret } = await createToken(ctx.redis, {
         workspaceId: id,
         memberEmail: email,
@@ -88,8 +81,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
     async (req) => {
       const p = requireWorkspace(req, req.params.ws);
       requireRole(p, ['owner', 'admin'], 'reading requirements');
-      const raw = await ctx.redis.get(keys.requirements(p.workspaceId));
-      return raw ? JSON.parse(raw) : {};
+      return loadRequirements(ctx.redis, p.workspaceId);
     },
   );
 
@@ -110,7 +102,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
           ? readRequirements({ source: 'requirements', text: body })
           : readRequirements({ source: 'requirements', value: body ?? {} });
       checkRequirementsFit(ctx.clusterFile.requirements ?? {}, requirements);
-      await ctx.redis.set(keys.requirements(p.workspaceId), JSON.stringify(requirements));
+      await saveRequirements(ctx.redis, p.workspaceId, requirements);
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'requirements.updated', p.workspaceId, {
         requirements,
       });

@@ -2,7 +2,7 @@
 // and the other changes to a workspace. A Redis stream per workspace; ids are time-ordered, so a
 // time range is a stream range and the cursor is the last id served.
 import { badRequest } from '@paddock/platform';
-import type { AuditEntry } from './api/tenancy.ts';
+import type { AuditEntry } from '../api/tenancy.ts';
 import { appendAudit, type AuditActor, keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 

@@ -2,7 +2,7 @@
 // A secret reads `pdk.<token id>.<random>`, so the check loads one record by id, never scans.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { newId, PaddockError } from '@paddock/platform';
-import type { AccessTokenView } from './api/tenancy.ts';
+import type { AccessTokenView } from '../api/tenancy.ts';
 import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 
@@ -144,3 +144,7 @@ export function tokenView(r: TokenRecord): AccessTokenView {
     revoked_at: r.revoked_at,
   };
 }
+
+/** Ids of the workspace's tokens from `start` to `stop` (inclusive, oldest first; -1 is the last). */
+export const workspaceTokenIds = (redis: Redis, workspaceId: string, start: number, stop: number) =>
+  redis.zrange(keys.workspaceTokens(workspaceId), String(start), String(stop));

@@ -1,6 +1,6 @@
 // Changes to a workspace's member list under its invariants: the workspace always keeps at least one
 // owner, and a change applies only to the record the caller decided on (a concurrent change → `changed`).
-import type { Member } from './api/tenancy.ts';
+import type { Member } from '../api/tenancy.ts';
 import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 
@@ -56,4 +56,9 @@ export async function replaceMember(
 export async function listMembers(redis: Redis, workspaceId: string): Promise<Member[]> {
   const all = await redis.hvals(keys.members(workspaceId));
   return all.map((raw) => JSON.parse(raw) as Member).sort((a, b) => (a.email < b.email ? -1 : 1));
+}
+
+/** Adds a member unless one with that email exists (false then). */
+export async function addMember(redis: Redis, workspaceId: string, member: Member): Promise<boolean> {
+  return (await redis.hsetnx(keys.members(workspaceId), member.email, JSON.stringify(member))) === 1;
 }
