@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ClusterFile, clusterModelProviders } from '@paddock/config';
 import { createLogger, ensureSandboxImage } from '@paddock/platform';
-import { createGuardianClient, keys, parseEntries, type ThreadEvent } from '@paddock/contracts';
+import { keys, parseEntries, type ThreadEvent } from '@paddock/contracts';
 import {
   removeSandboxNetwork,
   type RunningWorker,
@@ -29,13 +29,7 @@ import {
 import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import {
-  createEgressProxy,
-  createResolver,
-  type EgressProxy,
-  type NetworkWatch,
-  watchSandboxNetworks,
-} from '@paddock/egress-proxy';
+import { startEgressProxy } from '@paddock/egress-proxy';
 import { buildApp as buildGuardian } from '@paddock/guardian';
 import { type Orchestrator, orchestratorSettings, startOrchestrator } from '@paddock/orchestrator';
 import { settingsFor as guardianSettingsFor, SERVICE_TOKEN } from './support/guardian-settings.ts';
@@ -133,28 +127,20 @@ export async function startCluster(
     // Egress proxy: the operator listener on loopback, and one per sandbox network found in Redis.
     const proxyPort = await freePort();
     const proxyRedis = new Redis(redis.urlFor('egress-proxy'), { maxRetriesPerRequest: 1, enableAutoPipelining: true });
-    const proxy: EgressProxy = createEgressProxy({
+    const egress = await startEgressProxy({
       redis: proxyRedis,
-      guardian: createGuardianClient({ url: guardianUrl, serviceToken: SERVICE_TOKEN }),
-      lookup: createResolver({
-        hosts: { [allowed.name]: ['127.0.0.1'], [forbidden.name]: ['127.0.0.1'] },
-        useDns: false,
-      }),
       logger,
-      options: { allowedPrivateRanges: ['127.0.0.1/32'], reviewDeadlineMs: 5_000, approvalTimeoutMs: 20_000 },
-    });
-    await proxy.listen({ network: 'host', host: '127.0.0.1', port: proxyPort });
-    const watch: NetworkWatch = watchSandboxNetworks({
-      redis: proxyRedis,
-      proxy,
+      guardianUrl,
+      guardianServiceToken: SERVICE_TOKEN,
+      listeners: [{ network: 'host', host: '127.0.0.1', port: proxyPort }],
       port: proxyPort,
-      intervalMs: 200,
-      logger,
-      staticNetworks: ['host'],
+      hosts: { [allowed.name]: ['127.0.0.1'], [forbidden.name]: ['127.0.0.1'] },
+      useDns: false,
+      options: { allowedPrivateRanges: ['127.0.0.1/32'], reviewDeadlineMs: 5_000, approvalTimeoutMs: 20_000 },
+      watchIntervalMs: 200,
     });
     closers.push(async () => {
-      watch.stop();
-      await proxy.close();
+      await egress.close();
       proxyRedis.disconnect();
     });
 
@@ -218,7 +204,7 @@ export async function startCluster(
     // The proxy must listen on every worker's network before a sandbox sends anything.
     await waitFor(
       async () => {
-        await watch.refresh();
+        await egress.networks.refresh();
         return true;
       },
       5_000,

@@ -1,11 +1,9 @@
-// Egress proxy entry: config, Redis, the guardian client, the proxy and its listeners; closes on SIGTERM.
+// Egress proxy entry: config, Redis, then the composition root (egress-proxy.ts); closes on SIGTERM.
 import { closeOnSignals, createLogger, startTelemetry } from '@paddock/platform';
 import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
-import { createGuardianClient, requireServiceToken } from '@paddock/contracts';
+import { requireServiceToken } from '@paddock/contracts';
 import { Redis } from 'ioredis';
-import { watchSandboxNetworks } from './network-watch.ts';
-import { createEgressProxy } from './proxy-server.ts';
-import { createResolver } from './resolver.ts';
+import { startEgressProxy } from './egress-proxy.ts';
 import { egressProxySettings } from './settings.ts';
 
 const logger = createLogger('egress-proxy');
@@ -25,27 +23,19 @@ await new Promise<void>((resolve, reject) => {
 });
 redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
 
-const proxy = createEgressProxy({
+const running = await startEgressProxy({
   redis,
-  guardian: createGuardianClient({ url: proxySettings.guardianUrl, serviceToken: requireServiceToken(settings) }),
-  lookup: createResolver({ hosts: proxySettings.hosts }),
   logger,
-  options: proxySettings.options,
-});
-for (const listener of proxySettings.listeners) await proxy.listen(listener);
-// Networks the sandbox workers create later (their records in Redis) get a listener too.
-const networks = watchSandboxNetworks({
-  redis,
-  proxy,
+  guardianUrl: proxySettings.guardianUrl,
+  guardianServiceToken: requireServiceToken(settings),
+  listeners: proxySettings.listeners,
   port: settings.egressProxy.port,
-  intervalMs: 1000,
-  logger,
-  staticNetworks: proxySettings.listeners.map((l) => l.network),
+  hosts: proxySettings.hosts,
+  options: proxySettings.options,
 });
 
 closeOnSignals(logger, [
-  { name: 'networks', close: async () => networks.stop() },
-  { name: 'proxy', close: () => proxy.close() },
+  { name: 'proxy', close: () => running.close() },
   { name: 'redis', close: () => redis.quit() },
   { name: 'telemetry', close: () => telemetry.shutdown() },
 ]);
