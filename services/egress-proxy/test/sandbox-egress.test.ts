@@ -103,7 +103,9 @@ const viaProxy = (url: string, extra = '') => `-x '${proxyUrl}' ${extra} '${url}
 const get = (url: string, extra = '') => curl(docker, sandbox.container, viaProxy(url, extra));
 
 async function decisions(): Promise<DecisionRecord[]> {
+  // Both proxies buffer their records: the budget proxy's must be written too before reading the stream.
   await proxy.flushAudit();
+  await budgetProxy.flushAudit();
   const entries = await redis.xrange(egressKeys.decisions, '-', '+');
   return entries.map(([, fields]) => decisionFromFields(fields));
 }
