@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs .ci/run on a clean clone of HEAD inside a fresh Debian container that has only Node 20 and
 # npm (no Docker, no Redis): the closest this machine gets to CI's fresh machine. The container runs
-# its own nested dockerd (see ../shared/FIELD-NOTES.md for the flags). Everything it creates is
+# its own nested dockerd (docs/design.md says why these flags). Everything it creates is
 # labelled and removed at the end. Usage: scripts/fresh-machine-ci.sh [LOG_FILE]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"

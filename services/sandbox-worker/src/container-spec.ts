@@ -1,4 +1,4 @@
-// The hardened container profile of DESIGN.md "Containers", as one pure function: what every
+// The hardened container profile of docs/design.md "Containers", as one pure function: what every
 // sandbox is created with. Tests read it back from `docker inspect`.
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
