@@ -1,5 +1,6 @@
 // @paddock/contracts: what two services speak: Redis keys, turn records and events, review request and verdict, egress and sandbox records.
 // Its public surface: every module another package or service imports, and nothing else.
+export * from './analytics.ts';
 export * from './egress/decision.ts';
 export * from './egress/egress-record.ts';
 export * from './egress/reasons.ts';

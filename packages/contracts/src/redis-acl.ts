@@ -46,6 +46,8 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:sched:*',
     // Deleting a thread records it for the worker that owns its sandbox (sandbox/keys.ts deletedThreads).
     '~paddock:sandbox:deleted-threads',
+    // Analytics buckets: read by the API, approvals' answers counted where they are decided.
+    '~paddock:analytics:*',
     `~${BULL}`,
     '&paddock:*',
     ...DATA_COMMANDS,
@@ -65,6 +67,8 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:sandbox-network:*',
     '~paddock:worker:*',
     '~paddock:egress:*',
+    // Analytics buckets: each turn's usage (exactly once), reviews and approvals at their source.
+    '~paddock:analytics:*',
     `~${BULL}`,
     '&paddock:*',
     ...DATA_COMMANDS,
@@ -82,6 +86,9 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:approval:*',
     '~paddock:thread:*:approvals',
     '~paddock:thread:*:events',
+    // Reviews and approvals of held requests, counted where they happen.
+    '~paddock:analytics:ws:*:reviews:*',
+    '~paddock:analytics:ws:*:approvals:*',
     ...DATA_COMMANDS,
   ],
 };
