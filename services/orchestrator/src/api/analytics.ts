@@ -5,15 +5,14 @@ import Type, { type Static } from 'typebox';
 
 export const AnalyticsParams = Type.Object({ workspace_id: Type.String({ minLength: 1, maxLength: 100 }) });
 
-const UnixSeconds = Type.Integer({ minimum: 0, maximum: 32_503_680_000 });
+const UnixSeconds = (description: string) => Type.Integer({ minimum: 0, maximum: 32_503_680_000, description });
 
 export const AnalyticsQuery = Type.Object(
   {
-    start_time: Type.Optional({
-      ...UnixSeconds,
-      description: 'Inclusive start, Unix seconds; at most 90 days back; required unless `page` is given',
-    }),
-    end_time: Type.Optional({ ...UnixSeconds, description: 'Exclusive end, Unix seconds; default now' }),
+    start_time: Type.Optional(
+      UnixSeconds('Inclusive start, Unix seconds; at most 90 days back; required unless `page` is given'),
+    ),
+    end_time: Type.Optional(UnixSeconds('Exclusive end, Unix seconds; default now')),
     group_by: Type.Optional(
       Type.Enum(['day', 'week'], { description: 'UTC days, or UTC weeks starting Monday 00:00 (default day)' }),
     ),
