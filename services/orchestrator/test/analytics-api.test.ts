@@ -59,26 +59,13 @@ async function turn(
 }
 
 const usageUrl = (ws: string, q: Record<string, string | number>) =>
-  `/v1/analytics/workspaces/${ws}/usage?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`;
+  `/v1/analytics/workspaces/${ws}/usage?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)] as [string, string]))}`;
 
 async function usage(ws: string, token: string, q: Record<string, string | number>) {
   const r = await call('GET', usageUrl(ws, q), token);
   assert.equal(r.status, 200, r.body);
   assert.equal(r.json.object, 'page');
   return r.json;
-}
-
-/** Every row of a query, following next_page (bounded). */
-async function allRows(ws: string, token: string, q: Record<string, string | number>) {
-  const rows = [];
-  let page: string | undefined;
-  for (let i = 0; i < 100; i++) {
-    const p = await usage(ws, token, page ? { page, limit: q['limit'] ?? 2 } : q);
-    rows.push(...p.data);
-    if (!p.has_more) return rows;
-    page = p.next_page;
-  }
-  throw new Error('too many pages');
 }
 
 async function addMember(ws: { id: string; owner: string }, email: string, role: string, extra = {}) {
