@@ -10,6 +10,7 @@ import {
   type Client,
   FIELD_SEP,
   LATENCY_BOUNDS_MS,
+  MIN_RETENTION_DAYS,
   REVIEW_OUTCOMES,
   RISK_LEVELS,
   utcDay,
@@ -19,7 +20,8 @@ import type { Redis } from 'ioredis';
 import type { ApprovalsRow, ReviewsRow, UsageRow, UsageTotals } from './api/analytics.ts';
 
 export const DAY_S = 86_400;
-export const LOOKBACK_DAYS = 90;
+/** How far back a query may start: the buckets are kept at least this long. */
+export const LOOKBACK_DAYS = MIN_RETENTION_DAYS;
 
 export type AnalyticsKind = 'usage' | 'reviews' | 'approvals';
 
