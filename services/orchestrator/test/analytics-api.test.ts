@@ -182,11 +182,12 @@ describe('rows', () => {
 describe('cursor pages', () => {
   test('pages neither skip nor repeat a row while new turns arrive', async () => {
     const ws = await newWorkspace(call, 'pages');
-    // Five closed days with two users each, and today.
+    // Five closed days with two users each, and today's row of one.
     for (let d = 0; d < 5; d++) {
       await turn(ws.id, { member: 'a@pages.test', atS: MON - 3 * DAY_S + d * DAY_S + 5 });
       await turn(ws.id, { member: 'c@pages.test', atS: MON - 3 * DAY_S + d * DAY_S + 6 });
     }
+    await turn(ws.id, { member: 'm@pages.test', atS: NOW_S - 90 });
     const q = { start_time: MON - 3 * DAY_S, limit: 3 };
     const seen = [];
     let p = await usage(ws.id, ws.owner, q);
@@ -194,9 +195,10 @@ describe('cursor pages', () => {
     assert.equal(p.data.length, 3);
     assert.equal(p.has_more, true);
     for (let i = 0; i < 20 && p.has_more; i++) {
-      // Meanwhile: more usage in today's bucket, and a new member's row today.
-      await turn(ws.id, { member: 'a@pages.test', atS: NOW_S - 60 });
-      await turn(ws.id, { member: `n${i}@pages.test`, atS: NOW_S - 30 });
+      // Meanwhile: more usage in today's bucket, and a new member's row today that sorts before every
+      // row of today seen so far (an offset cursor would then repeat a row).
+      await turn(ws.id, { member: 'm@pages.test', atS: NOW_S - 60 });
+      await turn(ws.id, { member: `k${99 - i}@pages.test`, atS: NOW_S - 30 });
       p = await usage(ws.id, ws.owner, { page: p.next_page, limit: 3 });
       seen.push(...p.data);
     }
