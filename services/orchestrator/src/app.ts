@@ -9,7 +9,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { authenticate } from './auth.ts';
 import type { RouteContext } from './context.ts';
+import type { Scope } from './scopes.ts';
 import { accessTokenRoutes } from './routes/access-tokens.ts';
+import { analyticsRoutes } from './routes/analytics.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -18,6 +20,15 @@ import { memberRoutes } from './routes/members.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 
 export type AppDeps = RouteContext & { logger: Logger };
+
+/** A /v1 route as registered: tests iterate these so a new route cannot forget its token scope. */
+export type ApiRoute = { method: string; url: string; scope: Scope | undefined; public: boolean };
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    apiRoutes: ApiRoute[];
+  }
+}
 
 /** ioredis errors that mean "Redis is unreachable": the API answers 503 at once (fail closed). */
 function isRedisDown(err: unknown): boolean {
@@ -75,7 +86,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
+  const apiRoutes: ApiRoute[] = [];
+  app.decorate('apiRoutes', apiRoutes);
   await app.register(async (api) => {
+    // Fail at boot, not at request time, when a route names no scope (auth.ts refuses those anyway).
+    api.addHook('onRoute', (route) => {
+      const config = (route.config ?? {}) as { public?: boolean; scope?: Scope };
+      if (!config.public && !config.scope)
+        throw new Error(`route ${String(route.method)} ${route.url} declares no token scope (config.scope)`);
+      for (const method of [route.method].flat())
+        apiRoutes.push({ method, url: route.url, scope: config.scope, public: config.public === true });
+    });
     // Redis errors become 503 here; everything else goes on to the shared handler.
     api.setErrorHandler((err) => {
       throw isRedisDown(err) ? unavailable('storage unavailable, try again') : err;
@@ -93,6 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     threadRoutes(api, deps);
     eventRoutes(api, deps);
     approvalRoutes(api, deps);
+    analyticsRoutes(api, deps);
   });
   return app;
 }

@@ -7,6 +7,8 @@ import { keys } from '@paddock/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { countRequest } from './rate-limit.ts';
+import { parseMember } from './stores/members.ts';
+import { ALL_SCOPES, type Scope } from './scopes.ts';
 import type { OrchestratorSettings } from './settings.ts';
 import { secretsEqual, verifySecret } from './stores/tokens.ts';
 
@@ -15,7 +17,11 @@ export type Principal = {
   email: string;
   role: Role;
   canCreateTokens: boolean;
+  /** The analytics viewer permission (owners and admins read analytics without it). */
+  canViewAnalytics: boolean;
   tokenId: string;
+  /** What this token may be used for (see scopes.ts). */
+  scopes: readonly Scope[];
 };
 
 declare module 'fastify' {
@@ -25,6 +31,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Routes that do their own authentication (workspace creation with the operator key). */
     public?: boolean;
+    /** The token scope every authenticated route needs; a route without one is refused (fail closed). */
+    scope?: Scope;
   }
 }
 
@@ -43,7 +51,7 @@ export async function loadMember(
   email: string,
 ): Promise<Member | undefined> {
   const raw = await redis.hget(keys.members(workspaceId), email.toLowerCase());
-  return raw ? (JSON.parse(raw) as Member) : undefined;
+  return raw ? parseMember(raw) : undefined;
 }
 
 /** onRequest hook of every /v1 route but workspace creation. */
@@ -72,9 +80,23 @@ export function authenticate(deps: AuthDeps) {
       email: member.email,
       role: member.role,
       canCreateTokens: member.can_create_tokens,
+      canViewAnalytics: member.can_view_analytics === true,
       tokenId: token.id,
+      scopes: token.scopes ?? ALL_SCOPES,
     };
+    requireScope(req, req.principal);
   };
+}
+
+/** The central scope check: the route's required scope must be among the token's. */
+function requireScope(req: FastifyRequest, p: Principal): void {
+  const scope = (req.routeOptions.config as { scope?: Scope }).scope;
+  if (!scope) throw forbidden('this route declares no token scope; refused');
+  if (!p.scopes.includes(scope))
+    throw new PaddockError('insufficient_scope', `this access token lacks the scope ${scope}`, {
+      status: 403,
+      details: { required_scope: scope },
+    });
 }
 
 /** onRequest hook of workspace creation: the operator key from config/env, compared in constant time. */

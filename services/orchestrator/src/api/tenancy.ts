@@ -1,5 +1,6 @@
 // HTTP schemas of tenancy: workspaces, members, access tokens, requirements, audit log.
 import Type, { type Static } from 'typebox';
+import { SCOPES } from '../scopes.ts';
 import { Page, PageQuery, Timestamp } from './common.ts';
 
 export const ROLES = ['owner', 'admin', 'member'] as const;
@@ -22,6 +23,7 @@ export const AccessTokenView = Type.Object({
   created_at: Timestamp,
   expires_at: Type.Union([Timestamp, Type.Null()]),
   revoked_at: Type.Union([Timestamp, Type.Null()]),
+  scopes: Type.Array(Type.Enum([...SCOPES]), { description: 'What the token may be used for' }),
 });
 export type AccessTokenView = Static<typeof AccessTokenView>;
 
@@ -43,6 +45,9 @@ export const AddMemberBody = Type.Object(
     email: Type.String({ format: 'email', maxLength: 320 }),
     role: Type.Enum([...ROLES]),
     can_create_tokens: Type.Boolean(),
+    can_view_analytics: Type.Optional(
+      Type.Boolean({ description: 'Analytics viewer permission for a member (default false)' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -52,6 +57,9 @@ export const Member = Type.Object({
   email: Type.String(),
   role: Type.Enum([...ROLES]),
   can_create_tokens: Type.Boolean(),
+  can_view_analytics: Type.Boolean({
+    description: 'May read /v1/analytics (owners and admins always may)',
+  }),
   added_by: Type.String(),
   added_at: Timestamp,
 });
@@ -70,6 +78,7 @@ export const UpdateMemberBody = Type.Object(
   {
     role: Type.Optional(Type.Enum([...ROLES])),
     can_create_tokens: Type.Optional(Type.Boolean()),
+    can_view_analytics: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -90,6 +99,13 @@ export const CreateAccessTokenBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
     expires_in_days: Type.Union([Type.Integer({ minimum: 1, maximum: 3650 }), Type.Null()]),
+    scopes: Type.Optional(
+      Type.Array(Type.Enum([...SCOPES]), {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'What the token may be used for; default every scope (a scope never widens a role)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -43,6 +43,7 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
   r.post(
     '/v1/workspaces/:ws/access-tokens',
     {
+      config: { scope: 'tokens.manage' },
       schema: {
         summary: 'Create an access token for yourself; the secret is in this answer only',
         tags: ['tenancy'],
@@ -61,12 +62,14 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
         createdBy: p.email,
         name: req.body.name,
         expiresAt: days === null ? null : new Date(ctx.now() + days * DAY_MS).toISOString(),
+        scopes: req.body.scopes,
         maxLiveTokens: ctx.settings.maxTokensPerMember,
         nowMs: ctx.now(),
       });
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'token.created', record.id, {
         name: record.name,
         expires_at: record.expires_at,
+        scopes: record.scopes,
       });
       return reply.code(201).send({ ...tokenView(record), secret });
     },
@@ -75,6 +78,7 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
   r.get(
     '/v1/workspaces/:ws/access-tokens',
     {
+      config: { scope: 'tokens.manage' },
       schema: {
         summary: 'List tokens (owners and admins: all; members: their own); never the secrets',
         tags: ['tenancy'],
@@ -113,6 +117,7 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
   r.delete(
     '/v1/workspaces/:ws/access-tokens/:id',
     {
+      config: { scope: 'tokens.manage' },
       schema: {
         summary: 'Revoke a token, effective at once',
         tags: ['tenancy'],

@@ -35,6 +35,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.get(
     '/v1/threads/:id/approvals',
     {
+      config: { scope: 'threads.read' },
       schema: {
         summary: "The thread's approval requests, newest first (at most max_page_size)",
         tags: ['approvals'],
@@ -56,6 +57,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.post(
     '/v1/approvals/:id',
     {
+      config: { scope: 'threads.write' },
       schema: {
         summary: 'Decide an approval request: approve, approve_for_thread, deny or abort',
         tags: ['approvals'],
@@ -85,6 +87,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.get(
     '/v1/threads/:id/denials',
     {
+      config: { scope: 'threads.read' },
       schema: {
         summary: `The thread's last ${DENIALS_KEPT} denials, newest first`,
         tags: ['approvals'],
@@ -101,6 +104,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.post(
     '/v1/threads/:id/denials/:denial_id/approve',
     {
+      config: { scope: 'threads.write' },
       schema: {
         summary: 'Allow one retry of exactly the denied action (the retry is still reviewed)',
         tags: ['approvals'],

@@ -20,6 +20,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
   r.post(
     '/v1/environments',
     {
+      config: { scope: 'environments.write' },
       schema: {
         summary: 'Create an environment',
         tags: ['environments'],
@@ -55,6 +56,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
   r.get(
     '/v1/environments',
     {
+      config: { scope: 'environments.read' },
       schema: {
         summary: "List the workspace's environments",
         tags: ['environments'],
@@ -77,6 +79,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
   r.get(
     '/v1/environments/:id',
     {
+      config: { scope: 'environments.read' },
       schema: {
         summary: 'One environment',
         tags: ['environments'],

@@ -24,6 +24,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.get(
     '/v1/threads/:id/events',
     {
+      config: { scope: 'threads.read' },
       schema: {
         summary: 'Thread events: SSE (resume with Last-Event-ID), or ?format=jsonl for what is stored',
         tags: ['events'],

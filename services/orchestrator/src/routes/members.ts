@@ -54,6 +54,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.post(
     '/v1/workspaces/:ws/members',
     {
+      config: { scope: 'members.manage' },
       schema: {
         summary: 'Add a member (owners and admins); answers their first access token, once',
         tags: ['tenancy'],
@@ -72,6 +73,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
         email,
         role: req.body.role,
         can_create_tokens: req.body.can_create_tokens,
+        can_view_analytics: req.body.can_view_analytics ?? false,
         added_by: p.email,
         added_at: new Date().toISOString(),
       };
@@ -87,6 +89,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'member.added', email, {
         role: member.role,
         can_create_tokens: member.can_create_tokens,
+        can_view_analytics: member.can_view_analytics,
       });
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'token.created', record.id, {
         member_email: email,
@@ -99,6 +102,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.get(
     '/v1/workspaces/:ws/members',
     {
+      config: { scope: 'members.manage' },
       schema: {
         summary: 'List members by e-mail (owners and admins)',
         tags: ['tenancy'],
@@ -123,8 +127,9 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.patch(
     '/v1/workspaces/:ws/members/:email',
     {
+      config: { scope: 'members.manage' },
       schema: {
-        summary: "Change a member's role or token permission (owners; admins for non-owners)",
+        summary: "Change a member's role, token or analytics permission (owners; admins for non-owners)",
         tags: ['tenancy'],
         params: MemberParams,
         body: UpdateMemberBody,
@@ -141,13 +146,21 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
         ...read.member,
         ...(req.body.role !== undefined ? { role: req.body.role } : {}),
         ...(req.body.can_create_tokens !== undefined ? { can_create_tokens: req.body.can_create_tokens } : {}),
+        ...(req.body.can_view_analytics !== undefined
+          ? { can_view_analytics: req.body.can_view_analytics }
+          : {}),
       };
       const outcome = await replaceMember(ctx.redis, p.workspaceId, read, next);
       if (outcome !== 'ok') throw changeRefused(outcome, read.member.email);
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'member.updated', next.email, {
         role: next.role,
         can_create_tokens: next.can_create_tokens,
-        previous: { role: read.member.role, can_create_tokens: read.member.can_create_tokens },
+        can_view_analytics: next.can_view_analytics,
+        previous: {
+          role: read.member.role,
+          can_create_tokens: read.member.can_create_tokens,
+          can_view_analytics: read.member.can_view_analytics,
+        },
       });
       return next;
     },
@@ -156,6 +169,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.delete(
     '/v1/workspaces/:ws/members/:email',
     {
+      config: { scope: 'members.manage' },
       schema: {
         summary: 'Remove a member and revoke their tokens (owners; admins for non-owners)',
         tags: ['tenancy'],

@@ -80,6 +80,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.post(
     '/v1/threads',
     {
+      config: { scope: 'threads.write' },
       schema: {
         summary: 'Open a thread in an environment; the config is resolved and checked now',
         tags: ['threads'],
@@ -127,6 +128,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.get(
     '/v1/threads/:id',
     {
+      config: { scope: 'threads.read' },
       schema: {
         summary: 'One thread',
         tags: ['threads'],
@@ -140,6 +142,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.delete(
     '/v1/threads/:id',
     {
+      config: { scope: 'threads.write' },
       schema: {
         summary:
           'Close a thread (its creator, owners and admins): queued turns are cancelled, the running one ' +
@@ -166,6 +169,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.post(
     '/v1/threads/:id/turns',
     {
+      config: { scope: 'threads.write' },
       schema: {
         summary: 'Queue a turn (input, or scripted commands); honours Idempotency-Key',
         tags: ['turns'],
@@ -263,6 +267,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.get(
     '/v1/threads/:id/turns/:turn_id',
     {
+      config: { scope: 'threads.read' },
       schema: {
         summary: 'One turn',
         tags: ['turns'],
@@ -283,6 +288,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
   r.post(
     '/v1/threads/:id/turns/:turn_id/interrupt',
     {
+      config: { scope: 'threads.write' },
       schema: {
         summary: 'Interrupt a turn: a queued one never runs, a running one is told to stop',
         tags: ['turns'],

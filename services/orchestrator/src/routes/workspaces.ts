@@ -47,6 +47,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
         email,
         role: 'owner',
         can_create_tokens: true,
+        can_view_analytics: false, // owners read analytics by role
         added_by: 'operator',
         added_at: now,
       };
@@ -77,7 +78,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
 
   r.get(
     '/v1/workspaces/:ws/requirements',
-    { schema: { summary: 'Managed requirements (owners and admins)', ...requirementsSchema } },
+    { config: { scope: 'requirements.read' }, schema: { summary: 'Managed requirements (owners and admins)', ...requirementsSchema } },
     async (req) => {
       const p = requireWorkspace(req, req.params.ws);
       requireRole(p, ['owner', 'admin'], 'reading requirements');
@@ -88,6 +89,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
   r.put(
     '/v1/workspaces/:ws/requirements',
     {
+      config: { scope: 'requirements.write' },
       schema: {
         summary: 'Replace managed requirements: JSON, or TOML as application/toml (owners and admins)',
         ...requirementsSchema,
@@ -113,6 +115,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
   r.get(
     '/v1/workspaces/:ws/audit-log',
     {
+      config: { scope: 'audit.read' },
       schema: {
         summary: 'Audit log, oldest first, by time range and cursor (owners and admins)',
         tags: ['tenancy'],

@@ -23,6 +23,12 @@ if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET
 return 'ok'
 `;
 
+/** A stored member record; records from before the analytics permission read it as false. */
+export function parseMember(raw: string): Member {
+  const m = JSON.parse(raw) as Member;
+  return { ...m, can_view_analytics: m.can_view_analytics === true };
+}
+
 /** The member's stored record, raw (the compare-and-set token of replaceMember) and parsed. */
 export async function readMember(
   redis: Redis,
@@ -30,7 +36,7 @@ export async function readMember(
   email: string,
 ): Promise<{ raw: string; member: Member } | undefined> {
   const raw = await redis.hget(keys.members(workspaceId), email.toLowerCase());
-  return raw ? { raw, member: JSON.parse(raw) as Member } : undefined;
+  return raw ? { raw, member: parseMember(raw) } : undefined;
 }
 
 /** Replaces (or with `next` null, removes) the member read as `raw`, keeping at least one owner. */
@@ -55,7 +61,7 @@ export async function replaceMember(
 /** Every member of the workspace, by e-mail. */
 export async function listMembers(redis: Redis, workspaceId: string): Promise<Member[]> {
   const all = await redis.hvals(keys.members(workspaceId));
-  return all.map((raw) => JSON.parse(raw) as Member).sort((a, b) => (a.email < b.email ? -1 : 1));
+  return all.map(parseMember).sort((a, b) => (a.email < b.email ? -1 : 1));
 }
 
 /** Adds a member unless one with that email exists (false then). */

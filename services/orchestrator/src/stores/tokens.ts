@@ -5,8 +5,14 @@ import { newId, PaddockError } from '@paddock/platform';
 import type { AccessTokenView } from '../api/tenancy.ts';
 import { keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
+import { ALL_SCOPES, type Scope } from '../scopes.ts';
 
-export type TokenRecord = AccessTokenView & { workspace_id: string; hash: string };
+/** `scopes` is absent on tokens stored before scopes existed: they may do everything. */
+export type TokenRecord = Omit<AccessTokenView, 'scopes'> & {
+  workspace_id: string;
+  hash: string;
+  scopes?: Scope[];
+};
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
@@ -60,6 +66,8 @@ export async function createToken(
     createdBy: string;
     name: string;
     expiresAt: string | null;
+    /** Default: every scope. */
+    scopes?: readonly Scope[];
     /** When set, refused with TokenCapReached if the member already holds this many live tokens. */
     maxLiveTokens?: number;
     nowMs?: number;
@@ -76,6 +84,7 @@ export async function createToken(
     created_at: new Date().toISOString(),
     expires_at: t.expiresAt,
     revoked_at: null,
+    scopes: [...(t.scopes ?? ALL_SCOPES)],
     hash: sha256(secret).toString('hex'),
   };
   if (t.maxLiveTokens !== undefined) {
@@ -142,6 +151,7 @@ export function tokenView(r: TokenRecord): AccessTokenView {
     created_at: r.created_at,
     expires_at: r.expires_at,
     revoked_at: r.revoked_at,
+    scopes: [...(r.scopes ?? ALL_SCOPES)],
   };
 }
 
