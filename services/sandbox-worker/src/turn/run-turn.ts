@@ -15,6 +15,7 @@ import { runAgentLoop } from './agent-loop.ts';
 import { runCommand } from './command-runner.ts';
 import { itemEvents, type OutputCaps } from './item-events.ts';
 import { egressSettings, execNetwork } from './turn-config.ts';
+import { readSandboxCounters, usedBetween } from './turn-meter.ts';
 
 export type TurnEngineOptions = {
   manager: SandboxManager;
@@ -38,7 +39,7 @@ export type TurnEngineOptions = {
 const TRANSCRIPT_MAX_ITEMS = 40;
 
 export function createTurnRunner(o: TurnEngineOptions): RunTurn {
-  return async (job, { signal, redis }) => {
+  return async (job, { signal, redis, measures }) => {
     const shape: SandboxShape =
       job.environment.image && job.environment.image !== o.defaultShape.image
         ? { ...o.defaultShape, image: job.environment.image }
@@ -46,6 +47,32 @@ export function createTurnRunner(o: TurnEngineOptions): RunTurn {
     const ref = { workspace: job.workspace_id, thread: job.thread_id };
     const { sandbox } = await o.manager.forThread(ref, { shape, egress: egressSettings(job.config) });
     const events = itemEvents(redis, job.thread_id, job.turn_id, o.outputThrottleMs, o.outputCaps);
+    // The turn's usage: the sandbox's CPU and egress counters across it, and its granted output bytes.
+    const countersAtStart = await readSandboxCounters(redis, sandbox);
+    try {
+      return await runInSandbox(o, job, { signal, redis, sandbox, events, measures });
+    } finally {
+      const used = usedBetween(countersAtStart, await readSandboxCounters(redis, sandbox));
+      measures.sandbox_cpu_ms += used.cpuMs;
+      measures.egress_bytes += used.egressBytes;
+      measures.output_bytes += events.turnOutputBytes;
+    }
+  };
+}
+
+async function runInSandbox(
+  o: TurnEngineOptions,
+  job: Parameters<RunTurn>[0],
+  t: {
+    signal: AbortSignal;
+    redis: Redis;
+    sandbox: Sandbox;
+    events: ReturnType<typeof itemEvents>;
+    measures: Parameters<RunTurn>[1]['measures'];
+  },
+): Promise<TurnOutcome> {
+  {
+    const { signal, redis, sandbox, events, measures } = t;
     const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);
     if (setup) return setup;
 
@@ -82,6 +109,10 @@ export function createTurnRunner(o: TurnEngineOptions): RunTurn {
         modelProviders: o.modelProviders,
         env: o.env,
       });
+      // A failed loop's tokens were still used: the consumer records them (completed: from usage).
+      measures.input_tokens += outcome.usage.input_tokens;
+      measures.cached_input_tokens += outcome.usage.cached_input_tokens ?? 0;
+      measures.output_tokens += outcome.usage.output_tokens;
       return outcome.status === 'completed'
         ? { status: 'completed', usage: outcome.usage }
         : { status: 'failed', error: outcome.error };
@@ -89,7 +120,7 @@ export function createTurnRunner(o: TurnEngineOptions): RunTurn {
       if (err instanceof BreakerTripped) return { status: 'failed', error: { code: err.code, message: err.message } };
       throw err;
     }
-  };
+  }
 }
 
 export function commandSpec(c: Command, index: number) {
