@@ -23,5 +23,5 @@ export async function readSandboxCounters(redis: Redis, sandbox: Sandbox): Promi
 /** What the turn used between two readings (a counter missing from either reading counts 0). */
 export function usedBetween(start: SandboxCounters, end: SandboxCounters): { cpuMs: number; egressBytes: number } {
   const diff = (a?: number, b?: number) => (a !== undefined && b !== undefined ? Math.max(0, b - a) : 0);
-  return { cpuMs: diff(start.cpuNs, end.cpuNs) / 1e6, egressBytes: diff(start.egressBytes, end.egressBytes) };
+  return { cpuMs: Math.round(diff(start.cpuNs, end.cpuNs) / 1e6), egressBytes: diff(start.egressBytes, end.egressBytes) };
 }
