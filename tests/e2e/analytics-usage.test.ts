@@ -66,6 +66,10 @@ describe('usage analytics, end to end', () => {
     const config = { sandbox_mode: 'workspace-write', approval_policy: 'never' };
     const ownerThread = await newThread(c, ws.owner, config);
     const bobThread = await newThread(c, bob.token, config);
+    const netThread = await newThread(c, ws.owner, {
+      ...config,
+      network: { mode: 'allowlist', allowed_domains: [c.allowed.name], allowed_ports: [c.allowed.port] },
+    });
     const day = () => utcDay(Date.now());
     const bucket = () => c.client.hgetall(analyticsKeys.usage(ws.id, day()));
 
@@ -103,6 +107,11 @@ describe('usage analytics, end to end', () => {
     ]);
     await run(owners, ownerThread, { commands: [{ cmd: 'echo scripted-owner; seq 1 200' }] }, 'api');
     await run(bob, bobThread, { commands: [{ cmd: 'echo scripted-bob' }, { argv: ['true'] }] }, 'cli');
+    // Through the egress proxy (an allowed host); the proxy writes its byte counters every 20 ms, and
+    // the next command leaves it time to (the meter reads the counter at the turn's end).
+    await run(owners, netThread, {
+      commands: [{ argv: ['curl', '-sS', `http://${c.allowed.name}:${c.allowed.port}/`] }, { argv: ['sleep', '0.5'] }],
+    }, 'cli');
     await run(bob, bobThread, { input: 'one command' }, 'cli', [
       { ...shell(['echo', 'from bob']), usage: { input_tokens: 900, cached_input_tokens: 0, output_tokens: 30 } },
       { kind: 'text', text: 'Done.', usage: { input_tokens: 1000, cached_input_tokens: 900, output_tokens: 10 } },
@@ -173,7 +182,10 @@ describe('usage analytics, end to end', () => {
       sent.some((s) => num(audits.get(s.turnId)!['sandbox_cpu_ms']) > 0),
       'some turn used sandbox CPU (cgroup counter read across the turn)',
     );
+    const viaProxy = audits.get(sent[4]!.turnId)!;
+    assert.ok(num(viaProxy['egress_bytes']) > 0, 'the fetch through the proxy counted its bytes');
+    assert.equal(num(audits.get(sent[2]!.turnId)!['egress_bytes']), 0, 'a turn without network moved no bytes');
     const threads = await c.client.scard(analyticsKeys.threads(ws.id, day()));
-    assert.equal(threads, 4, 'each member×client row counts the threads it ran turns on');
+    assert.equal(threads, 5, 'each member×client row counts the threads it ran turns on');
   });
 });
