@@ -1,6 +1,7 @@
 // The worker's job (`RunTurn`): claims the thread's sandbox (the environment's image; the setup
 // script once per sandbox, before the agent phase, refused whole when a forbidden rule matches it), points the egress proxy at this turn's policy, and runs the turn's scripted `commands` or
-// its agent loop (`input`) — both through the same gate (classification, review, breaker).
+// its agent loop (`input`) — both through the same gate (classification, review, breaker) — and
+// fills the turn's measures (tokens, the sandbox's CPU and egress across the turn, output bytes).
 import type { ModelProviders } from '@paddock/config';
 import type { Command, GuardianClient, TranscriptItem } from '@paddock/contracts';
 import type { RunTurn, TurnOutcome } from '@paddock/turn-queue';
@@ -71,55 +72,53 @@ async function runInSandbox(
     measures: Parameters<RunTurn>[1]['measures'];
   },
 ): Promise<TurnOutcome> {
-  {
-    const { signal, redis, sandbox, events, measures } = t;
-    const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);
-    if (setup) return setup;
+  const { signal, redis, sandbox, events, measures } = t;
+  const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);
+  if (setup) return setup;
 
-    const transcript: TranscriptItem[] = [];
-    const gate = new ActionGate({
-      redis,
-      guardian: o.guardian,
-      events,
-      job,
-      transcript: () => transcript.slice(-TRANSCRIPT_MAX_ITEMS),
-      reviewDeadlineMs: o.reviewDeadlineMs,
-      approvalTimeoutMs: o.approvalTimeoutMs,
-      signal,
-    });
-    const runShell = (spec: Parameters<typeof runCommand>[0]['spec']) =>
-      runCommand({ redis, manager: o.manager, sandbox, gate, events, job, spec, signal });
-    try {
-      if (job.commands && job.commands.length > 0) {
-        transcript.push({ role: 'user', content: `scripted turn of ${job.commands.length} commands` });
-        for (const [i, command] of job.commands.entries()) {
-          if (signal.aborted) break;
-          const r = await runShell(commandSpec(command, i));
-          transcript.push({ role: 'tool', content: r.forModel.slice(0, 2000) });
-        }
-        return { status: 'completed' };
+  const transcript: TranscriptItem[] = [];
+  const gate = new ActionGate({
+    redis,
+    guardian: o.guardian,
+    events,
+    job,
+    transcript: () => transcript.slice(-TRANSCRIPT_MAX_ITEMS),
+    reviewDeadlineMs: o.reviewDeadlineMs,
+    approvalTimeoutMs: o.approvalTimeoutMs,
+    signal,
+  });
+  const runShell = (spec: Parameters<typeof runCommand>[0]['spec']) =>
+    runCommand({ redis, manager: o.manager, sandbox, gate, events, job, spec, signal });
+  try {
+    if (job.commands && job.commands.length > 0) {
+      transcript.push({ role: 'user', content: `scripted turn of ${job.commands.length} commands` });
+      for (const [i, command] of job.commands.entries()) {
+        if (signal.aborted) break;
+        const r = await runShell(commandSpec(command, i));
+        transcript.push({ role: 'tool', content: r.forModel.slice(0, 2000) });
       }
-      const outcome = await runAgentLoop({
-        redis,
-        job: { ...job, input: job.input ?? '' },
-        events,
-        transcript,
-        runShell,
-        signal,
-        modelProviders: o.modelProviders,
-        env: o.env,
-      });
-      // A failed loop's tokens were still used: the consumer records them (completed: from usage).
-      measures.input_tokens += outcome.usage.input_tokens;
-      measures.cached_input_tokens += outcome.usage.cached_input_tokens ?? 0;
-      measures.output_tokens += outcome.usage.output_tokens;
-      return outcome.status === 'completed'
-        ? { status: 'completed', usage: outcome.usage }
-        : { status: 'failed', error: outcome.error };
-    } catch (err) {
-      if (err instanceof BreakerTripped) return { status: 'failed', error: { code: err.code, message: err.message } };
-      throw err;
+      return { status: 'completed' };
     }
+    const outcome = await runAgentLoop({
+      redis,
+      job: { ...job, input: job.input ?? '' },
+      events,
+      transcript,
+      runShell,
+      signal,
+      modelProviders: o.modelProviders,
+      env: o.env,
+    });
+    // A failed loop's tokens were still used: the consumer records them (completed: from usage).
+    measures.input_tokens += outcome.usage.input_tokens;
+    measures.cached_input_tokens += outcome.usage.cached_input_tokens ?? 0;
+    measures.output_tokens += outcome.usage.output_tokens;
+    return outcome.status === 'completed'
+      ? { status: 'completed', usage: outcome.usage }
+      : { status: 'failed', error: outcome.error };
+  } catch (err) {
+    if (err instanceof BreakerTripped) return { status: 'failed', error: { code: err.code, message: err.message } };
+    throw err;
   }
 }
 
