@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { keys, LABEL, parseEntries } from '@paddock/contracts';
+import { analyticsKeys, FIELD_SEP, keys, LABEL, parseEntries, utcDay } from '@paddock/contracts';
 import { waitFor } from '@paddock/testing';
 import { startWorker } from '@paddock/sandbox-worker';
 import { apiOf, type Cluster, jsonlEvents, newThread, newWorkspace, startCluster, waitForTurnEnd } from './cluster.ts';
@@ -132,6 +132,13 @@ describe('failure', () => {
       assert.equal(events.filter((e) => e.type === 'turn.failed' && e.turn_id === turnId).length, 1);
       const turn = await call('GET', `/v1/threads/${threadId}/turns/${turnId}`, ws.owner);
       assert.equal(turn.json.status, 'failed');
+      // Its usage counted once (by the rescuer; the dead worker never got to), with one turn.finished.
+      const bucket = await c.client.hgetall(analyticsKeys.usage(ws.id, utcDay(Date.now())));
+      assert.equal(bucket[['owner@death.test', 'api', 'turns'].join(FIELD_SEP)], '1');
+      const finished = (await c.client.xrange(keys.audit(ws.id), '-', '+'))
+        .map(([, f]) => JSON.parse(f[1]!) as { action: string; target: string; details: { error_code?: string } })
+        .filter((e) => e.action === 'turn.finished' && e.target === turnId);
+      assert.deepEqual(finished.map((e) => e.details.error_code), ['worker_lost']);
       // The dead worker's sandboxes (the thread's and its warm one) go once its lease lapses.
       await waitFor(
         async () => (await containersOf(`${LABEL.worker}=${doomedId}`)).length === 0,

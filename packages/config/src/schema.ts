@@ -3,6 +3,7 @@
 // TypeBox is the one schema library of the project: the same schemas validate config and HTTP bodies.
 import Type, { type Static } from 'typebox';
 import { owned } from './owners.ts';
+import { AnalyticsSection } from './sections/analytics.ts';
 import { EgressProxySection } from './sections/egress-proxy.ts';
 import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
@@ -187,6 +188,7 @@ export const ServiceSections = {
   guardian: Type.Optional(owned('operator', GuardianSection)),
   egress_proxy: Type.Optional(owned('operator', EgressProxySection)),
   sandbox_worker: Type.Optional(owned('operator', SandboxWorkerSection)),
+  analytics: Type.Optional(owned('operator', AnalyticsSection)),
 };
 
 export const ClusterFile = Type.Object(

@@ -1,7 +1,8 @@
 // The consumer side of the turn queue, for the sandbox worker (and the tests' stub consumers):
 // takes BullMQ jobs, claims each turn through the scheduler (so a redelivered or interrupted turn
 // never runs twice), emits turn.started / turn.completed / turn.failed, passes an AbortSignal
-// that fires on interrupt, and frees the thread's slot when done.
+// that fires on interrupt, and frees the thread's slot when done. It sees every turn end, so it
+// records each one's usage and compliance record there (turn-usage.ts; exactly once per turn id).
 import { metrics, SpanStatusCode } from '@opentelemetry/api';
 import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -18,6 +19,7 @@ import {
 import type { TurnJob } from '@paddock/contracts';
 import { TurnScheduler } from './scheduler.ts';
 import { turnQueueTelemetry } from './queue-telemetry.ts';
+import { emptyMeasures, NO_PRICING, recordTurnEnd, type TurnMeasures, type UsagePricing } from './turn-usage.ts';
 
 const tracer = paddockTracer('sandbox-worker');
 const instruments = onFirstUse(() => {
@@ -40,7 +42,7 @@ export type TurnOutcome =
 
 export type RunTurn = (
   job: TurnJob,
-  ctx: { signal: AbortSignal; redis: Redis; log?: Logger },
+  ctx: { signal: AbortSignal; redis: Redis; log?: Logger; measures: TurnMeasures },
 ) => Promise<TurnOutcome>;
 
 export type TurnConsumer = { close: () => Promise<void>; worker: Worker };
@@ -56,7 +58,16 @@ export async function startTurnConsumer(opts: {
    * job (and fails it as `worker_lost`) within about this time. Default 30 s.
    */
   lockDurationMs?: number;
+  /** The operator's [analytics] prices and retention; unset: no credits, 100 days. */
+  pricing?: UsagePricing;
 }): Promise<TurnConsumer> {
+  const pricing = opts.pricing ?? NO_PRICING;
+  // A failed record must not fail the turn or hold back its end: log and go on.
+  const recordEnd = (data: TurnJob, end: Parameters<typeof recordTurnEnd>[2]) =>
+    recordTurnEnd(redis, data, end, pricing).catch((err: unknown) => {
+      opts.logger?.error({ err: (err as Error).message, turn_id: data.turn_id }, 'turn usage not recorded');
+      return false;
+    });
   // One connection for our scripts and events, one subscribed to interrupts; BullMQ owns its own.
   const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
   const sub = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
@@ -82,6 +93,15 @@ export async function startTurnConsumer(opts: {
         turn_id: turnId,
         error: { code: 'worker_lost', message: 'the worker running this turn stopped' },
       });
+      // The lost worker never recorded it (or did, and this changes nothing): what it used is unknown.
+      const now = Date.now();
+      await recordEnd(data, {
+        status: 'failed',
+        startedAtMs: now,
+        endedAtMs: now,
+        measures: emptyMeasures(),
+        error: { code: 'worker_lost', message: 'the worker running this turn stopped' },
+      });
       return;
     }
     if (claim !== 'started') return; // interrupted before it started, or already finished
@@ -89,6 +109,7 @@ export async function startTurnConsumer(opts: {
     if (data.accepted_at_ms) instruments().queueWait.record(Math.max(0, startedAt - data.accepted_at_ms));
     const controller = new AbortController();
     running.set(turnId, controller);
+    const measures = emptyMeasures();
     // Sent together: one connection keeps their order, and Redis writes them in one AOF sync.
     // Who ran it is the member who submitted it (the audit's turn.created); this records when and with what.
     await Promise.all([
@@ -107,7 +128,7 @@ export async function startTurnConsumer(opts: {
       async (span): Promise<TurnOutcome> => {
         let result: TurnOutcome;
         try {
-          result = await opts.run(data, { signal: controller.signal, redis, log: opts.logger });
+          result = await opts.run(data, { signal: controller.signal, redis, log: opts.logger, measures });
         } catch (err) {
           result = { status: 'failed', error: { code: 'turn_error', message: (err as Error).message } };
         } finally {
@@ -120,6 +141,25 @@ export async function startTurnConsumer(opts: {
         return result;
       },
     );
+    const endedAtMs = Date.now();
+    // turn.completed's usage is what the turn reports: the bucket counts exactly that.
+    if (outcome.status === 'completed' && outcome.usage) {
+      measures.input_tokens = outcome.usage.input_tokens;
+      measures.cached_input_tokens = outcome.usage.cached_input_tokens ?? 0;
+      measures.output_tokens = outcome.usage.output_tokens;
+    }
+    // Recorded before the closing event, so a client that sees the turn end finds it in its bucket.
+    await recordEnd(data, {
+      status: controller.signal.aborted ? 'interrupted' : outcome.status,
+      startedAtMs: startedAt,
+      endedAtMs,
+      measures,
+      ...(controller.signal.aborted
+        ? { error: { code: 'interrupted', message: 'the turn was interrupted' } }
+        : outcome.status === 'failed'
+          ? { error: outcome.error }
+          : {}),
+    });
     // The status and the closing event go out together (same connection, same order).
     if (controller.signal.aborted) {
       await Promise.all([

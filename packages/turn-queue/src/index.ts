@@ -4,3 +4,4 @@ export * from './approvals.ts';
 export * from './consumer.ts';
 export * from './dispatcher.ts';
 export * from './scheduler.ts';
+export * from './turn-usage.ts';

@@ -9,4 +9,4 @@ export { createSandboxNetwork, removeSandboxNetwork } from './sandbox-network.ts
 export type { Sandbox } from './sandbox.ts';
 export { startWorker } from './worker.ts';
 export type { RunningWorker, WorkerOptions } from './worker.ts';
-export { sandboxWorkerSettings } from './settings.ts';
+export { sandboxWorkerSettings, usagePricing } from './settings.ts';

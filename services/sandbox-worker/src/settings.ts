@@ -1,6 +1,7 @@
 // The worker's sandbox settings: [sandbox_worker] of the cluster file with its defaults applied, and
 // the cluster file's model providers (the only model endpoints the worker's agent loop calls).
 import {
+  AnalyticsSection,
   type ClusterSettings,
   clusterModelProviders,
   envMs,
@@ -13,6 +14,7 @@ import { allowedImages } from '@paddock/platform';
 import { requireServiceToken } from '@paddock/contracts';
 import type { SandboxLimits } from './container-spec.ts';
 import type { OutputCaps } from './turn/item-events.ts';
+import type { UsagePricing } from '@paddock/turn-queue';
 
 export type SandboxWorkerSettings = {
   image: string | undefined;
@@ -44,7 +46,19 @@ export type SandboxWorkerSettings = {
   workspaceDiskExplicit: boolean;
   /** Command output kept in the thread's events, per item, turn and thread stream. */
   outputCaps: OutputCaps;
+  /** [analytics]: the price table credits are computed from at turn end, and the buckets' retention. */
+  pricing: UsagePricing;
 };
+
+/** [analytics] with its defaults, in the consumer's terms. */
+export function usagePricing(settings: Pick<ClusterSettings, 'file'>): UsagePricing {
+  const a = withDefaults(AnalyticsSection, settings.file.analytics);
+  return {
+    retentionDays: a.retention_days,
+    sandboxCpuSecondCredits: a.sandbox_cpu_second_credits,
+    prices: settings.file.analytics?.prices ?? {},
+  };
+}
 
 /**
  * `PADDOCK_SANDBOX_SCOPE=key=value[,key=value]`: lets several Paddock clusters (or test runs) share
@@ -108,5 +122,6 @@ export function sandboxWorkerSettings(
     // Whether the file set it, not its value: the default is applied above.
     workspaceDiskExplicit: settings.file.sandbox_worker?.limits?.workspace_disk_mb !== undefined,
     outputCaps: outputCapsFrom(s.output_caps),
+    pricing: usagePricing(settings),
   };
 }

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { ModelProviders } from '@paddock/config';
 import { createGuardianClient, sandboxKeys } from '@paddock/contracts';
 import { createSandboxNetwork, removeSandboxNetwork } from './sandbox-network.ts';
-import { startTurnConsumer, type TurnConsumer } from '@paddock/turn-queue';
+import { startTurnConsumer, type TurnConsumer, type UsagePricing } from '@paddock/turn-queue';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -57,6 +57,8 @@ export type WorkerOptions = {
   /** The cluster file's model providers (clusterModelProviders): turn records name one, never carry one. */
   modelProviders: ModelProviders;
   env?: NodeJS.ProcessEnv;
+  /** [analytics] prices and retention for each turn's usage record; unset: no credits, 100 days. */
+  pricing?: UsagePricing;
 };
 
 export type RunningWorker = {
@@ -118,6 +120,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     concurrency: o.concurrency,
     logger: o.logger,
     lockDurationMs: o.turnLockMs,
+    ...(o.pricing ? { pricing: o.pricing } : {}),
     run: createTurnRunner({
       manager,
       guardian: createGuardianClient({ url: o.guardianUrl, serviceToken: o.guardianServiceToken }),

@@ -3,6 +3,7 @@
 import Type, { type Static } from 'typebox';
 import type { EffectiveConfig } from '@paddock/config';
 import type { TraceCarrier } from '@paddock/platform';
+import type { Client } from '../analytics.ts';
 
 export const TURN_STATUSES = [
   'queued',
@@ -46,6 +47,10 @@ export type TurnJob = {
   accepted_at_ms?: number;
   /** The trace context of the request that queued it: the turn's spans join that trace. */
   trace?: TraceCarrier;
+  /** The e-mail of the token's owner who submitted it (absent on records older than analytics). */
+  created_by?: string;
+  /** The client it came through (`X-Paddock-Client`, else the User-Agent family); absent on old records. */
+  client?: Client;
 };
 
 export type TurnRecord = {

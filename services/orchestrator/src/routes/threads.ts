@@ -27,6 +27,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { audit } from '../stores/audit.ts';
 import { actorOf, principalOf } from '../auth.ts';
+import { clientOf } from '../client-family.ts';
 import type { RouteContext } from '../context.ts';
 import { apiLayer, droppedKeyWarning, effectiveConfig } from '../effective-config.ts';
 import { loadEnvironment } from '../stores/environments.ts';
@@ -218,6 +219,9 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
             environment: { id: env.id, image: env.image, setup_script: env.setup_script },
             config,
             accepted_at_ms: Date.now(),
+            // Who and from where, for the usage analytics and the turn's compliance record.
+            created_by: p.email,
+            client: clientOf(req.headers),
           };
           span.setAttributes({ 'paddock.turn_id': turnId, 'paddock.workspace_id': p.workspaceId });
           const carrier = traceCarrier();

@@ -35,6 +35,8 @@ export type ItemEvents = {
    */
   completedCommand(item: CommandItem, opts?: { truncated?: boolean }): Promise<void>;
   /** A throttled live view of a command's output as deltas; `flush` before completing the item. */
+  /** Command output bytes this turn's budget has granted so far (what its events carry). */
+  readonly turnOutputBytes: number;
   outputStream(item: CommandItem): {
     push: (text: string) => void;
     flush: () => Promise<void>;
@@ -70,6 +72,8 @@ function utf8Suffix(text: string, maxBytes: number): string {
 /** The turn's and the thread's byte budgets: `grant` gives at most what both have left. */
 class OutputBudget {
   private turnLeftBytes: number;
+  /** Bytes granted to this turn so far. */
+  grantedTotalBytes = 0;
   private readonly redis: Redis;
   private readonly threadId: string;
   private readonly threadCapBytes: number;
@@ -93,6 +97,7 @@ class OutputBudget {
     const grantedBytes = Math.max(0, turnBytes - overBytes);
     if (grantedBytes < turnBytes) await this.redis.decrby(key, turnBytes - grantedBytes);
     this.turnLeftBytes -= grantedBytes;
+    this.grantedTotalBytes += grantedBytes;
     const cap = grantedBytes < turnBytes ? 'thread' : turnBytes < bytes ? 'turn' : undefined;
     return cap ? { grantedBytes, cap } : { grantedBytes };
   }
@@ -119,6 +124,9 @@ export function itemEvents(
     updated: (item) => emit('item.updated', item),
     completed: (item) => emit('item.completed', item),
     newItemId: () => newId('item'),
+    get turnOutputBytes() {
+      return budget.grantedTotalBytes;
+    },
     async completedCommand(item, opts = {}) {
       const text = item.aggregated_output;
       const wantedBytes = Math.min(Buffer.byteLength(text, 'utf8'), caps.itemBytes);

@@ -1,6 +1,7 @@
 // The worker's job (`RunTurn`): claims the thread's sandbox (the environment's image; the setup
 // script once per sandbox, before the agent phase, refused whole when a forbidden rule matches it), points the egress proxy at this turn's policy, and runs the turn's scripted `commands` or
-// its agent loop (`input`) — both through the same gate (classification, review, breaker).
+// its agent loop (`input`) — both through the same gate (classification, review, breaker) — and
+// fills the turn's measures (tokens, the sandbox's CPU and egress across the turn, output bytes).
 import type { ModelProviders } from '@paddock/config';
 import type { Command, GuardianClient, TranscriptItem } from '@paddock/contracts';
 import type { RunTurn, TurnOutcome } from '@paddock/turn-queue';
@@ -15,6 +16,7 @@ import { runAgentLoop } from './agent-loop.ts';
 import { runCommand } from './command-runner.ts';
 import { itemEvents, type OutputCaps } from './item-events.ts';
 import { egressSettings, execNetwork } from './turn-config.ts';
+import { readSandboxCounters, usedBetween } from './turn-meter.ts';
 
 export type TurnEngineOptions = {
   manager: SandboxManager;
@@ -38,7 +40,7 @@ export type TurnEngineOptions = {
 const TRANSCRIPT_MAX_ITEMS = 40;
 
 export function createTurnRunner(o: TurnEngineOptions): RunTurn {
-  return async (job, { signal, redis }) => {
+  return async (job, { signal, redis, measures }) => {
     const shape: SandboxShape =
       job.environment.image && job.environment.image !== o.defaultShape.image
         ? { ...o.defaultShape, image: job.environment.image }
@@ -46,50 +48,78 @@ export function createTurnRunner(o: TurnEngineOptions): RunTurn {
     const ref = { workspace: job.workspace_id, thread: job.thread_id };
     const { sandbox } = await o.manager.forThread(ref, { shape, egress: egressSettings(job.config) });
     const events = itemEvents(redis, job.thread_id, job.turn_id, o.outputThrottleMs, o.outputCaps);
-    const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);
-    if (setup) return setup;
-
-    const transcript: TranscriptItem[] = [];
-    const gate = new ActionGate({
-      redis,
-      guardian: o.guardian,
-      events,
-      job,
-      transcript: () => transcript.slice(-TRANSCRIPT_MAX_ITEMS),
-      reviewDeadlineMs: o.reviewDeadlineMs,
-      approvalTimeoutMs: o.approvalTimeoutMs,
-      signal,
-    });
-    const runShell = (spec: Parameters<typeof runCommand>[0]['spec']) =>
-      runCommand({ redis, manager: o.manager, sandbox, gate, events, job, spec, signal });
+    // The turn's usage: the sandbox's CPU and egress counters across it, and its granted output bytes.
+    const countersAtStart = await readSandboxCounters(redis, sandbox);
     try {
-      if (job.commands && job.commands.length > 0) {
-        transcript.push({ role: 'user', content: `scripted turn of ${job.commands.length} commands` });
-        for (const [i, command] of job.commands.entries()) {
-          if (signal.aborted) break;
-          const r = await runShell(commandSpec(command, i));
-          transcript.push({ role: 'tool', content: r.forModel.slice(0, 2000) });
-        }
-        return { status: 'completed' };
-      }
-      const outcome = await runAgentLoop({
-        redis,
-        job: { ...job, input: job.input ?? '' },
-        events,
-        transcript,
-        runShell,
-        signal,
-        modelProviders: o.modelProviders,
-        env: o.env,
-      });
-      return outcome.status === 'completed'
-        ? { status: 'completed', usage: outcome.usage }
-        : { status: 'failed', error: outcome.error };
-    } catch (err) {
-      if (err instanceof BreakerTripped) return { status: 'failed', error: { code: err.code, message: err.message } };
-      throw err;
+      return await runInSandbox(o, job, { signal, redis, sandbox, events, measures });
+    } finally {
+      const used = usedBetween(countersAtStart, await readSandboxCounters(redis, sandbox));
+      measures.sandbox_cpu_ms += used.cpuMs;
+      measures.egress_bytes += used.egressBytes;
+      measures.output_bytes += events.turnOutputBytes;
     }
   };
+}
+
+async function runInSandbox(
+  o: TurnEngineOptions,
+  job: Parameters<RunTurn>[0],
+  t: {
+    signal: AbortSignal;
+    redis: Redis;
+    sandbox: Sandbox;
+    events: ReturnType<typeof itemEvents>;
+    measures: Parameters<RunTurn>[1]['measures'];
+  },
+): Promise<TurnOutcome> {
+  const { signal, redis, sandbox, events, measures } = t;
+  const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);
+  if (setup) return setup;
+
+  const transcript: TranscriptItem[] = [];
+  const gate = new ActionGate({
+    redis,
+    guardian: o.guardian,
+    events,
+    job,
+    transcript: () => transcript.slice(-TRANSCRIPT_MAX_ITEMS),
+    reviewDeadlineMs: o.reviewDeadlineMs,
+    approvalTimeoutMs: o.approvalTimeoutMs,
+    signal,
+  });
+  const runShell = (spec: Parameters<typeof runCommand>[0]['spec']) =>
+    runCommand({ redis, manager: o.manager, sandbox, gate, events, job, spec, signal });
+  try {
+    if (job.commands && job.commands.length > 0) {
+      transcript.push({ role: 'user', content: `scripted turn of ${job.commands.length} commands` });
+      for (const [i, command] of job.commands.entries()) {
+        if (signal.aborted) break;
+        const r = await runShell(commandSpec(command, i));
+        transcript.push({ role: 'tool', content: r.forModel.slice(0, 2000) });
+      }
+      return { status: 'completed' };
+    }
+    const outcome = await runAgentLoop({
+      redis,
+      job: { ...job, input: job.input ?? '' },
+      events,
+      transcript,
+      runShell,
+      signal,
+      modelProviders: o.modelProviders,
+      env: o.env,
+    });
+    // A failed loop's tokens were still used: the consumer records them (completed: from usage).
+    measures.input_tokens += outcome.usage.input_tokens;
+    measures.cached_input_tokens += outcome.usage.cached_input_tokens ?? 0;
+    measures.output_tokens += outcome.usage.output_tokens;
+    return outcome.status === 'completed'
+      ? { status: 'completed', usage: outcome.usage }
+      : { status: 'failed', error: outcome.error };
+  } catch (err) {
+    if (err instanceof BreakerTripped) return { status: 'failed', error: { code: err.code, message: err.message } };
+    throw err;
+  }
 }
 
 export function commandSpec(c: Command, index: number) {
