@@ -191,7 +191,7 @@ describe('Kubernetes manifests', () => {
         ]);
       }
       const hpa = objs.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'guardian');
-      const hpaMetric = (hpa.spec.metrics as any[]).find((m) => m.type === 'Pods').pods.metric.name;
+      const hpaMetric = (hpa!.spec.metrics as any[]).find((m) => m.type === 'Pods').pods.metric.name;
       const adapter = parseYaml(readFileSync(join(deployDir, 'monitoring', 'prometheus-adapter-rules.yaml'), 'utf8'));
       const rule = adapter.rules.custom.find((r: any) => r.name.as === hpaMetric);
       assert.ok(rule, `the adapter serves ${hpaMetric}`);
