@@ -6,7 +6,9 @@
 // the same registry: the test shows each endpoint answers the README's metrics in the text format,
 // and that the listeners tenants reach (the API port, a sandbox network's proxy listener) do not.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startTelemetry, type Telemetry } from '@paddock/platform';
 import { createHealthServer } from '@paddock/sandbox-worker';
@@ -58,6 +60,7 @@ const DOCUMENTED = {
     'guardian_review_duration',
     'guardian_model_duration',
     'guardian_model_in_flight',
+    'guardian_shed_total',
   ],
   egressProxy: ['egress_decisions_total'],
 };
@@ -130,6 +133,18 @@ test('after one turn, every service serves the documented metrics on GET /metric
     assert.ok(reviews.some((l) => l.includes('outcome="denied"') && l.includes('risk_level="high"')), reviews.join('\n'));
     // In flight is back to zero once the review is answered.
     assert.ok(samples(body, 'guardian_model_in_flight').every((l) => / 0$/.test(l)), body);
+  }
+});
+
+test('every metric the Grafana dashboard queries is served under that name', async () => {
+  const dashboard = readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'grafana', 'paddock.json'), 'utf8');
+  const exprs = [...dashboard.matchAll(/"expr": "((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+  const queried = new Set(exprs.flatMap((e) => [...e.matchAll(/\b((?:paddock|guardian|egress)_[a-z_]+)\{/g)].map((m) => m[1]!)));
+  assert.ok(queried.size >= 7, [...queried].join(', '));
+  const body = (await scrape(`${c.guardianUrl}/metrics`)).body;
+  for (const series of queried) {
+    const metric = series.replace(/_(bucket|count|sum)$/, '');
+    assert.ok(typeOf(body, metric), `the dashboard queries ${series}; /metrics serves no ${metric}`);
   }
 });
 
