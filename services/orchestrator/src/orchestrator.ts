@@ -61,7 +61,16 @@ export async function startOrchestrator(o: {
     now: o.now ?? Date.now,
   });
   await app.ready();
-  const metrics = o.metrics ? await listenMetrics(o.metrics) : undefined;
+  let metrics: Server | undefined;
+  try {
+    metrics = o.metrics ? await listenMetrics(o.metrics) : undefined;
+  } catch (err) {
+    // The port is taken (or not ours): stop what started, and say which port.
+    await app.close();
+    await dispatcher.close();
+    redis.disconnect();
+    throw new Error(`orchestrator metrics_port ${o.metrics?.port}: ${(err as Error).message}`, { cause: err });
+  }
   return {
     app,
     dispatcher,

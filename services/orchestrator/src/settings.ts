@@ -43,7 +43,7 @@ export function orchestratorSettings(
     eventHeartbeatMs: s.event_stream_heartbeat_ms,
     redisDurability: s.redis_durability as 'refuse' | 'warn',
     maxTokensPerMember: s.max_tokens_per_member,
-    metricsPort: s.metrics_port,
+    metricsPort: cluster.orchestrator.metricsPort ?? s.metrics_port,
     allowedImages: allowedImages(cluster.file),
   };
 }
