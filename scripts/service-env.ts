@@ -33,7 +33,7 @@ const OWN_SETTINGS: Record<ServiceName, string[]> = {
     'DOCKER_CERT_PATH',
     'DOCKER_TLS_VERIFY',
   ],
-  orchestrator: [],
+  orchestrator: ['PADDOCK_ORCHESTRATOR_METRICS_PORT'],
 };
 
 type Provider = { env_key?: string };

@@ -168,6 +168,37 @@ describe('Kubernetes manifests', () => {
       assert.ok(metrics.some((m) => m.type === 'Pods' && m.pods.metric.name === 'guardian_model_in_flight'), 'HPA: no in-flight metric');
     });
 
+    test('Prometheus: guardian replicas and orchestrators annotated with a port they declare, admitted from monitoring only there; the adapter serves the HPA metric', () => {
+      const ws = workloads(objs);
+      const policies = objs.filter((o) => o.kind === 'NetworkPolicy');
+      for (const [name, port] of [['guardian', 8081], ['orchestrator', 9464]] as const) {
+        const w = ws.find((x) => x.metadata.name === name);
+        assert.ok(w, `no ${name}`);
+        const a = w.spec.template.metadata.annotations ?? {};
+        assert.equal(a['prometheus.io/scrape'], 'true', `${name} scraped`);
+        assert.equal(a['prometheus.io/path'], '/metrics');
+        assert.equal(Number(a['prometheus.io/port']), port);
+        const declared = w.spec.template.spec.containers.flatMap((c: any) => c.ports ?? []).map((p: any) => p.containerPort);
+        assert.ok(declared.includes(port), `${name} declares ${port}`);
+        const policy = policies.find((p) => p.metadata.name === `${name}-metrics-from-monitoring`);
+        assert.ok(policy, `no metrics policy for ${name}`);
+        assert.ok(selects(policy.spec.podSelector.matchLabels, templateLabels(w)));
+        assert.deepEqual(policy.spec.ingress, [
+          {
+            from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+            ports: [{ protocol: 'TCP', port }],
+          },
+        ]);
+      }
+      const hpa = objs.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'guardian');
+      const hpaMetric = (hpa!.spec.metrics as any[]).find((m) => m.type === 'Pods').pods.metric.name;
+      const adapter = parseYaml(readFileSync(join(deployDir, 'monitoring', 'prometheus-adapter-rules.yaml'), 'utf8'));
+      const rule = adapter.rules.custom.find((r: any) => r.name.as === hpaMetric);
+      assert.ok(rule, `the adapter serves ${hpaMetric}`);
+      assert.match(rule.seriesQuery, new RegExp(`^${hpaMetric}\\{`));
+      assert.deepEqual(rule.resources.overrides.pod, { resource: 'pod' });
+    });
+
     test('network policies: default deny; Redis only from the services; the guardian only from worker and proxy', () => {
       const policies = objs.filter((o) => o.kind === 'NetworkPolicy');
       const byName = (n: string) => {

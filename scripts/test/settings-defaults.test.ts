@@ -47,6 +47,7 @@ const noEnv = { PADDOCK_GUARDIAN_SERVICE_TOKEN: 'x'.repeat(43) };
 const RENAMES = {
   orchestrator: {
     bodyLimitBytes: 'orchestrator.body_limit_bytes',
+    metricsPort: 'orchestrator.metrics_port',
     'rateLimit.requests': 'orchestrator.rate_limit.requests',
     'rateLimit.windowMs': 'orchestrator.rate_limit.window_ms',
     defaultPageSize: 'orchestrator.default_page_size',

@@ -83,6 +83,7 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
   const ports = {
     PADDOCK_LOCAL_REDIS_PORT: await freePort(),
     PADDOCK_ORCHESTRATOR_PORT: await freePort(),
+    PADDOCK_ORCHESTRATOR_METRICS_PORT: await freePort(),
     PADDOCK_GUARDIAN_PORT: await freePort(),
     PADDOCK_EGRESS_PROXY_PORT: await freePort(),
     PADDOCK_SANDBOX_WORKER_PORT: await freePort(),
@@ -196,6 +197,25 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
     }
     if (name !== 'redis') assert.ok(childEnv['PATH'], `${name} has a PATH`);
   }
+
+  // Each service process serves its own Prometheus /metrics (named by its resource) on its operator listener.
+  const metricsOf = async (port: string | number) => {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    return { status: res.status, body: await res.text() };
+  };
+  for (const [name, port, own] of [
+    ['orchestrator', ports.PADDOCK_ORCHESTRATOR_METRICS_PORT, /^paddock_turns_queue_depth\{stage="queued",otel_scope_name="paddock\.orchestrator"\} \d+$/m],
+    ['guardian', ports.PADDOCK_GUARDIAN_PORT, /^guardian_model_in_flight\{otel_scope_name="paddock\.guardian"\} 0$/m],
+    ['egress-proxy', ports.PADDOCK_EGRESS_PROXY_PORT, /^# TYPE target_info gauge$/m],
+    ['sandbox-worker', ports.PADDOCK_SANDBOX_WORKER_PORT, /^# TYPE target_info gauge$/m],
+  ] as const) {
+    const scraped = await metricsOf(port);
+    assert.equal(scraped.status, 200, `${name} /metrics: ${scraped.body.slice(0, 200)}`);
+    assert.match(scraped.body, new RegExp(`^target_info\\{.*service_name="${name}".*\\} 1$`, 'm'), `${name}: ${scraped.body}`);
+    assert.match(scraped.body, own, `${name}: ${scraped.body}`);
+  }
+  // The public API port does not serve metrics.
+  assert.equal((await metricsOf(ports.PADDOCK_ORCHESTRATOR_PORT)).status, 404);
 
   // The worker's sandbox network and warm pool carry this run's scope label.
   const docker = await ensureDocker();

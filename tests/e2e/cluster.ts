@@ -167,6 +167,7 @@ export async function startCluster(
       },
       clusterFile: { ...clusterFile, ...o.clusterFile },
       logger,
+      metrics: { host: '127.0.0.1', port: 0 },
     });
     closers.push(() => orchestrator.close());
     await orchestrator.app.listen({ host: '127.0.0.1', port: 0 });

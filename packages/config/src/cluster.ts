@@ -17,7 +17,8 @@ export type ClusterSettings = {
   configPath: string | undefined;
   file: ClusterFile;
   redisUrl: string | undefined;
-  orchestrator: Listen & { operatorKeyEnv: string };
+  /** metricsPort: `[orchestrator] metrics_port` or PADDOCK_ORCHESTRATOR_METRICS_PORT (absent in hand-made settings: the schema's). */
+  orchestrator: Listen & { operatorKeyEnv: string; metricsPort?: number };
   guardian: Listen & { url: string };
   egressProxy: Listen;
   sandboxWorker: Listen & { concurrency: number };
@@ -71,6 +72,7 @@ export function loadClusterSettings(
       host: host(orchestrator, 'PADDOCK_ORCHESTRATOR_HOST'),
       port: port(env, 'PADDOCK_ORCHESTRATOR_PORT', orchestrator.port),
       operatorKeyEnv: orchestrator.operator_key_env,
+      metricsPort: port(env, 'PADDOCK_ORCHESTRATOR_METRICS_PORT', orchestrator.metrics_port),
     },
     guardian: {
       host: guardianHost,

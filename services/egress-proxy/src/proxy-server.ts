@@ -12,7 +12,7 @@ import {
 } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { metrics } from '@opentelemetry/api';
-import { type Logger, onFirstUse } from '@paddock/platform';
+import { type Logger, onFirstUse, serveMetrics } from '@paddock/platform';
 import type { DecisionRecord, GuardianClient } from '@paddock/contracts';
 import { REASON_HEADER, type RefusalReason } from '@paddock/contracts';
 import { defaultOf, EgressProxySection, SandboxWorkerSection, withDefaults } from '@paddock/config';
@@ -24,7 +24,7 @@ import { createEscalator } from './escalation.ts';
 import { forwardHeaders } from './forward-headers.ts';
 import { createIdentityReader } from './identity.ts';
 import { rawRefusal, refusalBody } from './refusal.ts';
-import { proxyOptions } from './settings.ts';
+import { OPERATOR_NETWORK, proxyOptions } from './settings.ts';
 import type { Lookup } from './resolver.ts';
 import { parseAbsoluteTarget, parseConnectTarget, type Target } from './target.ts';
 import { runTunnel } from './tunnel.ts';
@@ -244,6 +244,11 @@ export function createEgressProxy(deps: {
     res.once('close', () => requestDone(req.socket, info));
     if (req.url === '/healthz' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    // Metrics only on the operator listener: a sandbox network's listener treats it as any bad request.
+    if (req.url === '/metrics' && req.method === 'GET' && info.network === OPERATOR_NETWORK) {
+      serveMetrics(req, res);
       return;
     }
     const method = req.method ?? 'GET';

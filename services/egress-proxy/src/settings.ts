@@ -11,6 +11,9 @@ import {
 import type { Static } from 'typebox';
 import type { Listener, ProxyOptions } from './proxy-server.ts';
 
+/** The operator listener's network name (health, metrics); every other listener is a sandbox network's. */
+export const OPERATOR_NETWORK = 'host';
+
 type EgressProxySectionValues = WithDefaults<Static<typeof EgressProxySection>>;
 
 export type EgressProxySettings = {
@@ -50,7 +53,7 @@ export function egressProxySettings(
     // The worker's budget for a person's decision, so a held request and an action wait alike.
     options: proxyOptions(section, envMs(env, 'PADDOCK_APPROVAL_TIMEOUT_MS', worker.approval_timeout_ms)),
     listeners: [
-      { network: 'host', host: settings.egressProxy.host, port },
+      { network: OPERATOR_NETWORK, host: settings.egressProxy.host, port },
       ...section.sandbox_networks.map((n) => ({ network: n.name, host: n.address, port })),
     ],
     hosts: section.hosts,

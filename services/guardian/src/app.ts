@@ -1,7 +1,7 @@
 // The guardian's HTTP app: builds the review parts from settings, then the routes —
-// POST /v1/reviews, /healthz, /readyz. Process concerns (listen, signals) stay in main.ts.
+// POST /v1/reviews, /healthz, /readyz, /metrics. Process concerns (listen, signals) stay in main.ts.
 import { context, type Meter, metrics as otelMetrics, type Tracer, trace } from '@opentelemetry/api';
-import { badRequest, contextFrom, installErrorHandler, unauthorized } from '@paddock/platform';
+import { badRequest, contextFrom, installErrorHandler, serveMetrics, unauthorized } from '@paddock/platform';
 import {
   ExecAction,
   FileWriteAction,
@@ -108,6 +108,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => lag.stop());
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Prometheus scrapes here (the HPA's in-flight metric); the guardian's port is internal to the cluster.
+  app.get('/metrics', (req, reply) => {
+    reply.hijack();
+    serveMetrics(req.raw, reply.raw);
+  });
   app.get('/readyz', async (_req, reply) => {
     const state = await readiness.check();
     if (state.ready) return { status: 'ready', model: settings.model, detail: state.detail };

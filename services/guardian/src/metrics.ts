@@ -4,7 +4,7 @@ import type { Meter } from '@opentelemetry/api';
 export type GuardianMetrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics(meter: Meter) {
-  return {
+  const metrics = {
     reviews: meter.createCounter('guardian.reviews', {
       description: 'Reviews answered, by outcome, risk level and reason',
     }),
@@ -23,4 +23,8 @@ export function createMetrics(meter: Meter) {
       description: 'Reviews refused at once because they could not be served before their deadline',
     }),
   };
+  // Served from the first scrape at zero (not absent until the first shed), so rate() and alerts work.
+  metrics.shed.add(0);
+  metrics.inFlight.add(0);
+  return metrics;
 }

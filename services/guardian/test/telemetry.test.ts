@@ -5,10 +5,10 @@ import { after, test } from 'node:test';
 import { startFakeModel } from '@paddock/testing';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
-  BasicTracerProvider,
+  TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
 import { buildApp } from '../src/app.ts';
 import { answer, postReview, reviewRequest, settingsFor, silentLogger } from './helpers.ts';
 
@@ -28,7 +28,7 @@ test('metrics and spans per review', async () => {
   const reader = new CollectingReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const spans = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });
   const app = await buildApp({
     logger: silentLogger,
     settings: settingsFor(model.url, { maxInFlight: 1, maxQueue: 0 }),

@@ -7,9 +7,11 @@ import { orchestratorSettings } from './settings.ts';
 const logger = createLogger('orchestrator');
 const cluster = loadClusterSettings();
 const telemetry = await startTelemetry('orchestrator');
+const settings = orchestratorSettings(cluster);
 const orchestrator = await startOrchestrator({
   redisUrl: requireRedisUrl(cluster),
-  settings: orchestratorSettings(cluster),
+  settings,
+  metrics: { host: cluster.orchestrator.host, port: settings.metricsPort },
   clusterFile: cluster.file,
   logger,
 });

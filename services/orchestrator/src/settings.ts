@@ -17,6 +17,8 @@ export type OrchestratorSettings = {
   eventHeartbeatMs: number;
   redisDurability: 'refuse' | 'warn';
   maxTokensPerMember: number;
+  /** GET /metrics listens here (on the orchestrator's bind address), never on the API port. */
+  metricsPort: number;
 
   /** Images an environment may name: `[sandbox_worker] allowed_images` (the workers hold the same list). */
   allowedImages: string[];
@@ -41,6 +43,7 @@ export function orchestratorSettings(
     eventHeartbeatMs: s.event_stream_heartbeat_ms,
     redisDurability: s.redis_durability as 'refuse' | 'warn',
     maxTokensPerMember: s.max_tokens_per_member,
+    metricsPort: cluster.orchestrator.metricsPort ?? s.metrics_port,
     allowedImages: allowedImages(cluster.file),
   };
 }

@@ -1,6 +1,7 @@
-// The worker's health probe for operators: GET /healthz (process up) and GET /readyz (Redis and
-// the Docker engine answer).
+// The worker's health probe for operators: GET /healthz (process up), GET /readyz (Redis and
+// the Docker engine answer) and GET /metrics (Prometheus text; sandboxes never reach this port).
 import { createServer, type Server } from 'node:http';
+import { serveMetrics } from '@paddock/platform';
 
 export type ReadinessCheck = { name: string; check: () => Promise<unknown> };
 
@@ -9,6 +10,7 @@ export function createHealthServer(checks: ReadinessCheck[]): Server {
     const json = (code: number, body: unknown) =>
       res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.method === 'GET' && req.url === '/healthz') return json(200, { status: 'ok' });
+    if (req.method === 'GET' && req.url === '/metrics') return serveMetrics(req, res);
     if (req.method === 'GET' && req.url === '/readyz') {
       const failures: Record<string, string> = {};
       await Promise.all(

@@ -5,6 +5,15 @@ import { ENV_VAR_NAME_PATTERN, listen } from './listen.ts';
 export const OrchestratorSection = Type.Object(
   {
     ...listen(8080),
+    metrics_port: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 65535,
+        default: 9464,
+        description:
+          'Port of GET /metrics (Prometheus text) on the bind address; the API port does not serve it, so tenants never read it',
+      }),
+    ),
     operator_key_env: Type.Optional(
       Type.String({
         pattern: ENV_VAR_NAME_PATTERN,
