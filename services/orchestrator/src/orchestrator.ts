@@ -1,11 +1,13 @@
 // Builds the whole orchestrator from settings: Redis (checked for durability), the scheduler,
-// the dispatcher and the HTTP app. main.ts, the tests and the queue benchmark all start it here.
+// the dispatcher, the HTTP app and the audit retention timer. main.ts, the tests and the queue
+// benchmark all start it here.
 import type { ClusterFile } from '@paddock/config';
 import { Dispatcher, TurnScheduler } from '@paddock/turn-queue';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
+import { startAuditRetention } from './audit-retention.ts';
 import { checkDurability } from './redis-check.ts';
 import type { OrchestratorSettings } from './settings.ts';
 
@@ -54,11 +56,18 @@ export async function startOrchestrator(o: {
     now: o.now ?? Date.now,
   });
   await app.ready();
+  const retention = startAuditRetention({
+    redis,
+    retentionDays: o.settings.auditRetentionDays,
+    logger: o.logger,
+    now: o.now ?? Date.now,
+  });
   return {
     app,
     dispatcher,
     redis,
     close: async () => {
+      retention.stop();
       await app.close();
       await dispatcher.close();
       redis.disconnect();

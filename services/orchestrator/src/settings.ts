@@ -17,6 +17,8 @@ export type OrchestratorSettings = {
   eventHeartbeatMs: number;
   redisDurability: 'refuse' | 'warn';
   maxTokensPerMember: number;
+  /** Audit records older than this many days are trimmed (audit-retention.ts). */
+  auditRetentionDays: number;
 
   /** Images an environment may name: `[sandbox_worker] allowed_images` (the workers hold the same list). */
   allowedImages: string[];
@@ -41,6 +43,7 @@ export function orchestratorSettings(
     eventHeartbeatMs: s.event_stream_heartbeat_ms,
     redisDurability: s.redis_durability as 'refuse' | 'warn',
     maxTokensPerMember: s.max_tokens_per_member,
+    auditRetentionDays: s.audit_retention_days,
     allowedImages: allowedImages(cluster.file),
   };
 }
