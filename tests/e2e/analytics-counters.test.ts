@@ -1,6 +1,7 @@
-// End to end (real Redis under the ACL, Docker, orchestrator, guardian, worker; fake models only): a
-// turn whose command the guardian reviews, and one whose command a person approves through the API,
-// land in the workspace's day buckets where the review and the approval happened.
+// End to end (real Redis under the ACL, each service its own user; Docker, orchestrator, guardian,
+// worker; fake models only): a turn whose command the guardian reviews, and one whose command a person
+// approves through the API, land in the workspace's day buckets where the review and the approval
+// happened, and Redis refused none of those writes.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +12,7 @@ let c: Cluster;
 let call: ReturnType<typeof apiOf>;
 
 before(async () => {
-  c = await startCluster('e2e-analytics-counters');
+  c = await startCluster('e2e-analytics-counters', { redisAcl: true });
   call = apiOf(c);
   c.guardianModel.setHandler(() => ({
     kind: 'json',
@@ -82,5 +83,10 @@ describe('analytics counters end to end', () => {
     assert.equal(end.type, 'turn.completed', JSON.stringify(end));
     const want = { requested: '1', 'answered:approved': '1' };
     assert.deepEqual(await bucketOnce(analyticsKeys.approvals(ws.id, utcDay(Date.now())), want), want);
+  });
+
+  test('Redis refused no command or key to any service', async () => {
+    const log = (await c.client.call('ACL', 'LOG')) as unknown[][];
+    assert.deepEqual(log, [], JSON.stringify(log));
   });
 });
