@@ -6,6 +6,7 @@ import Type from 'typebox';
 import { newId } from '@paddock/platform';
 import { actionHash, channels, keys } from '@paddock/contracts';
 import type { ThreadItem } from '@paddock/contracts';
+import { countApproval } from './counting.ts';
 
 export const APPROVAL_DECISIONS = ['approve', 'approve_for_thread', 'deny', 'abort'] as const;
 export type ApprovalDecision = (typeof APPROVAL_DECISIONS)[number];
@@ -70,6 +71,7 @@ export async function createApprovalRequest(
     .set(keys.approval(rec.id), JSON.stringify(rec))
     .zadd(keys.approvals(a.threadId), Date.now(), rec.id)
     .exec();
+  countApproval(redis, { workspaceId: a.workspaceId, atMs: Date.now(), event: 'requested' });
   return rec;
 }
 
@@ -126,6 +128,8 @@ export async function askPerson(
       if (closed === 'OK') {
         const timedOut = { ...apr, status: 'aborted', decision: 'abort', decided_by: 'timeout', decided_at: new Date().toISOString() };
         await redis.set(keys.approval(apr.id), JSON.stringify(timedOut));
+        // The asker gave up: the request's answer is "timed out", counted here and only here.
+        countApproval(redis, { workspaceId: a.workspaceId, atMs: Date.now(), event: 'answered:timed_out' });
       } else {
         decision = await waitForDecision(conn, apr.id, 1000).catch(() => undefined);
       }
@@ -211,12 +215,13 @@ end
 return 'missing'
 `;
 
-/** Orchestrator: a person approves one retry of a denied action. */
+/** Orchestrator: a person approves one retry of a denied action (counted as a denial override). */
 export async function approveDenial(
   redis: Redis,
   threadId: string,
   denial: DenialRecord,
   approvedBy: string,
+  workspaceId: string,
 ): Promise<DenialRecord | 'missing' | 'already'> {
   const out = (await redis.eval(
     APPROVE_DENIAL,
@@ -228,7 +233,9 @@ export async function approveDenial(
     new Date().toISOString(),
     actionHash(denial.action),
   )) as string;
-  return out === 'missing' || out === 'already' ? out : (JSON.parse(out) as DenialRecord);
+  if (out === 'missing' || out === 'already') return out;
+  countApproval(redis, { workspaceId, atMs: Date.now(), event: 'denial_overrides' });
+  return JSON.parse(out) as DenialRecord;
 }
 
 // ---- the deciding side (the orchestrator's API)
@@ -241,6 +248,13 @@ const STATUS_OF = {
   deny: 'denied',
   abort: 'aborted',
 } as const satisfies Record<ApprovalDecision, ApprovalStatus>;
+/** The analytics answer a decision counts as; a person's abort cancels the request and is no answer. */
+const ANSWER_OF = {
+  approve: 'answered:approved',
+  approve_for_thread: 'answered:approved_for_thread',
+  deny: 'answered:denied',
+  abort: undefined,
+} as const satisfies Record<ApprovalDecision, string | undefined>;
 
 export async function loadApproval(redis: Redis, id: string): Promise<ApprovalRecord | undefined> {
   const raw = await redis.get(keys.approval(id));
@@ -292,6 +306,8 @@ export async function decideApproval(
     .publish(channels.approvalDecided, rec.id);
   if (decision === 'approve_for_thread') tx.sadd(keys.approvedForThread(rec.thread_id), actionHash(rec.action));
   await tx.exec();
+  const answer = ANSWER_OF[decision];
+  if (answer) countApproval(redis, { workspaceId: rec.workspace_id, atMs: Date.now(), event: answer });
   return next;
 }
 

@@ -2,6 +2,7 @@
 // Its public surface: every module another package or service imports, and nothing else.
 export * from './approvals.ts';
 export * from './consumer.ts';
+export * from './counting.ts';
 export * from './dispatcher.ts';
 export * from './scheduler.ts';
 export * from './turn-usage.ts';

@@ -14,7 +14,7 @@ import type {
   Verdict,
 } from '@paddock/contracts';
 import { newId } from '@paddock/platform';
-import { askPerson } from '@paddock/turn-queue';
+import { askPerson, countReview } from '@paddock/turn-queue';
 import type { Redis } from 'ioredis';
 
 export type EscalationRequest = {
@@ -125,7 +125,16 @@ export function createEscalator(opts: {
       policy_context: req.record.policy_context,
       deadline_ms: opts.reviewDeadlineMs,
     };
+    const startedAt = Date.now();
     const verdict = await opts.guardian.review(request, { signal });
+    // One review per shared escalation (identical concurrent requests wait on it), counted once here.
+    countReview(opts.redis, {
+      workspaceId: req.record.tenant,
+      atMs: Date.now(),
+      outcome: verdict.outcome,
+      riskLevel: verdict.risk_level,
+      latencyMs: Date.now() - startedAt,
+    });
     switch (verdict.outcome) {
       case 'approved': {
         const scope = grantScopeOf(req.record, verdict);

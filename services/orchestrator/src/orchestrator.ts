@@ -1,5 +1,6 @@
 // Builds the whole orchestrator from settings: Redis (checked for durability), the scheduler,
-// the dispatcher and the HTTP app. main.ts, the tests and the queue benchmark all start it here.
+// the dispatcher, the HTTP app, the metrics listener and the audit retention timer. main.ts, the
+// tests and the queue benchmark all start it here.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClusterFile } from '@paddock/config';
@@ -9,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
+import { startAuditRetention } from './audit-retention.ts';
 import { checkDurability } from './redis-check.ts';
 import type { OrchestratorSettings } from './settings.ts';
 
@@ -71,12 +73,19 @@ export async function startOrchestrator(o: {
     redis.disconnect();
     throw new Error(`orchestrator metrics_port ${o.metrics?.port}: ${(err as Error).message}`, { cause: err });
   }
+  const retention = startAuditRetention({
+    redis,
+    retentionDays: o.settings.auditRetentionDays,
+    logger: o.logger,
+    now: o.now ?? Date.now,
+  });
   return {
     app,
     dispatcher,
     redis,
     metricsPort: metrics ? (metrics.address() as AddressInfo).port : undefined,
     close: async () => {
+      retention.stop();
       if (metrics) await new Promise<void>((resolve) => metrics.close(() => resolve()));
       await app.close();
       await dispatcher.close();

@@ -19,6 +19,8 @@ export type OrchestratorSettings = {
   maxTokensPerMember: number;
   /** GET /metrics listens here (on the orchestrator's bind address), never on the API port. */
   metricsPort: number;
+  /** Audit records older than this many days are trimmed (audit-retention.ts). */
+  auditRetentionDays: number;
 
   /** Images an environment may name: `[sandbox_worker] allowed_images` (the workers hold the same list). */
   allowedImages: string[];
@@ -44,6 +46,7 @@ export function orchestratorSettings(
     redisDurability: s.redis_durability as 'refuse' | 'warn',
     maxTokensPerMember: s.max_tokens_per_member,
     metricsPort: cluster.orchestrator.metricsPort ?? s.metrics_port,
+    auditRetentionDays: s.audit_retention_days,
     allowedImages: allowedImages(cluster.file),
   };
 }

@@ -416,6 +416,7 @@ describe('documentation', () => {
       '/v1/workspaces/{ws}/access-tokens/{id}',
       '/v1/workspaces/{ws}/requirements',
       '/v1/workspaces/{ws}/audit-log',
+      '/v1/workspaces/{ws}/audit-log/export',
       '/v1/environments',
       '/v1/environments/{id}',
       '/v1/threads',

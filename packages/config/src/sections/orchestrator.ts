@@ -1,6 +1,7 @@
 // [orchestrator]: the public API and the fair turn scheduler.
 import Type from 'typebox';
 import { ENV_VAR_NAME_PATTERN, listen } from './listen.ts';
+import { owned } from '../owners.ts';
 
 export const OrchestratorSection = Type.Object(
   {
@@ -77,6 +78,17 @@ export const OrchestratorSection = Type.Object(
         default: 50,
         description: 'Live (unrevoked, unexpired) access tokens one member may hold; creating more is 409',
       }),
+    ),
+    audit_retention_days: Type.Optional(
+      owned(
+        'operator',
+        Type.Integer({
+          minimum: 90,
+          default: 400,
+          description:
+            'Audit records older than this are trimmed from every workspace audit log (checked at start and hourly); at least 90',
+        }),
+      ),
     ),
     redis_durability: Type.Optional(
       Type.Enum(['refuse', 'warn'], {

@@ -127,6 +127,17 @@ export const AuditQuery = Type.Object(
   { additionalProperties: false },
 );
 
+export const AuditExportQuery = Type.Object(
+  {
+    format: Type.Optional(
+      Type.Enum(['jsonl', 'csv'], { default: 'jsonl', description: 'jsonl: one entry per line; csv: a fixed header' }),
+    ),
+    start_time: Type.Optional(Type.Integer({ minimum: 0, description: 'Inclusive start, Unix seconds (default: the oldest entry kept)' })),
+    end_time: Type.Optional(Type.Integer({ minimum: 1, description: 'Exclusive end, Unix seconds (default: now)' })),
+  },
+  { additionalProperties: false },
+);
+
 export const AuditEntry = Type.Object({
   id: Type.String(),
   at: Timestamp,

@@ -117,7 +117,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const thread = await loadThread(ctx.redis, p, req.params.id);
       const denial = (await recentDenials(ctx.redis, thread.id)).find((d) => d.id === req.params.denial_id);
       if (!denial) throw notFound('denial');
-      const next = await approveDenial(ctx.redis, thread.id, denial, p.email);
+      const next = await approveDenial(ctx.redis, thread.id, denial, p.email, p.workspaceId);
       if (next === 'missing') throw notFound('denial');
       if (next === 'already') {
         throw new PaddockError('already_approved', 'a retry of this denial was already approved', { status: 409 });

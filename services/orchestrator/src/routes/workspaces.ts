@@ -1,8 +1,9 @@
 // Workspaces, managed requirements and the audit log (members: routes/members.ts).
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { newId } from '@paddock/platform';
+import { badRequest, newId } from '@paddock/platform';
 import { readRequirements } from '@paddock/config';
 import {
+  AuditExportQuery,
   AuditPage,
   AuditQuery,
   CreateWorkspaceBody,
@@ -13,7 +14,7 @@ import {
 import { ErrorResponse } from '../api/common.ts';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import { audit, readAudit } from '../stores/audit.ts';
+import { audit, auditExport, readAudit } from '../stores/audit.ts';
 import { actorOf, type AuthDeps, authenticateOperator, requireRole, requireWorkspace } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { checkRequirementsFit } from '../effective-config.ts';
@@ -131,6 +132,39 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
         ...req.query,
         limit: pageLimit(ctx.settings, req.query.limit),
       });
+    },
+  );
+
+  r.get(
+    '/v1/workspaces/:ws/audit-log/export',
+    {
+      config: { scope: 'audit.read' },
+      schema: {
+        summary:
+          'Export the audit log as a streamed file, oldest first: JSONL or CSV, start_time inclusive, end_time exclusive (owners and admins)',
+        tags: ['tenancy'],
+        params: WorkspaceParams,
+        querystring: AuditExportQuery,
+        response: {
+          200: Type.String({ description: 'application/jsonl, or text/csv with the header id,at,actor,token_id,action,target,details' }),
+          ...errors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const p = requireWorkspace(req, req.params.ws);
+      requireRole(p, ['owner', 'admin'], 'exporting the audit log');
+      const format = req.query.format ?? 'jsonl';
+      const startMs = (req.query.start_time ?? 0) * 1000;
+      const endMs = req.query.end_time !== undefined ? req.query.end_time * 1000 : undefined;
+      if (endMs !== undefined && endMs <= startMs) throw badRequest('end_time must be after start_time', 'end_time');
+      const stream = auditExport(ctx.redis, p.workspaceId, { format, startMs, endMs });
+      // The file name holds only cluster-made parts: the workspace id and the format.
+      return reply
+        .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/jsonl; charset=utf-8')
+        .header('content-disposition', `attachment; filename="audit-${p.workspaceId}.${format}"`)
+        // A stream is sent as is (Fastify skips serialization); the schema documents its bytes.
+        .send(stream as unknown as string);
     },
   );
 }

@@ -12,6 +12,7 @@ import type { GuardianClient, ReviewOutcome, TranscriptItem, Verdict } from '@pa
 import {
   approvedForThread,
   askPerson,
+  countReview,
   type DenialRecord,
   recordDenial,
   takeOverride,
@@ -127,6 +128,7 @@ export class ActionGate {
         note: 'the user approved a retry of this exact action after it was denied',
       };
     }
+    const startedAt = Date.now();
     const verdict = await this.d.guardian.review(
       {
         review_id: reviewId,
@@ -140,6 +142,14 @@ export class ActionGate {
       },
       { signal: this.d.signal },
     );
+    // Counted where it happened, with the latency this caller waited (the client never throws).
+    countReview(this.d.redis, {
+      workspaceId: this.d.job.workspace_id,
+      atMs: Date.now(),
+      outcome: verdict.outcome,
+      riskLevel: verdict.risk_level,
+      latencyMs: Date.now() - startedAt,
+    });
     await this.d.events.completed({
       id: this.d.events.newItemId(),
       type: 'review',
