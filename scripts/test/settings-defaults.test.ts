@@ -60,6 +60,7 @@ const RENAMES = {
     eventHeartbeatMs: 'orchestrator.event_stream_heartbeat_ms',
     redisDurability: 'orchestrator.redis_durability',
     maxTokensPerMember: 'orchestrator.max_tokens_per_member',
+    auditRetentionDays: 'orchestrator.audit_retention_days',
   },
   guardian: {
     host: 'guardian.host',

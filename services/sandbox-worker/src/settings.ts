@@ -52,7 +52,7 @@ export type SandboxWorkerSettings = {
 
 /** [analytics] with its defaults, in the consumer's terms. */
 export function usagePricing(settings: Pick<ClusterSettings, 'file'>): UsagePricing {
-  const a = withDefaults(AnalyticsSection, settings.file.analytics);
+  const a = withDefaults(AnalyticsSection, settings.file.analytics, ['prices']);
   return {
     retentionDays: a.retention_days,
     sandboxCpuSecondCredits: a.sandbox_cpu_second_credits,
