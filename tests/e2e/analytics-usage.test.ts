@@ -3,8 +3,9 @@
 // tokens, and scripted turns, from two members through two clients (`X-Paddock-Client: cli` and a
 // plain API call). The day bucket's totals equal the sum of the turns' turn.completed usage per member
 // and client, each turn is in its bucket as soon as its end is visible, and each turn's turn.finished
-// audit record carries its numbers. The buckets are read from Redis through the contract's keys (the
-// analytics API is written in parallel; its own tests read them through HTTP).
+// audit record carries its numbers. The buckets are read both from Redis through the contract's keys and
+// through `GET /v1/analytics/workspaces/{id}/usage` (per-user rows with their per-client breakdown, and
+// group=workspace) with the owner's token.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ScriptedReply } from '@paddock/testing';
@@ -149,6 +150,57 @@ describe('usage analytics, end to end', () => {
         assert.equal(field(metric), recorded(metric), `${row} ${metric}`);
       }
     }
+    // The same totals through the analytics API, per user with the per-client breakdown, and workspace-wide.
+    const call = apiOf(c);
+    const sinceS = Math.floor(Date.now() / 1000) - 3600;
+    type ApiTotals = Record<string, number> & { client?: string };
+    type ApiRow = ApiTotals & { user?: string; clients: ApiTotals[] };
+    const readRows = async (query: string): Promise<ApiRow[]> => {
+      const r = await call('GET', `/v1/analytics/workspaces/${ws.id}/usage?start_time=${sinceS}${query}`, ws.owner);
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.equal(r.json.has_more, false);
+      return r.json.data as ApiRow[];
+    };
+    const expected = (turns: Sent[]) => ({
+      turns: turns.length,
+      input_tokens: sum(turns, (s) => s.usage.input_tokens),
+      cached_input_tokens: sum(turns, (s) => s.usage.cached_input_tokens ?? 0),
+      output_tokens: sum(turns, (s) => s.usage.output_tokens),
+      egress_bytes: sum(turns, (s) => num(audits.get(s.turnId)!['egress_bytes'])),
+      credits: Math.round(sum(turns, (s) => num(audits.get(s.turnId)!['credits_micro']))) / 1e6,
+    });
+    const shown = (rs: ApiTotals[]) => {
+      const f = (k: string) => rs.reduce((n, r) => n + (r[k] ?? 0), 0);
+      return {
+        turns: f('turns'),
+        input_tokens: f('input_tokens'),
+        cached_input_tokens: f('cached_input_tokens'),
+        output_tokens: f('output_tokens'),
+        egress_bytes: f('egress_bytes'),
+        credits: Math.round(f('credits') * 1e6) / 1e6,
+      };
+    };
+    const perUser = await readRows('');
+    assert.deepEqual(new Set(perUser.map((r) => r.user)), new Set([owner, bob.email]));
+    for (const [row, turns] of rows) {
+      const [member, client] = row.split(FIELD_SEP);
+      const mine = perUser.filter((r) => r.user === member);
+      const perClient = mine.flatMap((r) => r.clients.filter((x) => x.client === client));
+      assert.deepEqual(shown(perClient), expected(turns), `API ${row}`);
+    }
+    for (const member of [owner, bob.email]) {
+      const mine = perUser.filter((r) => r.user === member);
+      assert.deepEqual(shown(mine), expected(sent.filter((s) => s.member === member)), `API ${member}`);
+    }
+    const whole = await readRows('&group=workspace');
+    assert.ok(whole.every((r) => r.user === undefined), 'workspace rows name no user');
+    assert.deepEqual(shown(whole), expected(sent), 'API group=workspace');
+    assert.deepEqual(
+      shown(whole.flatMap((r) => r.clients.filter((x) => x.client === 'cli'))),
+      expected(sent.filter((s) => s.client === 'cli')),
+      'API group=workspace, cli',
+    );
+
     // The fake model's numbers as the agent loop summed them (cached tokens included).
     const first = sent[0]!;
     assert.deepEqual(first.usage, { input_tokens: 2700, cached_input_tokens: 2000, output_tokens: 65 });
