@@ -42,7 +42,7 @@ export function createPaddockClient(o: PaddockClientOptions): PaddockClient {
   const baseUrl = o.baseUrl.replace(/\/+$/, '');
   const headers: Record<string, string> = {};
   if (o.token) headers['authorization'] = `Bearer ${o.token}`;
-  if (o.userAgent) headers['user-agent'] = o.userAgent;
+  headers['user-agent'] = o.userAgent ?? 'paddock-sdk/1';
   const doFetch = o.fetch ?? globalThis.fetch;
   const api = createClient<paths>({ baseUrl, headers, fetch: (req) => doFetch(req) });
   return {
