@@ -179,7 +179,7 @@ export class TurnRenderer {
         this.waiting = 'thinking';
         const mark =
           item.status === 'completed' ? green('✓') : item.status === 'declined' ? yellow('⊘') : red('✗');
-        const how = item.status === 'declined' ? 'declined' : `exit ${item.exit_code ?? '?'}`;
+        const how = item.status === 'declined' ? 'declined' : item.exit_code === null ? item.status : `exit ${item.exit_code}`;
         const tail = tailOf(item.aggregated_output).map((l) => dim(`  │ ${oneLine(l)}`));
         const more = item.output_truncated ? [dim('  │ (output truncated)')] : [];
         const why = item.message ? [red(`  ${item.message}`)] : [];
