@@ -18,6 +18,8 @@ const CLUSTER_SETTINGS = [
     `PADDOCK_${s}_PORT`,
   ]),
   'PADDOCK_GUARDIAN_URL',
+  // The built-in openai provider's endpoint (config's withOpenAiBaseUrl): every service reads it.
+  'OPENAI_BASE_URL',
 ];
 const OWN_SETTINGS: Record<ServiceName, string[]> = {
   guardian: ['PADDOCK_GUARDIAN_MODEL', 'PADDOCK_GUARDIAN_MODEL_BASE_URL'],

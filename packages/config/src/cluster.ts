@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultOf, withDefaults } from './defaults.ts';
 import { AgentConfig, type ClusterFile } from './schema.ts';
-import { ConfigError, type ConfigLayer, readClusterFile } from './resolve.ts';
+import { ConfigError, type ConfigLayer, DEFAULT_AGENT_CONFIG, readClusterFile } from './resolve.ts';
 import { EgressProxySection } from './sections/egress-proxy.ts';
 import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
@@ -54,7 +54,7 @@ export function loadClusterSettings(
   cwd = process.cwd(),
 ): ClusterSettings {
   const configPath = clusterFilePath(env, cwd);
-  const file: ClusterFile = configPath ? readClusterFile(configPath) : {};
+  const file: ClusterFile = withOpenAiBaseUrl(configPath ? readClusterFile(configPath) : {}, env);
   const orchestrator = withDefaults(OrchestratorSection, file.orchestrator);
   const guardian = withDefaults(GuardianSection, file.guardian, GUARDIAN_UNSET);
   const egressProxy = withDefaults(EgressProxySection, file.egress_proxy);
@@ -89,6 +89,21 @@ export function loadClusterSettings(
       concurrency: sandboxWorker.concurrency,
     },
   };
+}
+
+/**
+ * The built-in `openai` provider honours OPENAI_BASE_URL, as OpenAI's own clients do (an operator's
+ * variable, read where the cluster file is: the provider table stays operator-owned). A cluster file
+ * that defines `[model_providers.openai]` itself wins; the key stays OPENAI_API_KEY.
+ */
+export function withOpenAiBaseUrl(file: ClusterFile, env: NodeJS.ProcessEnv): ClusterFile {
+  const baseUrl = env['OPENAI_BASE_URL'];
+  if (!baseUrl || file.model_providers?.['openai']) return file;
+  if (!/^https?:\/\//.test(baseUrl)) {
+    throw new ConfigError([{ source: 'environment', path: 'OPENAI_BASE_URL', message: 'must be an http(s) URL, e.g. http://127.0.0.1:11434/v1' }]);
+  }
+  const openai = { ...DEFAULT_AGENT_CONFIG.model_providers.openai, base_url: baseUrl };
+  return { ...file, model_providers: { ...file.model_providers, openai } };
 }
 
 /** For main.ts: the Redis URL or a clear start-up error. */

@@ -2,6 +2,8 @@
 // input items and a response translated back into the stored shapes; then the agent loop itself
 // against the fake model (real Redis, the shell stubbed), one thread switching wire_api between turns.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { type EffectiveConfig, DEFAULT_AGENT_CONFIG, type ModelProviders, resolveConfig } from '@paddock/config';
 import { type FakeModel, type RedisServer, startFakeModel, startRedis } from '@paddock/testing';
@@ -336,6 +338,27 @@ describe('the agent loop over both wires', () => {
     assert.equal(outcome.status, 'failed');
     assert.equal(outcome.status === 'failed' && outcome.error.code, 'model_error');
     assert.equal(model.requests.at(-1)?.api, 'responses');
+  });
+
+  test('no model answering at all fails the turn as model_unreachable, naming the endpoint', async () => {
+    // A port nothing listens on: taken, then released.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const outcome = await runAgentLoop({
+      redis: redis.client(),
+      job: { turn_id: 'turn_gone', thread_id: 'thr_gone', input: 'hi', config: { ...config(undefined), model_provider: 'gone' } },
+      events: { completed: async () => {}, newItemId: () => 'item_0' } as unknown as ItemEvents,
+      transcript: [],
+      runShell: async () => ({ ran: true, exitCode: 0, forModel: '' }),
+      signal: new AbortController().signal,
+      modelProviders: { gone: { base_url: `http://127.0.0.1:${port}/v1` } },
+      env: {},
+    });
+    assert.equal(outcome.status, 'failed');
+    assert.equal(outcome.status === 'failed' && outcome.error.code, 'model_unreachable');
+    assert.match(outcome.status === 'failed' ? outcome.error.message : '', new RegExp(`127\\.0\\.0\\.1:${port}.*OPENAI_BASE_URL`));
   });
 });
 

@@ -205,6 +205,11 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
     }
     await save().catch(() => undefined);
     if (d.signal.aborted) throw err;
+    // No answer at all (refused, DNS, timeout): say which endpoint and how to point it elsewhere.
+    if (err instanceof OpenAI.APIConnectionError) {
+      const message = `no model answered at ${provider.base_url} (${err.message}); set OPENAI_BASE_URL / OPENAI_API_KEY or [model_providers]`;
+      return { status: 'failed', usage, error: { code: 'model_unreachable', message } };
+    }
     if (err instanceof OpenAI.APIError || err instanceof ModelReplyError) {
       return { status: 'failed', usage, error: { code: 'model_error', message: err.message } };
     }
