@@ -63,7 +63,9 @@ describe('a thread sandbox', () => {
       assert.deepEqual(hc.CapDrop, ['ALL']);
       assert.deepEqual(hc.SecurityOpt, ['no-new-privileges:true']);
       assert.equal(hc.Privileged, false);
-      assert.deepEqual(info.Config.Entrypoint, ['/usr/bin/tini', '--']);
+      // Docker's own init, not the image's tini: PID 1 is docker-init running our command.
+      assert.equal(hc.Init, true);
+      assert.deepEqual(info.Config.Cmd, ['sleep', 'infinity']);
       assert.equal(hc.PidsLimit, fx.shape.limits.pids);
       assert.equal(hc.Memory, fx.shape.limits.memoryMb * 1024 * 1024);
       assert.equal(hc.MemorySwap, hc.Memory);
@@ -94,7 +96,7 @@ describe('a thread sandbox', () => {
     }
   });
 
-  test('release destroys the container, its volume and its Redis records; idle TTL does the same', async () => {
+  test('release destroys the container, its volume and its Redis records; idle TTL stops the container and keeps the workspace', async () => {
     await lease('w-life-3');
     const m = manager('w-life-3', { idleTtlMs: 1_000 });
     try {
@@ -110,12 +112,24 @@ describe('a thread sandbox', () => {
       assert.equal(await redis.get(egressKeys.source(fx.network.name, sandbox.ip)), null);
       assert.equal(await redis.exists(egressKeys.sandbox(sandbox.id)), 0);
 
+      // Idle: the container is stopped (removed), the workspace kept; the next use re-creates the
+      // container on that same workspace, files and all.
       const idleRef = { workspace: 'tenant-a', thread: 'thread-idle' };
       const idle = await m.forThread(idleRef);
+      await idle.sandbox.writeFile('kept.txt', 'still here');
       assert.equal(await m.sweepIdle(Date.now()), 0, 'not idle yet');
       assert.equal(await m.sweepIdle(Date.now() + 1_500), 1);
       assert.equal((await containersOf(`${LABEL.sandbox}=${idle.sandbox.id}`)).length, 0);
-      assert.equal(await redis.get(sandboxKeys.threadSandbox(idleRef.workspace, idleRef.thread)), null);
+      await fx.docker.getVolume(idle.sandbox.volumeName).inspect(); // the workspace is kept
+      assert.equal(await redis.get(sandboxKeys.threadSandbox(idleRef.workspace, idleRef.thread)), idle.sandbox.id);
+      assert.equal(await redis.hget(sandboxKeys.sandbox(idle.sandbox.id), 'state'), 'stopped');
+      const again = await m.forThread(idleRef);
+      assert.equal(again.source, 'resumed');
+      assert.equal(again.sandbox.id, idle.sandbox.id);
+      assert.notEqual(again.sandbox.containerId, idle.sandbox.containerId);
+      assert.equal((await again.sandbox.readFile('kept.txt')).toString(), 'still here');
+      assert.equal(await m.release(idleRef), true);
+      await assert.rejects(fx.docker.getVolume(idle.sandbox.volumeName).inspect(), /404|no such volume/i);
     } finally {
       await m.close();
     }
