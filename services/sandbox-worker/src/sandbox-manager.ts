@@ -334,6 +334,22 @@ export class SandboxManager {
     await Promise.all([...this.byThread.values()].map((e) => this.park(e.ref).catch(() => false)));
   }
 
+  /** The sandbox this process holds under that id, if any. */
+  heldSandbox(sandboxId: string): Sandbox | undefined {
+    for (const e of this.byThread.values()) if (e.sandbox.id === sandboxId) return e.sandbox;
+    return undefined;
+  }
+
+  /** The default shape on another image (an environment's; still checked against the allowlist). */
+  shapeFor(image: string): SandboxShape {
+    return { ...this.opts.defaultShape, image };
+  }
+
+  /** Sets where the orchestrator reaches this worker (known once the internal endpoint listens). */
+  setInternalUrl(url: string): void {
+    this.opts.internalUrl = url;
+  }
+
   /** Whether this process holds the sandbox now (the reaper never removes those, whatever Redis says). */
   holds(sandboxId: string): boolean {
     for (const e of this.byThread.values()) if (e.sandbox.id === sandboxId) return true;
