@@ -250,19 +250,51 @@ describe('the reaper', () => {
       const early = await reap({ docker: fx.docker, redis, scope: fx.run.labels });
       assert.deepEqual(early, { containers: 0, volumes: 0, networks: 0, disks: 0 }, 'the lease has not lapsed yet');
       await new Promise((r) => setTimeout(r, leaseMs + 200));
-      const swept = await reap({ docker: fx.docker, redis, scope: fx.run.labels });
-      assert.deepEqual(swept, { containers: 2, volumes: 2, networks: 1, disks: 0 });
+      // The live worker reaps: both containers and the warm volume go; the thread's workspace is kept
+      // and adopted by the live worker.
+      const swept = await reap({ docker: fx.docker, redis, scope: fx.run.labels, selfWorkerId: 'w-live' });
+      assert.deepEqual(swept, { containers: 2, volumes: 1, networks: 1, disks: 0 });
       assert.equal((await containersOf(`${LABEL.worker}=w-doomed-${fx.run.runId}`)).length, 0);
       await assert.rejects(fx.docker.getNetwork(doomed.network).inspect(), /404|not found/i);
       assert.ok(!(await firewalledNetworks()).includes(doomed.network), 'its firewall rules went with it');
-      assert.equal(await redis.get(sandboxKeys.threadSandbox('tenant-doomed', 'thread-1')), null);
-      assert.equal(await redis.exists(sandboxKeys.sandbox(doomed.sandbox)), 0);
+      assert.equal(await redis.get(sandboxKeys.threadSandbox('tenant-doomed', 'thread-1')), doomed.sandbox);
+      assert.equal(await redis.hget(sandboxKeys.sandbox(doomed.sandbox), 'owner'), 'w-live');
+      assert.equal(await redis.hget(sandboxKeys.sandbox(doomed.sandbox), 'state'), 'stopped');
+      // Its next use gets a new container on that same workspace.
+      const adopted = await live.forThread({ workspace: 'tenant-doomed', thread: 'thread-1' });
+      assert.equal(adopted.source, 'resumed');
+      assert.equal(adopted.sandbox.id, doomed.sandbox);
+      assert.equal(await live.release({ workspace: 'tenant-doomed', thread: 'thread-1' }), true);
       // The live worker's sandbox is untouched and still works.
       const r = await live.exec(liveSandbox, { argv: ['echo', 'alive'], mode: 'read-only' });
       assert.equal(r.stdout.text, 'alive\n');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await live.close();
+    }
+  });
+
+  test("never reaps its own worker's sandboxes, even when Redis lost their lease; a missing lease waits a grace", async () => {
+    await lease('w-self');
+    const m = manager('w-self');
+    try {
+      const { sandbox } = await m.forThread({ workspace: 'tenant-self', thread: 'mine' });
+      // As after a Redis outage that lost the data: no lease, no record.
+      await redis.del(sandboxKeys.workerLease('w-self'), sandboxKeys.sandbox(sandbox.id));
+      const asSelf = await reap({ docker: fx.docker, redis, scope: fx.run.labels, selfWorkerId: 'w-self', holds: (id) => m.holds(id) });
+      assert.equal(asSelf.containers, 0, 'its own process holds it');
+      // Another worker's reaper, with a grace of a lease: the first pass that sees the lease missing keeps it.
+      const deadSince = new Map<string, number>();
+      const other = { docker: fx.docker, redis, scope: fx.run.labels, selfWorkerId: 'w-other', ownerDeadGraceMs: 60_000, deadSince };
+      assert.equal((await reap(other)).containers, 0, 'within the grace');
+      assert.equal((await containersOf(`${LABEL.sandbox}=${sandbox.id}`)).length, 1);
+      assert.equal((await m.exec(sandbox, { argv: ['true'], mode: 'read-only' })).exitCode, 0);
+      // The lease is back (the worker refreshes it): the clock of missing starts over.
+      await lease('w-self');
+      await reap(other);
+      assert.equal(deadSince.has('w-self'), false);
+    } finally {
+      await m.close();
     }
   });
 
