@@ -164,6 +164,8 @@ export async function startCluster(
         ),
         maxRunningTurnsPerWorkspace: 8,
         dispatchWindow: 8,
+        // The files API calls the workers' internal endpoint with the cluster's service credential.
+        workerServiceToken: SERVICE_TOKEN,
       },
       clusterFile: { ...clusterFile, ...o.clusterFile },
       logger,

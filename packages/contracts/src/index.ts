@@ -14,6 +14,7 @@ export * from './sandbox/exec.ts';
 export * from './sandbox/labels.ts';
 export * from './sandbox/network-record.ts';
 export * from './sandbox/thread-deletions.ts';
+export * from './sandbox/worker-internal.ts';
 export * from './turns/audit.ts';
 export * from './turns/events.ts';
 export * from './turns/records.ts';

@@ -97,6 +97,11 @@ export const sandboxKeys = {
    * deletion time (ms). The orchestrator adds; the worker owning the sandbox removes it once destroyed.
    */
   deletedThreads: () => `${P}:sandbox:deleted-threads`,
+  /**
+   * Hash workerId -> JSON WorkerDirectoryEntry {url, expires_at_ms}: each live worker's internal endpoint
+   * (files API), refreshed with its lease; the orchestrator picks a live one for a thread without a sandbox.
+   */
+  workerDirectory: () => `${P}:worker:directory`,
 };
 
 export const sandboxChannels = {

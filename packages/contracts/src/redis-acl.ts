@@ -48,6 +48,10 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:sandbox:deleted-threads',
     // Analytics buckets: read by the API, approvals' answers counted where they are decided.
     '~paddock:analytics:*',
+    // The files API and the thread's sandbox view: which worker holds a thread's workspace (read only).
+    '%R~paddock:thread-sandbox:*',
+    '%R~paddock:sandbox:sbx_*',
+    '%R~paddock:worker:*',
     `~${BULL}`,
     '&paddock:*',
     ...DATA_COMMANDS,

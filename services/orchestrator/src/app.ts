@@ -16,6 +16,7 @@ import { approvalRoutes } from './routes/approvals.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { eventRoutes } from './routes/events.ts';
 import { threadRoutes } from './routes/threads.ts';
+import { fileRoutes } from './routes/files.ts';
 import { memberRoutes } from './routes/members.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     approvalRoutes(api, deps);
     analyticsRoutes(api, deps);
     whoamiRoutes(api);
+    fileRoutes(api, deps);
   });
   return app;
 }

@@ -13,6 +13,8 @@ export const SCOPES = [
   'tokens.manage',
   'members.manage',
   'analytics.read',
+  'files.read',
+  'files.write',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

@@ -1,6 +1,13 @@
 // The orchestrator's settings: the [orchestrator] section of the cluster file with the schema's defaults,
 // and the operator key read from the environment variable it names.
-import { type ClusterSettings, OrchestratorSection, withDefaults } from '@paddock/config';
+import {
+  type ClusterSettings,
+  OrchestratorSection,
+  SANDBOX_WORKER_UNSET,
+  SandboxWorkerSection,
+  withDefaults,
+} from '@paddock/config';
+import { serviceTokenEnvOf } from '@paddock/contracts';
 import { allowedImages } from '@paddock/platform';
 
 export type OrchestratorSettings = {
@@ -24,6 +31,12 @@ export type OrchestratorSettings = {
 
   /** Images an environment may name: `[sandbox_worker] allowed_images` (the workers hold the same list). */
   allowedImages: string[];
+  /** The service credential the workers' internal endpoint (files API) requires; unset: that API answers 503. */
+  workerServiceToken: string | undefined;
+  /** Idle retention of a stopped workspace (`[sandbox_worker] workspace_retention_ms`), for the thread's view. */
+  workspaceRetentionMs: number;
+  /** Largest files API upload (`[sandbox_worker] files_max_upload_bytes`): refused at the edge too. */
+  filesMaxUploadBytes: number;
 };
 
 export function orchestratorSettings(
@@ -31,6 +44,7 @@ export function orchestratorSettings(
   env: NodeJS.ProcessEnv = process.env,
 ): OrchestratorSettings {
   const s = withDefaults(OrchestratorSection, cluster.file.orchestrator);
+  const worker = withDefaults(SandboxWorkerSection, cluster.file.sandbox_worker, SANDBOX_WORKER_UNSET);
   return {
     operatorKey: env[cluster.orchestrator.operatorKeyEnv] || undefined,
     bodyLimitBytes: s.body_limit_bytes,
@@ -48,5 +62,8 @@ export function orchestratorSettings(
     metricsPort: cluster.orchestrator.metricsPort ?? s.metrics_port,
     auditRetentionDays: s.audit_retention_days,
     allowedImages: allowedImages(cluster.file),
+    workerServiceToken: env[serviceTokenEnvOf(cluster.file)] || undefined,
+    workspaceRetentionMs: worker.workspace_retention_ms,
+    filesMaxUploadBytes: worker.files_max_upload_bytes,
   };
 }

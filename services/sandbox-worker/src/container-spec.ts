@@ -49,14 +49,15 @@ export function containerSpec(opts: {
     Image: opts.shape.image,
     User: '1000:1000',
     WorkingDir: WORKSPACE_DIR,
-    // The image's tini as init (reaps orphans, forwards signals); Docker's --init would bind-mount a host file.
-    Entrypoint: ['/usr/bin/tini', '--'],
+    // Docker's own init (HostConfig.Init) reaps orphans and forwards signals, so any image works,
+    // tini or not; the image's entrypoint is cleared so the command is exactly ours.
+    Entrypoint: [''],
     Cmd: ['sleep', 'infinity'],
     Env: Object.entries(BASE_ENV).map(([k, v]) => `${k}=${v}`),
     Labels: opts.labels,
     StopSignal: 'SIGKILL',
     HostConfig: {
-      Init: false,
+      Init: true,
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges:true'], // seccomp: Docker's default profile stays on

@@ -1,8 +1,11 @@
-// The reaper: removes sandbox containers, workspace volumes (with their quota disks) and sandbox
-// networks carrying Paddock's labels whose owning worker's lease has lapsed in Redis, or that are
-// past their wall-clock lifetime, and workspace disks under its data dir left without a volume. It
-// never touches a resource without `paddock.managed=true` (a disk: without its record) or outside
-// the caller's scope labels, and when Redis cannot answer it removes nothing (fail closed).
+// The reaper: removes sandbox containers and sandbox networks carrying Paddock's labels whose owning
+// worker's lease has lapsed in Redis (for longer than a grace), or that are past their wall-clock
+// lifetime; a thread's workspace volume outlives its container: it is adopted by this worker, and
+// removed only after its idle retention. Warm (unassigned) volumes and disks left without a volume
+// go with their owner. It never removes a sandbox its own process holds or labels with its own worker
+// id (a worker id is per process: a boot id), whatever Redis says; never touches a resource without
+// `paddock.managed=true` (a disk: without its record) or outside the caller's scope labels; and when
+// Redis cannot answer it removes nothing (fail closed).
 import { egressKeys, LABEL, sandboxKeys } from '@paddock/contracts';
 import { removeSandboxNetwork, sweepOrphanFirewall } from './sandbox-network.ts';
 import type Docker from 'dockerode';
@@ -19,6 +22,18 @@ export type ReapOptions = {
   logger?: Logger;
   /** The worker's data dir: orphaned workspace disk images under it are detached and deleted. */
   dataDir?: string;
+  /** The reaping worker's own id (its boot id): what it labelled or owns is alive by definition. */
+  selfWorkerId?: string;
+  /** Sandboxes this process holds right now (never removed, whatever Redis says). */
+  holds?: (sandboxId: string) => boolean;
+  /**
+   * An owner's lease must have been seen missing this long (across passes, `deadSince`) before its
+   * sandboxes go: a Redis that lost its data gets the live workers' leases back within a refresh.
+   */
+  ownerDeadGraceMs?: number;
+  deadSince?: Map<string, number>;
+  /** A stopped thread workspace unused this long is removed (with its records); unset: kept. */
+  workspaceRetentionMs?: number;
 };
 
 export type ReapResult = { containers: number; volumes: number; networks: number; disks: number };
@@ -37,10 +52,25 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
   const leaseAlive = new Map<string, boolean>();
   const ownerAlive = async (owner: string | undefined): Promise<boolean> => {
     if (!owner) return false;
-    if (!leaseAlive.has(owner))
-      leaseAlive.set(owner, (await redis.exists(sandboxKeys.workerLease(owner))) === 1);
+    if (owner === opts.selfWorkerId) return true;
+    if (!leaseAlive.has(owner)) {
+      let alive = (await redis.exists(sandboxKeys.workerLease(owner))) === 1;
+      if (opts.deadSince && opts.ownerDeadGraceMs) {
+        if (alive) opts.deadSince.delete(owner);
+        else {
+          const since = opts.deadSince.get(owner) ?? now;
+          opts.deadSince.set(owner, since);
+          alive = now - since < opts.ownerDeadGraceMs; // not dead long enough to be sure
+        }
+      }
+      leaseAlive.set(owner, alive);
+    }
     return leaseAlive.get(owner)!;
   };
+  const mine = (sandboxId: string | undefined, labelWorker: string | undefined, recordOwner: string | undefined) =>
+    (sandboxId !== undefined && opts.holds?.(sandboxId) === true) ||
+    (opts.selfWorkerId !== undefined &&
+      (recordOwner === opts.selfWorkerId || (recordOwner === undefined && labelWorker === opts.selfWorkerId)));
   const result: ReapResult = { containers: 0, volumes: 0, networks: 0, disks: 0 };
 
   const containers = await docker.listContainers({ all: true, filters: labelFilter('sandbox') });
@@ -52,17 +82,21 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
     const owner = record['owner'] ?? c.Labels[LABEL.worker];
     const expiresAt = Number(c.Labels[LABEL.expiresAt] ?? Number.POSITIVE_INFINITY);
     const expired = expiresAt <= now;
-    if (!expired && (await ownerAlive(owner))) {
+    const held = mine(sandboxId, c.Labels[LABEL.worker], record['owner']);
+    if ((held && !expired) || (!expired && (await ownerAlive(owner)))) {
       if (sandboxId) liveSandboxes.add(sandboxId);
       continue;
     }
+    // A thread's workspace outlives the container (adopted below); a warm sandbox goes whole.
+    const keepWorkspace = sandboxId !== undefined && record['thread'] !== undefined && record['tenant'] !== undefined;
     await docker
       .getContainer(c.Id)
-      .remove({ force: true, v: true })
+      .remove({ force: true, v: !keepWorkspace })
       .catch(() => {});
     result.containers++;
-    if (sandboxId) await forgetSandbox(redis, sandboxId, record, c.Labels[LABEL.pool]);
-    opts.logger?.info({ sandboxId, owner, expired }, 'reaped sandbox');
+    if (sandboxId && keepWorkspace) await stopSandboxRecord(redis, sandboxId, record);
+    else if (sandboxId) await forgetSandbox(redis, sandboxId, record, c.Labels[LABEL.pool]);
+    opts.logger?.info({ sandboxId, owner, expired, keepWorkspace }, 'reaped sandbox container');
   }
 
   const { Volumes: volumes } = await docker.listVolumes({ filters: labelFilter('workspace') });
@@ -72,8 +106,27 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
     // A volume whose container is already gone: orphaned only once its owner is gone too
     // (a sandbox being created has its volume a moment before its container).
     const record = sandboxId ? await redis.hgetall(sandboxKeys.sandbox(sandboxId)) : {};
-    const expired = Number(v.Labels?.[LABEL.expiresAt] ?? Number.POSITIVE_INFINITY) <= now;
-    if (!expired && (await ownerAlive(record['owner'] ?? v.Labels?.[LABEL.worker]))) continue;
+    const tenant = record['tenant'] ?? v.Labels?.[LABEL.workspace];
+    const thread = record['thread'] ?? v.Labels?.[LABEL.thread];
+    if (sandboxId && tenant && thread) {
+      // A thread's workspace: kept while the thread lives, until its idle retention.
+      const lastUsedAt = Number(record['lastUsedAt'] ?? Number.NaN);
+      const retained =
+        opts.workspaceRetentionMs === undefined ||
+        Number.isNaN(lastUsedAt) ||
+        record['state'] !== 'stopped' ||
+        now - lastUsedAt < opts.workspaceRetentionMs;
+      if (retained) {
+        await adoptWorkspace(redis, opts, { sandboxId, tenant, thread, volumeName: v.Name, record, now }, ownerAlive);
+        continue;
+      }
+      opts.logger?.info({ sandboxId, thread }, 'workspace past its retention: removed');
+      await forgetSandbox(redis, sandboxId, record, undefined);
+    } else {
+      const expired = Number(v.Labels?.[LABEL.expiresAt] ?? Number.POSITIVE_INFINITY) <= now;
+      if (mine(sandboxId, v.Labels?.[LABEL.worker], record['owner'])) continue;
+      if (!expired && (await ownerAlive(record['owner'] ?? v.Labels?.[LABEL.worker]))) continue;
+    }
     const removed = await docker
       .getVolume(v.Name)
       .remove({ force: true })
@@ -125,6 +178,45 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
   return result;
 }
 
+/** The container is gone, the workspace stays: the record says `stopped`, the proxy forgets the address. */
+async function stopSandboxRecord(redis: Redis, sandboxId: string, record: Record<string, string>): Promise<void> {
+  const m = redis
+    .multi()
+    .del(egressKeys.sandbox(sandboxId))
+    .hset(sandboxKeys.sandbox(sandboxId), { state: 'stopped', containerId: '', ip: '' });
+  if (record['network'] && record['ip']) m.del(egressKeys.source(record['network'], record['ip']));
+  await m.exec();
+}
+
+/**
+ * A kept workspace whose owner is gone (or whose record Redis lost) becomes this worker's: the record
+ * is (re)written from its labels, and the thread's mapping restored when missing, so its next turn
+ * finds it and a deletion reaches a live owner.
+ */
+async function adoptWorkspace(
+  redis: Redis,
+  opts: ReapOptions,
+  w: { sandboxId: string; tenant: string; thread: string; volumeName: string; record: Record<string, string>; now: number },
+  ownerAlive: (owner: string | undefined) => Promise<boolean>,
+): Promise<void> {
+  if (!opts.selfWorkerId) return;
+  const known = Object.keys(w.record).length > 0;
+  if (known && (await ownerAlive(w.record['owner']))) return;
+  const m = redis.multi().hset(sandboxKeys.sandbox(w.sandboxId), {
+    owner: opts.selfWorkerId,
+    tenant: w.tenant,
+    thread: w.thread,
+    volume: w.volumeName,
+    state: 'stopped',
+    containerId: '',
+    ip: '',
+    ...(known ? {} : { lastUsedAt: String(w.now) }),
+  });
+  m.set(sandboxKeys.threadSandbox(w.tenant, w.thread), w.sandboxId, 'NX');
+  await m.exec();
+  opts.logger?.info({ sandboxId: w.sandboxId, thread: w.thread, from: w.record['owner'] }, 'workspace adopted');
+}
+
 async function forgetSandbox(
   redis: Redis,
   sandboxId: string,
@@ -144,8 +236,9 @@ async function forgetSandbox(
 /** Runs `reap` now and every `intervalMs`; a failed pass is logged and retried on the next tick. */
 export function startReaper(opts: ReapOptions & { intervalMs: number }): { stop: () => Promise<void> } {
   let running: Promise<unknown> = Promise.resolve();
+  const deadSince = opts.deadSince ?? new Map<string, number>();
   const tick = () => {
-    running = reap({ ...opts, now: undefined }).catch((err: Error) =>
+    running = reap({ ...opts, deadSince, now: undefined }).catch((err: Error) =>
       opts.logger?.warn({ err: err.message }, 'reap pass failed; nothing removed'),
     );
   };

@@ -1,7 +1,8 @@
 // Which sandbox a thread runs in: the thread's own (reused across turns), else one claimed from the
 // warm pool, else a new one. Records ownership and the address the egress proxy knows it by in
-// Redis, hands each networked exec its own proxy credential, and destroys sandboxes on thread close
-// or after the idle TTL.
+// Redis, hands each networked exec its own proxy credential. A thread's workspace outlives its
+// container: an idle container (or one a dead worker left) is removed and re-created on the same
+// workspace at the next use; the workspace goes on thread close or after the retention.
 import { randomBytes } from 'node:crypto';
 import {
   DEFAULT_ALLOWED_IMAGES,
@@ -24,7 +25,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent-runtime.ts';
 import type { SandboxShape } from './container-spec.ts';
-import { attachSandbox, createSandbox, destroySandbox, type Sandbox } from './sandbox.ts';
+import {
+  attachSandbox,
+  createSandbox,
+  destroySandbox,
+  removeContainer,
+  type Sandbox,
+  workspaceVolumeExists,
+} from './sandbox.ts';
 import { WarmPool } from './warm-pool.ts';
 
 export type SandboxManagerOptions = {
@@ -44,11 +52,14 @@ export type SandboxManagerOptions = {
   allowedImages?: readonly string[];
   /** The worker's data dir (workspace disk images). */
   dataDir?: string;
+  /** Where the orchestrator reaches this worker's internal endpoint (files API); kept in each owner record. */
+  internalUrl?: string;
   logger?: Logger;
 };
 
 export type ThreadRef = { workspace: string; thread: string };
-export type ClaimSource = 'reused' | 'warm' | 'cold';
+/** `resumed`: a new container on the thread's kept workspace (stopped idle, or left by a dead worker). */
+export type ClaimSource = 'reused' | 'resumed' | 'warm' | 'cold';
 /** What the egress proxy applies to the thread's sandbox (the rest of its record is the sandbox's own). */
 export type EgressSettings = Pick<
   SandboxEgressRecord,
@@ -70,6 +81,7 @@ export class SandboxManager {
   private readonly opts: SandboxManagerOptions;
   private readonly byThread = new Map<string, { sandbox: Sandbox; ref: ThreadRef; lastUsedAt: number }>();
   private idleTimer: NodeJS.Timeout | undefined;
+  private readonly claiming = new Map<string, Promise<unknown>>();
 
   constructor(opts: SandboxManagerOptions) {
     this.opts = opts;
@@ -104,10 +116,27 @@ export class SandboxManager {
     this.idleTimer.unref();
   }
 
-  /** The thread's sandbox: reused, claimed warm, or created cold (in that order). */
+  /** The thread's sandbox: reused, resumed on its kept workspace, claimed warm, or created cold (in that order). */
   async forThread(
     ref: ThreadRef,
     opts: { shape?: SandboxShape; egress?: EgressSettings } = {},
+  ): Promise<{ sandbox: Sandbox; source: ClaimSource }> {
+    // One claim per thread at a time (a turn and a files call may race for the same workspace).
+    const key = threadKey(ref);
+    const before = this.claiming.get(key);
+    if (before) await before.catch(() => undefined);
+    const p = this.claimFor(ref, opts);
+    this.claiming.set(key, p);
+    try {
+      return await p;
+    } finally {
+      if (this.claiming.get(key) === p) this.claiming.delete(key);
+    }
+  }
+
+  private async claimFor(
+    ref: ThreadRef,
+    opts: { shape?: SandboxShape; egress?: EgressSettings },
   ): Promise<{ sandbox: Sandbox; source: ClaimSource }> {
     const shape = opts.shape ?? this.opts.defaultShape;
     this.checkImage(shape.image);
@@ -127,6 +156,25 @@ export class SandboxManager {
         await this.assign(attached, ref, opts.egress);
         return { sandbox: attached, source: 'reused' };
       }
+      // No usable container: the workspace is kept (stopped, or its worker died): a new container on it.
+      const volumeName =
+        (await this.opts.redis.hget(sandboxKeys.sandbox(known), 'volume')) || `pdk-ws-${known}`;
+      if (await workspaceVolumeExists(this.opts.docker, volumeName)) {
+        const resumed = await createSandbox(this.opts.docker, {
+          shape,
+          network: this.opts.network,
+          runtime: this.opts.runtime,
+          workerId: this.opts.workerId,
+          workspace: ref.workspace,
+          thread: ref.thread,
+          scope: this.opts.scope,
+          dataDir: this.opts.dataDir,
+          reuse: { sandboxId: known, volumeName },
+        });
+        await this.assign(resumed, ref, opts.egress);
+        return { sandbox: resumed, source: 'resumed' };
+      }
+      this.opts.logger?.warn({ sandboxId: known, thread: ref.thread }, 'workspace volume missing: a new workspace');
       await this.opts.redis.del(sandboxKeys.threadSandbox(ref.workspace, ref.thread));
     }
     const warm = await this.pool.claim(shape);
@@ -173,6 +221,7 @@ export class SandboxManager {
         network: sandbox.network.name,
         ip: sandbox.ip,
         lastUsedAt: String(now),
+        ...(this.opts.internalUrl ? { internalUrl: this.opts.internalUrl } : {}),
       })
       .set(sandboxKeys.threadSandbox(ref.workspace, ref.thread), sandbox.id)
       .exec();
@@ -238,26 +287,73 @@ export class SandboxManager {
     await m.exec();
   }
 
-  /** Destroys the thread sandboxes not used for the idle TTL. */
+  /**
+   * Stops the thread's container (removed: a new one is made on the same workspace at the next use)
+   * and keeps its workspace volume, its disk and the records naming them (state `stopped`).
+   */
+  async park(ref: ThreadRef): Promise<boolean> {
+    const entry = this.byThread.get(threadKey(ref));
+    if (!entry) return false;
+    this.byThread.delete(threadKey(ref));
+    const { sandbox } = entry;
+    sandbox.close();
+    await removeSandboxEgress(this.opts.redis, {
+      sandbox_id: sandbox.id,
+      network: sandbox.network.name,
+      address: sandbox.ip,
+    }).catch(() => {});
+    await removeContainer(this.opts.docker, sandbox.containerId);
+    await this.opts.redis.hset(sandboxKeys.sandbox(sandbox.id), {
+      state: 'stopped',
+      containerId: '',
+      ip: '',
+      lastUsedAt: String(entry.lastUsedAt),
+    });
+    return true;
+  }
+
+  /** Stops the thread containers not used for the idle TTL; their workspaces are kept. */
   async sweepIdle(now = Date.now()): Promise<number> {
-    let destroyed = 0;
+    let stopped = 0;
     for (const entry of [...this.byThread.values()]) {
       if (now - entry.lastUsedAt < this.opts.idleTtlMs) continue;
       this.opts.logger?.info(
         { sandboxId: entry.sandbox.id, thread: entry.ref.thread },
-        'idle sandbox destroyed',
+        'idle sandbox stopped; workspace kept',
       );
-      await this.release(entry.ref);
-      destroyed++;
+      await this.park(entry.ref);
+      stopped++;
     }
-    return destroyed;
+    return stopped;
   }
 
-  /** Graceful stop: what this worker owns is destroyed, so nothing waits for the reaper. */
+  /** Graceful stop: warm sandboxes are destroyed; threads' containers stopped, their workspaces kept. */
   async close(): Promise<void> {
     clearInterval(this.idleTimer);
     await this.pool.close();
-    await Promise.all([...this.byThread.values()].map((e) => this.release(e.ref).catch(() => false)));
+    await Promise.all([...this.byThread.values()].map((e) => this.park(e.ref).catch(() => false)));
+  }
+
+  /** The sandbox this process holds under that id, if any. */
+  heldSandbox(sandboxId: string): Sandbox | undefined {
+    for (const e of this.byThread.values()) if (e.sandbox.id === sandboxId) return e.sandbox;
+    return undefined;
+  }
+
+  /** The default shape on another image (an environment's; still checked against the allowlist). */
+  shapeFor(image: string): SandboxShape {
+    return { ...this.opts.defaultShape, image };
+  }
+
+  /** Sets where the orchestrator reaches this worker (known once the internal endpoint listens). */
+  setInternalUrl(url: string): void {
+    this.opts.internalUrl = url;
+  }
+
+  /** Whether this process holds the sandbox now (the reaper never removes those, whatever Redis says). */
+  holds(sandboxId: string): boolean {
+    for (const e of this.byThread.values()) if (e.sandbox.id === sandboxId) return true;
+    return false;
   }
 }
 

@@ -245,9 +245,14 @@ export async function createSandbox(
     scope?: Record<string, string>;
     /** The worker's data dir: workspace disk images live under it. */
     dataDir?: string;
+    /**
+     * A kept workspace (its container was stopped or lost): a new container on that volume, same
+     * sandbox id; the volume (and its disk) is never created here, nor removed on failure.
+     */
+    reuse?: { sandboxId: string; volumeName: string };
   },
 ): Promise<Sandbox> {
-  const id = `sbx_${randomBytes(8).toString('hex')}`;
+  const id = opts.reuse?.sandboxId ?? `sbx_${randomBytes(8).toString('hex')}`;
   const key = poolKey(opts.shape);
   const common = {
     workerId: opts.workerId,
@@ -258,8 +263,8 @@ export async function createSandbox(
     expiresAt: Date.now() + opts.shape.limits.lifetimeMs,
     scope: opts.scope,
   };
-  const volumeName = `pdk-ws-${id}`;
-  const diskMb = opts.shape.limits.workspaceDiskMb ?? 0;
+  const volumeName = opts.reuse?.volumeName ?? `pdk-ws-${id}`;
+  const diskMb = opts.reuse ? 0 : (opts.shape.limits.workspaceDiskMb ?? 0);
   let disk: WorkspaceDisk | undefined;
   if (diskMb > 0) {
     if (!opts.dataDir)
@@ -278,7 +283,9 @@ export async function createSandbox(
   try {
     const labels = sandboxLabels({ kind: 'workspace', ...common });
     if (disk) labels[LABEL.disk] = disk.imagePath;
-    await docker.createVolume({
+    // The old container (stopped, or left by a dead worker) gives its name back first.
+    if (opts.reuse) await removeContainer(docker, `pdk-${id}`);
+    else await docker.createVolume({
       Name: volumeName,
       Labels: labels,
       // `device` (the loop device), not `o=loop`: the local driver hands `loop` to the kernel as mount
@@ -320,6 +327,7 @@ export async function createSandbox(
     });
   } catch (err) {
     await container?.remove({ force: true, v: true }).catch(() => {});
+    if (opts.reuse) throw err; // the kept workspace stays for the next try
     await docker
       .getVolume(volumeName)
       .remove({ force: true })
@@ -371,6 +379,30 @@ export async function attachSandbox(
   });
   await sandbox.agent();
   return sandbox;
+}
+
+/** Removes a container (not its named volumes); a missing one is fine. */
+export async function removeContainer(docker: Docker, containerId: string): Promise<void> {
+  await docker
+    .getContainer(containerId)
+    .remove({ force: true })
+    .catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 404) throw err;
+    });
+}
+
+/** Whether the workspace volume still exists on this engine. */
+export async function workspaceVolumeExists(docker: Docker, volumeName: string): Promise<boolean> {
+  return docker
+    .getVolume(volumeName)
+    .inspect()
+    .then(
+      () => true,
+      (err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return false;
+        throw err;
+      },
+    );
 }
 
 export async function destroySandbox(

@@ -48,6 +48,12 @@ export type SandboxWorkerSettings = {
   outputCaps: OutputCaps;
   /** [analytics]: the price table credits are computed from at turn end, and the buckets' retention. */
   pricing: UsagePricing;
+  /** A stopped thread workspace is removed this long after its last use. */
+  workspaceRetentionMs: number;
+  /** Largest files API upload (one file or one tar), bytes. */
+  filesMaxUploadBytes: number;
+  /** The internal endpoint (files API) for the orchestrator: where it listens, and the URL recorded for it. */
+  internal: { host: string; port: number; url: string | undefined };
 };
 
 /** [analytics] with its defaults, in the consumer's terms. */
@@ -123,5 +129,8 @@ export function sandboxWorkerSettings(
     workspaceDiskExplicit: settings.file.sandbox_worker?.limits?.workspace_disk_mb !== undefined,
     outputCaps: outputCapsFrom(s.output_caps),
     pricing: usagePricing(settings),
+    workspaceRetentionMs: s.workspace_retention_ms,
+    filesMaxUploadBytes: s.files_max_upload_bytes,
+    internal: { host: s.internal_host, port: s.internal_port, url: s.internal_url },
   };
 }

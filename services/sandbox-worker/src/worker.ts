@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ModelProviders } from '@paddock/config';
-import { createGuardianClient, sandboxKeys } from '@paddock/contracts';
+import { createGuardianClient, publishWorkerEndpoint, removeWorkerEndpoint, sandboxKeys } from '@paddock/contracts';
+import { createInternalServer, listenInternal } from './internal/internal-server.ts';
 import { createSandboxNetwork, removeSandboxNetwork } from './sandbox-network.ts';
 import { startTurnConsumer, type TurnConsumer, type UsagePricing } from '@paddock/turn-queue';
 import type Docker from 'dockerode';
@@ -59,6 +60,12 @@ export type WorkerOptions = {
   env?: NodeJS.ProcessEnv;
   /** [analytics] prices and retention for each turn's usage record; unset: no credits, 100 days. */
   pricing?: UsagePricing;
+  /** A stopped thread workspace is removed this long after its last use; unset: 7 days. */
+  workspaceRetentionMs?: number;
+  /** Largest files API upload, bytes; unset: 1 GiB. */
+  filesMaxUploadBytes?: number;
+  /** The internal endpoint (files API); unset: loopback, any free port. */
+  internal?: { host: string; port: number; url?: string | undefined };
 };
 
 export type RunningWorker = {
@@ -67,6 +74,8 @@ export type RunningWorker = {
   manager: SandboxManager;
   consumer: TurnConsumer;
   network: { name: string; gateway: string };
+  /** Where the orchestrator reaches this worker's internal endpoint. */
+  internalUrl: string;
   /** Graceful stop, in order: no new turns, running ones finish, sandboxes, network, lease. */
   close: () => Promise<void>;
 };
@@ -84,6 +93,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     o.logger,
     async () => (o.dataDir ? loopDevicesUnavailable(o.dataDir) : 'no data dir'),
   );
+  // The manager is made below; until then this process holds nothing.
+  let holds: (sandboxId: string) => boolean = () => false;
   const reaper = startReaper({
     docker: o.docker,
     redis,
@@ -91,6 +102,10 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     logger: o.logger,
     scope: o.scope,
     dataDir: o.dataDir,
+    selfWorkerId: workerId,
+    holds: (id) => holds(id),
+    ownerDeadGraceMs: o.leaseMs,
+    workspaceRetentionMs: o.workspaceRetentionMs ?? 7 * 24 * 3600_000,
   });
   const runtime = await prepareAgentRuntime();
   const network = await createSandboxNetwork(o.docker, { workerId, proxyPort: o.proxyPort, scope: o.scope });
@@ -112,7 +127,27 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     dataDir: o.dataDir,
     logger: o.logger,
   });
+  holds = (id) => manager.holds(id);
   manager.start();
+  // The files API's worker half: loopback (or the operator's address), the service credential.
+  const internalServer = createInternalServer({
+    manager,
+    redis,
+    serviceToken: o.guardianServiceToken,
+    maxUploadBytes: o.filesMaxUploadBytes ?? 1024 * 1024 * 1024,
+    logger: o.logger,
+  });
+  const internalHost = o.internal?.host ?? '127.0.0.1';
+  const internalPort = await listenInternal(internalServer, internalHost, o.internal?.port ?? 0);
+  const internalUrl = o.internal?.url ?? `http://${internalHost.includes(':') ? `[${internalHost}]` : internalHost}:${internalPort}`;
+  manager.setInternalUrl(internalUrl);
+  const publish = () =>
+    publishWorkerEndpoint(redis, workerId, internalUrl, o.leaseMs).catch((err: Error) =>
+      o.logger.warn({ err: err.message }, 'worker endpoint refresh failed'),
+    );
+  await publish();
+  const publishTimer = setInterval(publish, Math.max(100, Math.floor(o.leaseMs / 3)));
+  publishTimer.unref();
   // A deleted thread's sandbox goes at once (not after the idle TTL).
   const teardown = await startThreadTeardown({ redis, redisUrl: o.redisUrl, manager, workerId, logger: o.logger });
   const consumer = await startTurnConsumer({
@@ -140,7 +175,13 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     manager,
     consumer,
     network,
+    internalUrl,
     close: async () => {
+      clearInterval(publishTimer);
+      await removeWorkerEndpoint(redis, workerId).catch(() => {});
+      const closed = new Promise<void>((resolve) => internalServer.close(() => resolve()));
+      internalServer.closeAllConnections();
+      await closed;
       await consumer.close();
       await teardown.stop();
       await manager.close();

@@ -63,7 +63,9 @@ describe('a thread sandbox', () => {
       assert.deepEqual(hc.CapDrop, ['ALL']);
       assert.deepEqual(hc.SecurityOpt, ['no-new-privileges:true']);
       assert.equal(hc.Privileged, false);
-      assert.deepEqual(info.Config.Entrypoint, ['/usr/bin/tini', '--']);
+      // Docker's own init, not the image's tini: PID 1 is docker-init running our command.
+      assert.equal(hc.Init, true);
+      assert.deepEqual(info.Config.Cmd, ['sleep', 'infinity']);
       assert.equal(hc.PidsLimit, fx.shape.limits.pids);
       assert.equal(hc.Memory, fx.shape.limits.memoryMb * 1024 * 1024);
       assert.equal(hc.MemorySwap, hc.Memory);
@@ -94,7 +96,7 @@ describe('a thread sandbox', () => {
     }
   });
 
-  test('release destroys the container, its volume and its Redis records; idle TTL does the same', async () => {
+  test('release destroys the container, its volume and its Redis records; idle TTL stops the container and keeps the workspace', async () => {
     await lease('w-life-3');
     const m = manager('w-life-3', { idleTtlMs: 1_000 });
     try {
@@ -110,12 +112,24 @@ describe('a thread sandbox', () => {
       assert.equal(await redis.get(egressKeys.source(fx.network.name, sandbox.ip)), null);
       assert.equal(await redis.exists(egressKeys.sandbox(sandbox.id)), 0);
 
+      // Idle: the container is stopped (removed), the workspace kept; the next use re-creates the
+      // container on that same workspace, files and all.
       const idleRef = { workspace: 'tenant-a', thread: 'thread-idle' };
       const idle = await m.forThread(idleRef);
+      await idle.sandbox.writeFile('kept.txt', 'still here');
       assert.equal(await m.sweepIdle(Date.now()), 0, 'not idle yet');
       assert.equal(await m.sweepIdle(Date.now() + 1_500), 1);
       assert.equal((await containersOf(`${LABEL.sandbox}=${idle.sandbox.id}`)).length, 0);
-      assert.equal(await redis.get(sandboxKeys.threadSandbox(idleRef.workspace, idleRef.thread)), null);
+      await fx.docker.getVolume(idle.sandbox.volumeName).inspect(); // the workspace is kept
+      assert.equal(await redis.get(sandboxKeys.threadSandbox(idleRef.workspace, idleRef.thread)), idle.sandbox.id);
+      assert.equal(await redis.hget(sandboxKeys.sandbox(idle.sandbox.id), 'state'), 'stopped');
+      const again = await m.forThread(idleRef);
+      assert.equal(again.source, 'resumed');
+      assert.equal(again.sandbox.id, idle.sandbox.id);
+      assert.notEqual(again.sandbox.containerId, idle.sandbox.containerId);
+      assert.equal((await again.sandbox.readFile('kept.txt')).toString(), 'still here');
+      assert.equal(await m.release(idleRef), true);
+      await assert.rejects(fx.docker.getVolume(idle.sandbox.volumeName).inspect(), /404|no such volume/i);
     } finally {
       await m.close();
     }
@@ -236,19 +250,51 @@ describe('the reaper', () => {
       const early = await reap({ docker: fx.docker, redis, scope: fx.run.labels });
       assert.deepEqual(early, { containers: 0, volumes: 0, networks: 0, disks: 0 }, 'the lease has not lapsed yet');
       await new Promise((r) => setTimeout(r, leaseMs + 200));
-      const swept = await reap({ docker: fx.docker, redis, scope: fx.run.labels });
-      assert.deepEqual(swept, { containers: 2, volumes: 2, networks: 1, disks: 0 });
+      // The live worker reaps: both containers and the warm volume go; the thread's workspace is kept
+      // and adopted by the live worker.
+      const swept = await reap({ docker: fx.docker, redis, scope: fx.run.labels, selfWorkerId: 'w-live' });
+      assert.deepEqual(swept, { containers: 2, volumes: 1, networks: 1, disks: 0 });
       assert.equal((await containersOf(`${LABEL.worker}=w-doomed-${fx.run.runId}`)).length, 0);
       await assert.rejects(fx.docker.getNetwork(doomed.network).inspect(), /404|not found/i);
       assert.ok(!(await firewalledNetworks()).includes(doomed.network), 'its firewall rules went with it');
-      assert.equal(await redis.get(sandboxKeys.threadSandbox('tenant-doomed', 'thread-1')), null);
-      assert.equal(await redis.exists(sandboxKeys.sandbox(doomed.sandbox)), 0);
+      assert.equal(await redis.get(sandboxKeys.threadSandbox('tenant-doomed', 'thread-1')), doomed.sandbox);
+      assert.equal(await redis.hget(sandboxKeys.sandbox(doomed.sandbox), 'owner'), 'w-live');
+      assert.equal(await redis.hget(sandboxKeys.sandbox(doomed.sandbox), 'state'), 'stopped');
+      // Its next use gets a new container on that same workspace.
+      const adopted = await live.forThread({ workspace: 'tenant-doomed', thread: 'thread-1' });
+      assert.equal(adopted.source, 'resumed');
+      assert.equal(adopted.sandbox.id, doomed.sandbox);
+      assert.equal(await live.release({ workspace: 'tenant-doomed', thread: 'thread-1' }), true);
       // The live worker's sandbox is untouched and still works.
       const r = await live.exec(liveSandbox, { argv: ['echo', 'alive'], mode: 'read-only' });
       assert.equal(r.stdout.text, 'alive\n');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await live.close();
+    }
+  });
+
+  test("never reaps its own worker's sandboxes, even when Redis lost their lease; a missing lease waits a grace", async () => {
+    await lease('w-self');
+    const m = manager('w-self');
+    try {
+      const { sandbox } = await m.forThread({ workspace: 'tenant-self', thread: 'mine' });
+      // As after a Redis outage that lost the data: no lease, no record.
+      await redis.del(sandboxKeys.workerLease('w-self'), sandboxKeys.sandbox(sandbox.id));
+      const asSelf = await reap({ docker: fx.docker, redis, scope: fx.run.labels, selfWorkerId: 'w-self', holds: (id) => m.holds(id) });
+      assert.equal(asSelf.containers, 0, 'its own process holds it');
+      // Another worker's reaper, with a grace of a lease: the first pass that sees the lease missing keeps it.
+      const deadSince = new Map<string, number>();
+      const other = { docker: fx.docker, redis, scope: fx.run.labels, selfWorkerId: 'w-other', ownerDeadGraceMs: 60_000, deadSince };
+      assert.equal((await reap(other)).containers, 0, 'within the grace');
+      assert.equal((await containersOf(`${LABEL.sandbox}=${sandbox.id}`)).length, 1);
+      assert.equal((await m.exec(sandbox, { argv: ['true'], mode: 'read-only' })).exitCode, 0);
+      // The lease is back (the worker refreshes it): the clock of missing starts over.
+      await lease('w-self');
+      await reap(other);
+      assert.equal(deadSince.has('w-self'), false);
+    } finally {
+      await m.close();
     }
   });
 

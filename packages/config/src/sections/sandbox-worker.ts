@@ -114,6 +114,35 @@ export const SandboxWorkerSection = Type.Object(
     ),
     output_throttle_ms: ms(250, 'At most one output item.updated per command per this (PADDOCK_OUTPUT_THROTTLE_MS)'),
     turn_lock_ms: ms(30_000, "BullMQ job lock: a dead worker's turn is taken over after about this (PADDOCK_TURN_LOCK_MS)"),
+    // Cloud files (issue 14): workspaces outlive containers; the files API's internal endpoint.
+    workspace_retention_ms: ms(
+      7 * 24 * 3600_000,
+      "A thread's workspace whose container is stopped is kept this long after its last use, then removed",
+      1000,
+    ),
+    files_max_upload_bytes: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 1024 * 1024 * 1024,
+        description: 'Largest body the files API accepts for one file or one tar upload (413 past it)',
+      }),
+    ),
+    internal_host: Type.Optional(
+      Type.String({
+        default: '127.0.0.1',
+        description:
+          "Bind address of the worker's internal endpoint (files API; the orchestrator's service credential). Never tenant-reachable: not on a sandbox network",
+      }),
+    ),
+    internal_port: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 65535, default: 8084, description: "TCP port of the worker's internal endpoint" }),
+    ),
+    internal_url: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'How the orchestrator reaches the internal endpoint; unset: http://<internal_host>:<port>',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
