@@ -16,6 +16,7 @@ import { approvalRoutes } from './routes/approvals.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { eventRoutes } from './routes/events.ts';
 import { threadRoutes } from './routes/threads.ts';
+import { changeRoutes } from './routes/changes.ts';
 import { memberRoutes } from './routes/members.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 
@@ -115,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     eventRoutes(api, deps);
     approvalRoutes(api, deps);
     analyticsRoutes(api, deps);
+    changeRoutes(api, deps);
   });
   return app;
 }

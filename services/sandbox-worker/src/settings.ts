@@ -15,6 +15,7 @@ import { requireServiceToken } from '@paddock/contracts';
 import type { SandboxLimits } from './container-spec.ts';
 import type { OutputCaps } from './turn/item-events.ts';
 import type { UsagePricing } from '@paddock/turn-queue';
+import type { RepositorySettings } from './repo/repo-policy.ts';
 
 export type SandboxWorkerSettings = {
   image: string | undefined;
@@ -48,6 +49,8 @@ export type SandboxWorkerSettings = {
   outputCaps: OutputCaps;
   /** [analytics]: the price table credits are computed from at turn end, and the buckets' retention. */
   pricing: UsagePricing;
+  /** Repositories in: the hosts and credentials the operator allows, the checkout and diff budgets. */
+  repositories: RepositorySettings;
 };
 
 /** [analytics] with its defaults, in the consumer's terms. */
@@ -123,5 +126,11 @@ export function sandboxWorkerSettings(
     workspaceDiskExplicit: settings.file.sandbox_worker?.limits?.workspace_disk_mb !== undefined,
     outputCaps: outputCapsFrom(s.output_caps),
     pricing: usagePricing(settings),
+    repositories: {
+      hosts: s.repository_hosts,
+      credentials: s.repository_credentials ?? {},
+      checkoutTimeoutMs: s.checkout_timeout_ms,
+      diffMaxBytes: s.diff_max_bytes,
+    },
   };
 }

@@ -20,6 +20,7 @@ import { SandboxManager } from './sandbox-manager.ts';
 import { startThreadTeardown } from './thread-teardown.ts';
 import type { OutputCaps } from './turn/item-events.ts';
 import { createTurnRunner } from './turn/run-turn.ts';
+import type { RepositorySettings } from './repo/repo-policy.ts';
 import { effectiveDiskQuotaMb, loopDevicesUnavailable } from './workspace-disk.ts';
 
 export type WorkerOptions = {
@@ -59,6 +60,8 @@ export type WorkerOptions = {
   env?: NodeJS.ProcessEnv;
   /** [analytics] prices and retention for each turn's usage record; unset: no credits, 100 days. */
   pricing?: UsagePricing;
+  /** [sandbox_worker] repository hosts, credentials and budgets; unset: no repository checkouts. */
+  repositories?: RepositorySettings;
 };
 
 export type RunningWorker = {
@@ -132,6 +135,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       setupTimeoutMs: o.execTimeoutMs,
       modelProviders: o.modelProviders,
       env: o.env,
+      docker: o.docker,
+      ...(o.repositories ? { repositories: o.repositories } : {}),
+      ...(o.dataDir ? { dataDir: o.dataDir } : {}),
     }),
   });
   return {
