@@ -90,7 +90,7 @@ async function dumpRedis(): Promise<string> {
   let cursor = '0';
   let rounds = 0;
   do {
-    const [next, found] = await c.client.scan(cursor, 'COUNT', 500);
+    const [next, found] = await c.client.scan(cursor, 'COUNT', '500');
     cursor = next;
     for (const key of found) {
       const type = await c.client.type(key);
@@ -99,7 +99,7 @@ async function dumpRedis(): Promise<string> {
       else if (type === 'hash') out.push(JSON.stringify(await c.client.hgetall(key)));
       else if (type === 'list') out.push(JSON.stringify(await c.client.lrange(key, 0, -1)));
       else if (type === 'set') out.push(JSON.stringify(await c.client.smembers(key)));
-      else if (type === 'zset') out.push(JSON.stringify(await c.client.zrange(key, 0, -1, 'WITHSCORES')));
+      else if (type === 'zset') out.push(JSON.stringify(await c.client.zrange(key, '0', '-1', 'WITHSCORES')));
       else if (type === 'stream') out.push(JSON.stringify(await c.client.xrange(key, '-', '+')));
     }
   } while (cursor !== '0' && ++rounds < 10_000);
@@ -212,5 +212,78 @@ describe('a checkout that cannot succeed ends the turn naming the repository and
       assert.ok(end.error.message.startsWith(`the repository ${k.repository.url} could not be checked out: `), end.error.message);
       assert.match(end.error.message, k.reason);
     }
+  });
+});
+
+describe('apply_patch in an agent turn (fake model)', () => {
+  test('inside the writable roots it is applied; outside it is reviewed, and denied it is not applied', async () => {
+    const ws = await newWorkspace(c, 'patch-ws');
+    const e = await call('POST', '/v1/environments', ws.owner, { name: 'plain', image: c.image });
+    const t = await call('POST', '/v1/threads', ws.owner, {
+      environment_id: e.json.id,
+      config: { sandbox_mode: 'workspace-write', approval_policy: 'on-request', approvals_reviewer: 'user' },
+    });
+    const threadId = t.json.id as string;
+    const inside = ['*** Begin Patch', '*** Update File: base.txt', '@@', ' one', '-two', '+TWO', '*** Add File: sub/new.txt', '+hello', '*** End Patch'].join('\n');
+    const outside = ['*** Begin Patch', '*** Add File: /etc/paddock-evil.txt', '+owned', '*** End Patch'].join('\n');
+    const requestsBefore = c.agentModel.requests.length;
+    c.agentModel.script(
+      { kind: 'tool_call', name: 'shell', arguments: { command: ['bash', '-c', 'printf "one\\ntwo\\n" > base.txt'] } },
+      { kind: 'tool_call', name: 'apply_patch', arguments: { input: inside } },
+      { kind: 'tool_call', name: 'apply_patch', arguments: { input: outside } },
+      { kind: 'text', text: 'Patched.' },
+    );
+    const r = await call('POST', `/v1/threads/${threadId}/turns`, ws.owner, { input: 'patch the files' });
+    assert.equal(r.status, 202, JSON.stringify(r.json));
+    const turnId = r.json.id as string;
+    // The outside write waits for a person: deny it through the API.
+    let pending: { id: string; action: Record<string, unknown> }[] = [];
+    for (let i = 0; i < 200 && pending.length === 0; i++) {
+      pending = (await call('GET', `/v1/threads/${threadId}/approvals?status=pending`, ws.owner)).json.items ?? [];
+      if (pending.length === 0) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(pending.length, 1, 'one approval request');
+    assert.deepEqual(pending[0]!.action, { type: 'file_write', paths: ['/etc/paddock-evil.txt'] });
+    const d = await call('POST', `/v1/approvals/${pending[0]!.id}`, ws.owner, { decision: 'deny' });
+    assert.equal(d.status, 200, JSON.stringify(d.json));
+    const end = await waitForTurnEnd(c, threadId, turnId, 60_000);
+    assert.equal(end.type, 'turn.completed', JSON.stringify(end));
+
+    const events = await jsonlEvents(c, ws.owner, threadId);
+    const fileChanges = events.flatMap((ev) =>
+      ev.type === 'item.completed' && ev.turn_id === turnId && ev.item.type === 'file_change' ? [ev.item] : [],
+    );
+    // The shell's write (found by the snapshot), then the applied patch; the denied one has no item.
+    assert.deepEqual(
+      fileChanges.map((i) => ({ changes: i.changes, status: i.status })),
+      [
+        { changes: [{ path: 'base.txt', kind: 'add' }], status: 'completed' },
+        {
+          changes: [
+            { path: 'base.txt', kind: 'update' },
+            { path: 'sub/new.txt', kind: 'add' },
+          ],
+          status: 'completed',
+        },
+      ],
+    );
+    const answers = (c.agentModel.requests.at(-1)!.body['messages'] as { role: string; content?: string }[])
+      .filter((m) => m.role === 'tool')
+      .map((m) => String(m.content));
+    assert.match(answers.at(-2)!, /^Success\. Updated the following files:\nM base\.txt\nA sub\/new\.txt$/);
+    assert.match(answers.at(-1)!, /apply_patch was not applied; nothing was changed/);
+    assert.ok(c.agentModel.requests.length - requestsBefore === 4);
+    const tools = (c.agentModel.requests.at(-1)!.body['tools'] as { function: { name: string } }[]).map((x) => x.function.name);
+    assert.deepEqual(tools, ['shell', 'apply_patch']);
+
+    // What the sandbox holds afterwards: the inside patch, and no file outside.
+    const check = await call('POST', `/v1/threads/${threadId}/turns`, ws.owner, {
+      commands: [{ cmd: 'cat base.txt sub/new.txt; test ! -e /etc/paddock-evil.txt && echo NOT-WRITTEN' }],
+    });
+    await waitForTurnEnd(c, threadId, check.json.id as string, 60_000);
+    const out = (await jsonlEvents(c, ws.owner, threadId)).flatMap((ev) =>
+      ev.type === 'item.completed' && ev.turn_id === check.json.id && ev.item.type === 'command_execution' ? [ev.item.aggregated_output] : [],
+    );
+    assert.equal(out[0], 'one\nTWO\nhello\nNOT-WRITTEN\n');
   });
 });

@@ -59,6 +59,12 @@ export class TurnChanges {
     return changes;
   }
 
+  /** The snapshot moves on without an item: the caller (apply_patch) reported these changes itself. */
+  async absorb(): Promise<void> {
+    if (!this.enabled) return;
+    this.lastTree = await this.git.snapshot();
+  }
+
   /** The turn's end: its changed files, and the thread's diffs stored for the diff route. */
   async finish(): Promise<FilesChanged | undefined> {
     if (!this.enabled) return undefined;

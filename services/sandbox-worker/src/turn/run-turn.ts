@@ -23,6 +23,7 @@ import type Docker from 'dockerode';
 import { checkoutIntoSandbox } from '../repo/checkout.ts';
 import { planCheckout, type RepositorySettings } from '../repo/repo-policy.ts';
 import { TurnChanges } from '../changes/turn-changes.ts';
+import { runApplyPatch } from '../changes/patch-tool.ts';
 import { WorkspaceGit } from '../changes/workspace-git.ts';
 import { SANDBOX_UID_GID } from '../workspace-disk.ts';
 
@@ -162,6 +163,18 @@ async function runActions(
       events,
       transcript,
       runShell,
+      applyPatch: (input) =>
+        runApplyPatch(
+          {
+            exec: (req) => o.manager.exec(sandbox, req, undefined, { turnId: job.turn_id, signal }),
+            gate,
+            events,
+            changes,
+            config: job.config,
+            transcript,
+          },
+          input,
+        ),
       signal,
       modelProviders: o.modelProviders,
       env: o.env,
