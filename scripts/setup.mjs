@@ -53,6 +53,8 @@ const needed = [
   ['cc', 'gcc'],
   // The CLI's terminal tests drive `paddock exec` on a pseudo-terminal through tmux.
   ['tmux', 'tmux'],
+  // The sandbox worker checks repositories out itself (mirror cache, work tree), and tests serve them.
+  ['git', 'git'],
 ].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
 // A static link needs the C library's archive (libc6-dev), which a bare gcc may lack.
 if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/aarch64-linux-gnu/libc.a')) {

@@ -120,6 +120,9 @@ const RENAMES = {
     approvalTimeoutMs: 'sandbox_worker.approval_timeout_ms',
     outputThrottleMs: 'sandbox_worker.output_throttle_ms',
     turnLockMs: 'sandbox_worker.turn_lock_ms',
+    'repositories.hosts': 'sandbox_worker.repository_hosts',
+    'repositories.checkoutTimeoutMs': 'sandbox_worker.checkout_timeout_ms',
+    'repositories.diffMaxBytes': 'sandbox_worker.diff_max_bytes',
   },
 } as const;
 

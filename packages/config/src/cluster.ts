@@ -47,7 +47,7 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 /** [guardian] keys whose absence means "derive it" (from the provider, the cluster model, host:port). */
 export const GUARDIAN_UNSET = ['url', 'model_provider', 'base_url', 'model', 'api_key_env'] as const;
 /** [sandbox_worker] keys whose absence means something: the built image; the built images' allowlist. */
-export const SANDBOX_WORKER_UNSET = ['image', 'allowed_images', 'internal_url'] as const;
+export const SANDBOX_WORKER_UNSET = ['image', 'allowed_images', 'internal_url', 'repository_credentials'] as const;
 
 export function loadClusterSettings(
   env: NodeJS.ProcessEnv = process.env,

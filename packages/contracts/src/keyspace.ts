@@ -35,6 +35,12 @@ export const keys = {
   events: (thr: string) => `${P}:thread:${thr}:events`,
   /** Bytes of command output written to the thread's events so far (held to the thread's output cap). */
   threadOutputBytes: (thr: string) => `${P}:thread:${thr}:output-bytes`,
+  /**
+   * Hash of the thread's workspace diffs, stored by the worker at each turn end (GET .../diff reads
+   * it even when the worker is gone): `base` (against the base commit), `turn:<id>` (against that
+   * turn's start, for the last few turns), `turns` (those ids, JSON). Each value JSON {diff, truncated}.
+   */
+  threadDiffs: (thr: string) => `${P}:thread:${thr}:diffs`,
   approvals: (thr: string) => `${P}:thread:${thr}:approvals`,
   approval: (id: string) => `${P}:approval:${id}`,
   /** The decision of one approval request, pushed once; the worker BLPOPs it. */

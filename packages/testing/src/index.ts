@@ -2,6 +2,7 @@
 // Its public surface: every module another package or service imports, and nothing else.
 export * from './docker.ts';
 export * from './fake-model.ts';
+export * from './git-server.ts';
 export * from './otlp-receiver.ts';
 export * from './ports.ts';
 export * from './redis.ts';

@@ -16,7 +16,7 @@ import {
   TURN_QUEUE_PREFIX,
   type Usage,
 } from '@paddock/contracts';
-import type { TurnJob } from '@paddock/contracts';
+import type { FilesChanged, TurnJob } from '@paddock/contracts';
 import { TurnScheduler } from './scheduler.ts';
 import { turnQueueTelemetry } from './queue-telemetry.ts';
 import { emptyMeasures, NO_PRICING, recordTurnEnd, type TurnMeasures, type UsagePricing } from './turn-usage.ts';
@@ -37,7 +37,7 @@ const instruments = onFirstUse(() => {
 });
 
 export type TurnOutcome =
-  | { status: 'completed'; usage?: Usage }
+  | { status: 'completed'; usage?: Usage; changes?: FilesChanged }
   | { status: 'failed'; error: { code: string; message: string } };
 
 export type RunTurn = (
@@ -177,6 +177,7 @@ export async function startTurnConsumer(opts: {
           type: 'turn.completed',
           turn_id: turnId,
           usage: outcome.usage ?? { input_tokens: 0, output_tokens: 0 },
+          ...(outcome.changes ? { changes: outcome.changes } : {}),
         }),
       ]);
     } else {

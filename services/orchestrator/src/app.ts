@@ -17,6 +17,7 @@ import { environmentRoutes } from './routes/environments.ts';
 import { eventRoutes } from './routes/events.ts';
 import { threadRoutes } from './routes/threads.ts';
 import { fileRoutes } from './routes/files.ts';
+import { changeRoutes } from './routes/changes.ts';
 import { memberRoutes } from './routes/members.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
@@ -124,6 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     analyticsRoutes(api, deps);
     whoamiRoutes(api);
     fileRoutes(api, deps);
+    changeRoutes(api, deps);
   });
   return app;
 }

@@ -15,6 +15,7 @@ import { requireServiceToken } from '@paddock/contracts';
 import type { SandboxLimits } from './container-spec.ts';
 import type { OutputCaps } from './turn/item-events.ts';
 import type { UsagePricing } from '@paddock/turn-queue';
+import type { RepositorySettings } from './repo/repo-policy.ts';
 
 export type SandboxWorkerSettings = {
   image: string | undefined;
@@ -54,6 +55,8 @@ export type SandboxWorkerSettings = {
   filesMaxUploadBytes: number;
   /** The internal endpoint (files API) for the orchestrator: where it listens, and the URL recorded for it. */
   internal: { host: string; port: number; url: string | undefined };
+  /** Repositories in: the hosts and credentials the operator allows, the checkout and diff budgets. */
+  repositories: RepositorySettings;
 };
 
 /** [analytics] with its defaults, in the consumer's terms. */
@@ -132,5 +135,11 @@ export function sandboxWorkerSettings(
     workspaceRetentionMs: s.workspace_retention_ms,
     filesMaxUploadBytes: s.files_max_upload_bytes,
     internal: { host: s.internal_host, port: s.internal_port, url: s.internal_url },
+    repositories: {
+      hosts: s.repository_hosts,
+      credentials: s.repository_credentials ?? {},
+      checkoutTimeoutMs: s.checkout_timeout_ms,
+      diffMaxBytes: s.diff_max_bytes,
+    },
   };
 }

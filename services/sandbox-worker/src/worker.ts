@@ -21,6 +21,7 @@ import { SandboxManager } from './sandbox-manager.ts';
 import { startThreadTeardown } from './thread-teardown.ts';
 import type { OutputCaps } from './turn/item-events.ts';
 import { createTurnRunner } from './turn/run-turn.ts';
+import type { RepositorySettings } from './repo/repo-policy.ts';
 import { effectiveDiskQuotaMb, loopDevicesUnavailable } from './workspace-disk.ts';
 
 export type WorkerOptions = {
@@ -66,6 +67,8 @@ export type WorkerOptions = {
   filesMaxUploadBytes?: number;
   /** The internal endpoint (files API); unset: loopback, any free port. */
   internal?: { host: string; port: number; url?: string | undefined };
+  /** [sandbox_worker] repository hosts, credentials and budgets; unset: no repository checkouts. */
+  repositories?: RepositorySettings;
 };
 
 export type RunningWorker = {
@@ -167,6 +170,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       setupTimeoutMs: o.execTimeoutMs,
       modelProviders: o.modelProviders,
       env: o.env,
+      docker: o.docker,
+      ...(o.repositories ? { repositories: o.repositories } : {}),
+      ...(o.dataDir ? { dataDir: o.dataDir } : {}),
     }),
   });
   return {

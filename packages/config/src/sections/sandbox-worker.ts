@@ -143,6 +143,49 @@ export const SandboxWorkerSection = Type.Object(
         description: 'How the orchestrator reaches the internal endpoint; unset: http://<internal_host>:<port>',
       }),
     ),
+    // Repositories in (issue 14): the worker checks a thread's repository out itself, so which
+    // hosts it may reach and which secrets it may send are the operator's alone.
+    repository_hosts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' }), {
+        maxItems: 1000,
+        default: [],
+        description:
+          'Hosts (host or host:port) the worker may fetch an environment\'s repository from; empty: no repository checkouts',
+      }),
+    ),
+    repository_credentials: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z0-9_-]+$' }),
+        Type.Object(
+          {
+            env_key: Type.String({
+              pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+              description: "Name of the worker's environment variable that holds the token",
+            }),
+            username: Type.Optional(
+              Type.String({ minLength: 1, maxLength: 200, description: 'HTTP Basic user sent with the token (default x-access-token)' }),
+            ),
+            hosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+              minItems: 1,
+              description: 'The only hosts (host or host:port) the token is sent to',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          description:
+            'Repository credentials an environment may name (by name only): the variable holding each token and the hosts it may go to',
+        },
+      ),
+    ),
+    checkout_timeout_ms: ms(300_000, 'Budget of one repository checkout (fetch into the mirror cache and the work tree)'),
+    diff_max_bytes: Type.Optional(
+      Type.Integer({
+        minimum: 1024,
+        default: 1024 * 1024,
+        description: "A thread's stored diff at most; past it the diff is cut and says so. Files above a tenth of it are named, not dumped",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

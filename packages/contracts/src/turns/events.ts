@@ -56,10 +56,13 @@ export type CommandOutputDelta = {
   output_truncated?: boolean;
 };
 
+/** The workspace paths a turn changed (against its start), at most a few hundred named. */
+export type FilesChanged = { files: string[]; count: number; truncated?: boolean };
+
 export type ThreadEvent =
   | { type: 'thread.started'; thread_id: string }
   | { type: 'turn.started'; turn_id: string }
-  | { type: 'turn.completed'; turn_id: string; usage: Usage }
+  | { type: 'turn.completed'; turn_id: string; usage: Usage; changes?: FilesChanged }
   | { type: 'turn.failed'; turn_id: string; error: { message: string; code?: string } }
   | { type: 'item.started' | 'item.completed'; turn_id?: string; item: ThreadItem }
   | { type: 'item.updated'; turn_id?: string; item: ThreadItem | CommandOutputDelta };

@@ -33,12 +33,31 @@ export const Command = Type.Object(
 );
 export type Command = Static<typeof Command>;
 
+/**
+ * The repository a thread's workspace starts from: a URL the worker fetches (its host on the
+ * operator's list), a ref (branch, tag or commit; default the remote's HEAD), and at most the NAME
+ * of an operator-defined credential. A tenant never supplies a secret or a variable name.
+ */
+export const RepositorySpec = Type.Object(
+  {
+    url: Type.String({ minLength: 1, maxLength: 2000, pattern: '^https?://', description: 'https:// (or http://) clone URL, no user or password' }),
+    ref: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9._/+-]+$', description: 'Branch, tag or commit; default the remote HEAD' }),
+    ),
+    credential: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$', description: "Name of one of the cluster's [sandbox_worker.repository_credentials]" }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type RepositorySpec = Static<typeof RepositorySpec>;
+
 /** The BullMQ job payload of one turn (job id = turn id). */
 export type TurnJob = {
   turn_id: string;
   thread_id: string;
   workspace_id: string;
-  environment: { id: string; image: string; setup_script: string };
+  environment: { id: string; image: string; setup_script: string; repository?: RepositorySpec };
   input?: string;
   commands?: Command[];
   /** The effective config resolved when the turn was accepted. */

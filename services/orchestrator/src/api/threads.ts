@@ -1,7 +1,7 @@
 // HTTP schemas of environments, threads, turns, approvals and denials.
 import Type, { type Static } from 'typebox';
 import { APPROVAL_DECISIONS } from '@paddock/turn-queue';
-import { Command, TURN_STATUSES } from '@paddock/contracts';
+import { Command, RepositorySpec, TURN_STATUSES } from '@paddock/contracts';
 import { Page, Timestamp } from './common.ts';
 
 /** Agent config as a TOML text or as a JSON object (the same keys). */
@@ -16,6 +16,7 @@ export const CreateEnvironmentBody = Type.Object(
     image: Type.String({ minLength: 1, maxLength: 300, description: 'Sandbox image reference' }),
     setup_script: Type.Optional(Type.String({ maxLength: 65_536 })),
     config: Type.Optional(Type.String({ maxLength: 65_536, description: 'Agent config layer (TOML)' })),
+    repository: Type.Optional(RepositorySpec),
   },
   { additionalProperties: false },
 );
@@ -28,6 +29,7 @@ export const Environment = Type.Object({
   image: Type.String(),
   setup_script: Type.String(),
   config: Type.String(),
+  repository: Type.Optional(RepositorySpec),
   created_by: Type.String(),
   created_at: Timestamp,
 });

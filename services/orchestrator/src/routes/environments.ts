@@ -45,6 +45,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
         image: req.body.image,
         setup_script: req.body.setup_script ?? '',
         config,
+        ...(req.body.repository ? { repository: req.body.repository } : {}),
         created_by: p.email,
         created_at: new Date().toISOString(),
       };

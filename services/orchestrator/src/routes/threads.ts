@@ -220,7 +220,12 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
             turn_id: turnId,
             thread_id: thread.id,
             workspace_id: p.workspaceId,
-            environment: { id: env.id, image: env.image, setup_script: env.setup_script },
+            environment: {
+              id: env.id,
+              image: env.image,
+              setup_script: env.setup_script,
+              ...(env.repository ? { repository: env.repository } : {}),
+            },
             config,
             accepted_at_ms: Date.now(),
             // Who and from where, for the usage analytics and the turn's compliance record.

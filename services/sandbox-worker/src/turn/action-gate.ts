@@ -92,6 +92,35 @@ export class ActionGate {
     return { run: false, outcome: verdict.outcome, message: reviewMessage(verdict) };
   }
 
+  /**
+   * A write outside the writable roots (an apply_patch): the review contract's `file_write` action,
+   * reviewed by the thread's reviewer like any boundary action; `approval_policy = "never"` rejects it.
+   */
+  async decideFileWrite(paths: string[], reason: string): Promise<GateDecision> {
+    const { config } = this.d.job;
+    const action = { type: 'file_write', paths };
+    if (config.approval_policy === 'never') {
+      const why = `${reason}; approval_policy "never" rejects it without review`;
+      await this.deny(action, why, 'approval_policy');
+      return { run: false, outcome: 'rejected', message: rejectionMessage(why) };
+    }
+    if (await approvedForThread(this.d.redis, this.d.job.thread_id, action))
+      return { run: true, sandboxMode: 'danger-full-access', escalated: true, note: 'approved for this thread' };
+    const override = await this.takeOverride(action);
+    const auto = config.approvals_reviewer === 'auto_review';
+    const verdict = auto ? await this.guardianReview(action, override) : await this.userReview(action, reason, override);
+    if (verdict.outcome === 'denied') await this.deny(action, verdict.rationale, auto ? 'guardian' : 'user');
+    const tripped = this.breaker.record(verdict.outcome);
+    if (tripped) {
+      const message = `denial circuit breaker: ${tripped}; the turn stops`;
+      await this.d.events.completed({ id: this.d.events.newItemId(), type: 'error', message });
+      throw new BreakerTripped(message);
+    }
+    if (verdict.outcome === 'approved')
+      return { run: true, sandboxMode: 'danger-full-access', escalated: true, note: reviewMessage(verdict) };
+    return { run: false, outcome: verdict.outcome, message: reviewMessage(verdict) };
+  }
+
   private async deny(action: Record<string, unknown>, rationale: string, source: string): Promise<void> {
     await recordDenial(this.d.redis, {
       thread_id: this.d.job.thread_id,

@@ -48,12 +48,36 @@ export const SHELL_TOOL: ChatCompletionFunctionTool = {
   },
 };
 
+/** Codex's apply_patch as a function tool: the whole patch in `input` (its `*** Begin Patch` format). */
+export const APPLY_PATCH_TOOL: ChatCompletionFunctionTool = {
+  type: 'function',
+  function: {
+    name: 'apply_patch',
+    description:
+      'Use the `apply_patch` tool to edit files. The patch language is a stripped-down, file-oriented diff format:\n' +
+      '*** Begin Patch\n[ one or more file sections ]\n*** End Patch\n' +
+      'Each file section starts with one of: "*** Add File: <path>" (every following line starts with +), ' +
+      '"*** Delete File: <path>", or "*** Update File: <path>" (optionally followed by "*** Move to: <new path>") ' +
+      'and then hunks: a line "@@" or "@@ <a line above the change, e.g. a def>" followed by lines starting with ' +
+      '" " (context, 3 lines before and after), "-" (removed) or "+" (added). Paths are relative to /workspace. ' +
+      'Edits outside the writable roots are reviewed before they are applied.',
+    parameters: {
+      type: 'object',
+      properties: { input: { type: 'string', description: 'The entire contents of the apply_patch command' } },
+      required: ['input'],
+      additionalProperties: false,
+    },
+  },
+};
+
 export type AgentLoopDeps = {
   redis: Redis;
   job: { turn_id: string; thread_id: string; input: string; config: EffectiveConfig };
   events: ItemEvents;
   transcript: TranscriptItem[];
   runShell: (spec: CommandSpec) => Promise<CommandResult>;
+  /** The apply_patch tool (offered only when given): answers what the model is told. */
+  applyPatch?: (input: string) => Promise<string>;
   signal: AbortSignal;
   /** The cluster file's model providers as this worker read them (clusterModelProviders). */
   modelProviders: ModelProviders;
@@ -148,7 +172,7 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
           const answer = await callModel(
             client,
             wire,
-            { model: config.model, messages: [...history, ...fresh], tools: [SHELL_TOOL] },
+            { model: config.model, messages: [...history, ...fresh], tools: d.applyPatch ? [SHELL_TOOL, APPLY_PATCH_TOOL] : [SHELL_TOOL] },
             d.signal,
           );
           span.setAttributes({
@@ -173,8 +197,10 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
       }
       for (const call of calls) {
         let answer: string;
-        if (call.function.name !== 'shell') {
-          answer = `unknown tool "${call.function.name}"; the only tool is "shell"`;
+        if (call.function.name === 'apply_patch' && d.applyPatch) {
+          answer = await applyPatchCall(d.applyPatch, call.function.arguments);
+        } else if (call.function.name !== 'shell') {
+          answer = `unknown tool "${call.function.name}"; the tools are ${d.applyPatch ? '"shell" and "apply_patch"' : 'only "shell"'}`;
         } else {
           const spec = parseShellCall(call.function.arguments, call.id);
           if (typeof spec === 'string') answer = spec;
@@ -215,6 +241,18 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
     }
     throw err;
   }
+}
+
+/** The apply_patch call's `input` (a bad call is answered to the model, never applied). */
+async function applyPatchCall(apply: (input: string) => Promise<string>, raw: string): Promise<string> {
+  let input: unknown;
+  try {
+    input = (JSON.parse(raw) as Record<string, unknown>)['input'];
+  } catch {
+    return 'invalid arguments: not JSON';
+  }
+  if (typeof input !== 'string' || input === '') return 'invalid arguments: "input" must be the patch text';
+  return apply(input);
 }
 
 /**

@@ -17,6 +17,15 @@ import { runCommand } from './command-runner.ts';
 import { itemEvents, type OutputCaps } from './item-events.ts';
 import { egressSettings, execNetwork } from './turn-config.ts';
 import { readSandboxCounters, usedBetween } from './turn-meter.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { checkoutIntoSandbox } from '../repo/checkout.ts';
+import { planCheckout, type RepositorySettings } from '../repo/repo-policy.ts';
+import { TurnChanges } from '../changes/turn-changes.ts';
+import { runApplyPatch } from '../changes/patch-tool.ts';
+import { WorkspaceGit } from '../changes/workspace-git.ts';
+import { SANDBOX_UID_GID } from '../workspace-disk.ts';
 
 export type TurnEngineOptions = {
   manager: SandboxManager;
@@ -34,7 +43,15 @@ export type TurnEngineOptions = {
   /** The cluster file's model providers: the only endpoints the agent loop calls. */
   modelProviders: ModelProviders;
   env?: NodeJS.ProcessEnv;
+  /** The engine the sandboxes run on: a repository checkout is streamed into the workspace through it. */
+  docker?: Docker;
+  /** [sandbox_worker] repository hosts and credentials; unset: no repository may be checked out. */
+  repositories?: RepositorySettings;
+  /** The worker's data dir: the repository mirror cache lives under it (unset: the OS temp dir). */
+  dataDir?: string;
 };
+
+const NO_REPOSITORIES: RepositorySettings = { hosts: [], credentials: {}, checkoutTimeoutMs: 300_000, diffMaxBytes: 1024 * 1024 };
 
 /** Transcript items the guardian sees at most (the newest). */
 const TRANSCRIPT_MAX_ITEMS = 40;
@@ -73,8 +90,46 @@ async function runInSandbox(
   },
 ): Promise<TurnOutcome> {
   const { signal, redis, sandbox, events, measures } = t;
+  const checkout = await checkoutOnce(o, redis, sandbox, job, signal);
+  if (checkout) return checkout;
   const setup = await runSetupOnce(o, redis, sandbox, job, signal, events);
   if (setup) return setup;
+  const repos = o.repositories ?? NO_REPOSITORIES;
+  const git = new WorkspaceGit(
+    (req) => o.manager.exec(sandbox, req, undefined, { turnId: job.turn_id, signal }),
+    { bigFileBytes: Math.max(1024, Math.floor(repos.diffMaxBytes / 10)) },
+  );
+  const changes = new TurnChanges(git, {
+    redis,
+    events,
+    threadId: job.thread_id,
+    turnId: job.turn_id,
+    diffMaxBytes: repos.diffMaxBytes,
+  });
+  await changes.start();
+  const outcome = await runActions(o, job, t, changes);
+  // The workspace changed whatever the outcome: the diff and the counts are recorded either way.
+  const summary = await changes.finish().catch(async (err: Error) => {
+    await events.completed({ id: events.newItemId(), type: 'error', message: `the turn's changes were not recorded: ${err.message}` });
+    return undefined;
+  });
+  if (summary) measures.files_changed = summary.count;
+  return outcome.status === 'completed' && summary ? { ...outcome, changes: summary } : outcome;
+}
+
+async function runActions(
+  o: TurnEngineOptions,
+  job: Parameters<RunTurn>[0],
+  t: {
+    signal: AbortSignal;
+    redis: Redis;
+    sandbox: Sandbox;
+    events: ReturnType<typeof itemEvents>;
+    measures: Parameters<RunTurn>[1]['measures'];
+  },
+  changes: TurnChanges,
+): Promise<TurnOutcome> {
+  const { signal, redis, sandbox, events, measures } = t;
 
   const transcript: TranscriptItem[] = [];
   const gate = new ActionGate({
@@ -87,8 +142,11 @@ async function runInSandbox(
     approvalTimeoutMs: o.approvalTimeoutMs,
     signal,
   });
-  const runShell = (spec: Parameters<typeof runCommand>[0]['spec']) =>
-    runCommand({ redis, manager: o.manager, sandbox, gate, events, job, spec, signal });
+  const runShell = async (spec: Parameters<typeof runCommand>[0]['spec']) => {
+    const r = await runCommand({ redis, manager: o.manager, sandbox, gate, events, job, spec, signal });
+    if (r.ran) await changes.afterAction();
+    return r;
+  };
   try {
     if (job.commands && job.commands.length > 0) {
       transcript.push({ role: 'user', content: `scripted turn of ${job.commands.length} commands` });
@@ -105,6 +163,18 @@ async function runInSandbox(
       events,
       transcript,
       runShell,
+      applyPatch: (input) =>
+        runApplyPatch(
+          {
+            exec: (req) => o.manager.exec(sandbox, req, undefined, { turnId: job.turn_id, signal }),
+            gate,
+            events,
+            changes,
+            config: job.config,
+            transcript,
+          },
+          input,
+        ),
       signal,
       modelProviders: o.modelProviders,
       env: o.env,
@@ -131,6 +201,51 @@ export function commandSpec(c: Command, index: number) {
     ...(c.timeout_ms ? { timeoutMs: c.timeout_ms } : {}),
     ...(c.escalate ? { escalate: { justification: c.escalate.justification } } : {}),
   };
+}
+
+/**
+ * The environment's repository, checked out by the worker into the workspace once per sandbox
+ * (before the setup script); a refusal or failure ends the turn naming the repository and why.
+ */
+async function checkoutOnce(
+  o: TurnEngineOptions,
+  redis: Redis,
+  sandbox: Sandbox,
+  job: Parameters<RunTurn>[0],
+  signal: AbortSignal,
+): Promise<TurnOutcome | undefined> {
+  const spec = job.environment.repository;
+  if (!spec) return undefined;
+  const recordKey = sandboxKeys.sandbox(sandbox.id);
+  if ((await redis.hget(recordKey, 'repositoryDone')) === '1') return undefined;
+  const repos = o.repositories ?? NO_REPOSITORIES;
+  const failed = (reason: string): TurnOutcome => ({
+    status: 'failed',
+    error: { code: 'checkout_failed', message: `the repository ${spec.url} could not be checked out: ${reason}` },
+  });
+  if (!o.docker) return failed('this worker has no repository checkouts');
+  let plan;
+  try {
+    plan = planCheckout(spec, repos, o.env ?? process.env);
+  } catch (err) {
+    return failed((err as Error).message);
+  }
+  const budget = AbortSignal.any([signal, AbortSignal.timeout(repos.checkoutTimeoutMs)]);
+  try {
+    await checkoutIntoSandbox({
+      docker: o.docker,
+      containerId: sandbox.containerId,
+      cacheDir: join(o.dataDir ?? tmpdir(), 'repo-mirrors'),
+      plan,
+      uidGid: SANDBOX_UID_GID,
+      signal: budget,
+    });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    return failed(budget.aborted ? `timed out after ${repos.checkoutTimeoutMs} ms` : (err as Error).message);
+  }
+  await redis.hset(recordKey, 'repositoryDone', '1');
+  return undefined;
 }
 
 /** The environment's setup script, once per sandbox (a sandbox record field marks it done). */
