@@ -52,7 +52,8 @@ export const keys = {
   /** JSON list of the agent conversation of the thread (messages the model sees). */
   conversation: (thr: string) => `${P}:thread:${thr}:conversation`,
   idempotency: (thr: string, keyHash: string) => `${P}:thread:${thr}:idem:${keyHash}`,
-  rate: (tokenId: string, window: number) => `${P}:rate:${tokenId}:${window}`,
+  /** @fastify/rate-limit's namespace: counters `tok:<id>`, `ws:<id>`, `ip:<address>` under it. */
+  rateNamespace: () => `${P}:rate:`,
   sched: {
     /** Workspaces that have a ready thread, rotated round-robin by the dispatcher. */
     ring: () => `${P}:sched:ring`,
@@ -61,6 +62,8 @@ export const keys = {
     ready: (ws: string) => `${P}:sched:ws:${ws}:ready`,
     /** Turns of a workspace dispatched or running (the per-workspace cap counts these). */
     running: (ws: string) => `${P}:sched:ws:${ws}:running`,
+    /** Turns of a workspace accepted and not yet dispatched (the per-workspace queue cap counts these). */
+    queuedIn: (ws: string) => `${P}:sched:ws:${ws}:queued`,
     /** Turns dispatched to BullMQ but not started yet (the dispatch window counts these). */
     waiting: () => `${P}:sched:waiting`,
     /** How many turns are accepted and not yet dispatched (the queue-depth gauge). */
