@@ -17,3 +17,4 @@ export * from './sandbox/thread-deletions.ts';
 export * from './turns/audit.ts';
 export * from './turns/events.ts';
 export * from './turns/records.ts';
+export * from './webhooks.ts';

@@ -54,6 +54,19 @@ export const keys = {
   idempotency: (thr: string, keyHash: string) => `${P}:thread:${thr}:idem:${keyHash}`,
   /** @fastify/rate-limit's namespace: counters `tok:<id>`, `ws:<id>`, `ip:<address>` under it. */
   rateNamespace: () => `${P}:rate:`,
+  /** Webhooks: configured per workspace (secrets sealed), delivered by the orchestrator from the outbox. */
+  webhooks: {
+    /** Hash: webhook id -> its record (JSON, the signing secret sealed with the operator's key). */
+    ofWorkspace: (ws: string) => `${P}:ws:${ws}:webhooks`,
+    /** Stream every producer XADDs events to (worker, proxy, orchestrator); one consumer group. */
+    outbox: () => `${P}:webhooks:outbox`,
+    /** One delivery (an event to one webhook): its attempts and outcome (JSON). */
+    delivery: (id: string) => `${P}:webhooks:delivery:${id}`,
+    /** The webhook's delivery ids, newest first (capped: the delivery log). */
+    deliveries: (hookId: string) => `${P}:webhooks:hook:${hookId}:deliveries`,
+    /** Sorted set: delivery id -> when its next attempt is due (ms); a claimed one is leased ahead. */
+    due: () => `${P}:webhooks:due`,
+  },
   sched: {
     /** Workspaces that have a ready thread, rotated round-robin by the dispatcher. */
     ring: () => `${P}:sched:ring`,

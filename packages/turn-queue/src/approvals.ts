@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import { newId } from '@paddock/platform';
-import { actionHash, channels, keys } from '@paddock/contracts';
+import { actionHash, channels, emitWebhookEvent, keys } from '@paddock/contracts';
 import type { ThreadItem } from '@paddock/contracts';
 import { countApproval } from './counting.ts';
 
@@ -73,6 +73,7 @@ export async function createApprovalRequest(
     .zadd(keys.approvals(a.threadId), Date.now(), rec.id)
     .exec();
   countApproval(redis, { workspaceId: a.workspaceId, atMs: Date.now(), event: 'requested' });
+  void emitWebhookEvent(redis, a.workspaceId, { type: 'approval.requested', data: { approval_id: rec.id, thread_id: rec.thread_id, turn_id: rec.turn_id, action: rec.action, reason: rec.reason } });
   return rec;
 }
 
