@@ -18,6 +18,7 @@ import { environmentRoutes } from './routes/environments.ts';
 import { eventRoutes } from './routes/events.ts';
 import { threadRoutes } from './routes/threads.ts';
 import { memberRoutes } from './routes/members.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 
 export type AppDeps = RouteContext & { logger: Logger };
@@ -117,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     eventRoutes(api, deps);
     approvalRoutes(api, deps);
     analyticsRoutes(api, deps);
+    webhookRoutes(api, deps);
   });
   return app;
 }

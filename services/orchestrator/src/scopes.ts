@@ -13,6 +13,7 @@ export const SCOPES = [
   'tokens.manage',
   'members.manage',
   'analytics.read',
+  'webhooks.manage',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
