@@ -38,6 +38,7 @@ export async function start(
     clusterFile?: ClusterFile;
     now?: () => number;
     dispatch?: boolean;
+    webhookDelivery?: boolean;
     logger?: pino.Logger;
   } = {},
 ): Promise<Orchestrator> {
@@ -48,6 +49,7 @@ export async function start(
     logger: o.logger ?? pino({ level: 'silent' }),
     now: o.now,
     dispatch: o.dispatch,
+    webhookDelivery: o.webhookDelivery,
   });
 }
 
