@@ -31,7 +31,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { startEgressProxy } from '@paddock/egress-proxy';
 import { buildApp as buildGuardian } from '@paddock/guardian';
-import { type Orchestrator, orchestratorSettings, startOrchestrator } from '@paddock/orchestrator';
+import { type Orchestrator, type OrchestratorSettings, orchestratorSettings, startOrchestrator } from '@paddock/orchestrator';
 import { settingsFor as guardianSettingsFor, SERVICE_TOKEN } from './support/guardian-settings.ts';
 import { SMALL_LIMITS } from './support/sandbox-limits.ts';
 
@@ -78,7 +78,14 @@ export type Cluster = {
 
 export async function startCluster(
   name: string,
-  o: { workers?: number; worker?: Partial<WorkerOptions>; clusterFile?: ClusterFile; redisAcl?: boolean } = {},
+  o: {
+    workers?: number;
+    worker?: Partial<WorkerOptions>;
+    clusterFile?: ClusterFile;
+    redisAcl?: boolean;
+    /** Orchestrator settings over the defaults (e.g. a loopback webhook policy). */
+    orchestrator?: Partial<OrchestratorSettings>;
+  } = {},
 ): Promise<Cluster> {
   const docker = await ensureDocker();
   const run = testRun(name);
@@ -164,6 +171,7 @@ export async function startCluster(
         ),
         maxRunningTurnsPerWorkspace: 8,
         dispatchWindow: 8,
+        ...o.orchestrator,
       },
       clusterFile: { ...clusterFile, ...o.clusterFile },
       logger,
