@@ -78,7 +78,7 @@ async function runFair(redisUrl: string) {
     ...orchestratorSettings({ file: {}, orchestrator: { host: '127.0.0.1', port: 0, operatorKeyEnv: 'K' } }, { K: operatorKey }),
     maxRunningTurnsPerWorkspace: WORKSPACE_CAP,
     dispatchWindow: DISPATCH_WINDOW,
-    rateLimit: { requests: 1_000_000, windowMs: 60_000 },
+    rateLimit: { requests: 1_000_000, windowMs: 60_000, workspaceRequests: 1_000_000, anonymousRequests: 1_000_000 },
   };
   const orch = await startOrchestrator({ redisUrl, settings, logger });
   await orch.app.listen({ host: '127.0.0.1', port: 0 });

@@ -31,7 +31,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { startEgressProxy } from '@paddock/egress-proxy';
 import { buildApp as buildGuardian } from '@paddock/guardian';
-import { type Orchestrator, orchestratorSettings, startOrchestrator } from '@paddock/orchestrator';
+import { type Orchestrator, type OrchestratorSettings, orchestratorSettings, startOrchestrator } from '@paddock/orchestrator';
 import { settingsFor as guardianSettingsFor, SERVICE_TOKEN } from './support/guardian-settings.ts';
 import { SMALL_LIMITS } from './support/sandbox-limits.ts';
 
@@ -78,7 +78,14 @@ export type Cluster = {
 
 export async function startCluster(
   name: string,
-  o: { workers?: number; worker?: Partial<WorkerOptions>; clusterFile?: ClusterFile; redisAcl?: boolean } = {},
+  o: {
+    workers?: number;
+    worker?: Partial<WorkerOptions>;
+    clusterFile?: ClusterFile;
+    redisAcl?: boolean;
+    /** Orchestrator settings over the defaults (e.g. a loopback webhook policy). */
+    orchestrator?: Partial<OrchestratorSettings>;
+  } = {},
 ): Promise<Cluster> {
   const docker = await ensureDocker();
   const run = testRun(name);
@@ -166,6 +173,7 @@ export async function startCluster(
         dispatchWindow: 8,
         // The files API calls the workers' internal endpoint with the cluster's service credential.
         workerServiceToken: SERVICE_TOKEN,
+        ...o.orchestrator,
       },
       clusterFile: { ...clusterFile, ...o.clusterFile },
       logger,

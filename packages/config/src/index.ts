@@ -10,6 +10,7 @@ export * from './schema.ts';
 export * from './sections/sandbox-worker.ts';
 export * from './validate.ts';
 export * from './sections/analytics.ts';
+export * from './sections/webhooks.ts';
 export * from './sections/egress-proxy.ts';
 export * from './sections/guardian.ts';
 export * from './sections/orchestrator.ts';

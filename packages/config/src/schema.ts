@@ -9,6 +9,7 @@ import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
 import { RedisSection } from './sections/redis.ts';
 import { SandboxWorkerSection } from './sections/sandbox-worker.ts';
+import { WebhooksSection } from './sections/webhooks.ts';
 
 export const SANDBOX_MODES = ['read-only', 'workspace-write', 'danger-full-access'] as const;
 export const APPROVAL_POLICIES = ['untrusted', 'on-request', 'never'] as const;
@@ -170,6 +171,18 @@ export const Requirements = owned('admin', Type.Object(
         description: 'false: an environment, thread or turn layer may not add a `decision = "allow"` rule (default true)',
       }),
     ),
+    max_queued_turns_per_thread: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: "Lowers the cluster's [orchestrator] max_queued_turns_per_thread for this workspace (never raises it)",
+      }),
+    ),
+    max_queued_turns_per_workspace: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: "Lowers the cluster's [orchestrator] max_queued_turns_per_workspace for this workspace (never raises it)",
+      }),
+    ),
     guardian_policy_config: Type.Optional(
       Type.String({
         description: "The workspace's managed guardian policy: added to the guardian's policy (never replacing it), above any tenant guidance. Blank: ignored",
@@ -189,6 +202,7 @@ export const ServiceSections = {
   egress_proxy: Type.Optional(owned('operator', EgressProxySection)),
   sandbox_worker: Type.Optional(owned('operator', SandboxWorkerSection)),
   analytics: Type.Optional(owned('operator', AnalyticsSection)),
+  webhooks: Type.Optional(owned('operator', WebhooksSection)),
 };
 
 export const ClusterFile = Type.Object(

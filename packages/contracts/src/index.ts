@@ -18,3 +18,4 @@ export * from './sandbox/worker-internal.ts';
 export * from './turns/audit.ts';
 export * from './turns/events.ts';
 export * from './turns/records.ts';
+export * from './webhooks.ts';

@@ -58,7 +58,21 @@ export const keys = {
   /** JSON list of the agent conversation of the thread (messages the model sees). */
   conversation: (thr: string) => `${P}:thread:${thr}:conversation`,
   idempotency: (thr: string, keyHash: string) => `${P}:thread:${thr}:idem:${keyHash}`,
-  rate: (tokenId: string, window: number) => `${P}:rate:${tokenId}:${window}`,
+  /** @fastify/rate-limit's namespace: counters `tok:<id>`, `ws:<id>`, `ip:<address>` under it. */
+  rateNamespace: () => `${P}:rate:`,
+  /** Webhooks: configured per workspace (secrets sealed), delivered by the orchestrator from the outbox. */
+  webhooks: {
+    /** Hash: webhook id -> its record (JSON, the signing secret sealed with the operator's key). */
+    ofWorkspace: (ws: string) => `${P}:ws:${ws}:webhooks`,
+    /** Stream every producer XADDs events to (worker, proxy, orchestrator); one consumer group. */
+    outbox: () => `${P}:webhooks:outbox`,
+    /** One delivery (an event to one webhook): its attempts and outcome (JSON). */
+    delivery: (id: string) => `${P}:webhooks:delivery:${id}`,
+    /** The webhook's delivery ids, newest first (capped: the delivery log). */
+    deliveries: (hookId: string) => `${P}:webhooks:hook:${hookId}:deliveries`,
+    /** Sorted set: delivery id -> when its next attempt is due (ms); a claimed one is leased ahead. */
+    due: () => `${P}:webhooks:due`,
+  },
   sched: {
     /** Workspaces that have a ready thread, rotated round-robin by the dispatcher. */
     ring: () => `${P}:sched:ring`,
@@ -67,6 +81,8 @@ export const keys = {
     ready: (ws: string) => `${P}:sched:ws:${ws}:ready`,
     /** Turns of a workspace dispatched or running (the per-workspace cap counts these). */
     running: (ws: string) => `${P}:sched:ws:${ws}:running`,
+    /** Turns of a workspace accepted and not yet dispatched (the per-workspace queue cap counts these). */
+    queuedIn: (ws: string) => `${P}:sched:ws:${ws}:queued`,
     /** Turns dispatched to BullMQ but not started yet (the dispatch window counts these). */
     waiting: () => `${P}:sched:waiting`,
     /** How many turns are accepted and not yet dispatched (the queue-depth gauge). */

@@ -44,6 +44,8 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:approval:*',
     '~paddock:rate:*',
     '~paddock:sched:*',
+    // Webhook deliveries: the outbox it consumes, the due set and the delivery log (hooks sit under ws:*).
+    '~paddock:webhooks:*',
     // Deleting a thread records it for the worker that owns its sandbox (sandbox/keys.ts deletedThreads).
     '~paddock:sandbox:deleted-threads',
     // Analytics buckets: read by the API, approvals' answers counted where they are decided.
@@ -71,6 +73,8 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:sandbox-network:*',
     '~paddock:worker:*',
     '~paddock:egress:*',
+    // Webhook events (turn end, approval asked, review denied): append-only to the outbox.
+    '~paddock:webhooks:outbox',
     // Analytics buckets: each turn's usage (exactly once), reviews and approvals at their source.
     '~paddock:analytics:*',
     `~${BULL}`,
@@ -90,6 +94,8 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:approval:*',
     '~paddock:thread:*:approvals',
     '~paddock:thread:*:events',
+    // Webhook events of approval requests it raises.
+    '~paddock:webhooks:outbox',
     // Reviews and approvals of held requests, counted where they happen.
     '~paddock:analytics:ws:*:reviews:*',
     '~paddock:analytics:ws:*:approvals:*',

@@ -14,7 +14,8 @@ export type IdPrefix =
   | 'rev'
   | 'sbx'
   | 'cmd'
-  | 'wrk';
+  | 'wrk'
+  | 'wh';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;

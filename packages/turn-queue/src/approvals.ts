@@ -4,13 +4,14 @@
 import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import { newId } from '@paddock/platform';
-import { actionHash, channels, keys } from '@paddock/contracts';
+import { actionHash, channels, emitWebhookEvent, keys } from '@paddock/contracts';
 import type { ThreadItem } from '@paddock/contracts';
 import { countApproval } from './counting.ts';
 
 export const APPROVAL_DECISIONS = ['approve', 'approve_for_thread', 'deny', 'abort'] as const;
 export type ApprovalDecision = (typeof APPROVAL_DECISIONS)[number];
-export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'aborted'] as const;
+/** `expired`: the request can no longer matter (it timed out, or its turn ended); deciding it is refused. */
+export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'aborted', 'expired'] as const;
 export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
 
 /** The action as the worker describes it: the review contract's exec or network action. */
@@ -72,6 +73,7 @@ export async function createApprovalRequest(
     .zadd(keys.approvals(a.threadId), Date.now(), rec.id)
     .exec();
   countApproval(redis, { workspaceId: a.workspaceId, atMs: Date.now(), event: 'requested' });
+  void emitWebhookEvent(redis, a.workspaceId, { type: 'approval.requested', data: { approval_id: rec.id, thread_id: rec.thread_id, turn_id: rec.turn_id, action: rec.action, reason: rec.reason } });
   return rec;
 }
 
@@ -124,10 +126,7 @@ export async function askPerson(
     decision = await waitForDecision(conn, apr.id, a.timeoutMs).catch(() => undefined);
     if (decision === undefined && !a.signal?.aborted) {
       // Close the request so a late answer is refused, unless one just won the race.
-      const closed = await redis.set(keys.approvalDecided(apr.id), 'timed_out', 'EX', 86_400, 'NX');
-      if (closed === 'OK') {
-        const timedOut = { ...apr, status: 'aborted', decision: 'abort', decided_by: 'timeout', decided_at: new Date().toISOString() };
-        await redis.set(keys.approval(apr.id), JSON.stringify(timedOut));
+      if (await expireApproval(redis, apr, 'timeout')) {
         // The asker gave up: the request's answer is "timed out", counted here and only here.
         countApproval(redis, { workspaceId: a.workspaceId, atMs: Date.now(), event: 'answered:timed_out' });
       } else {
@@ -138,6 +137,9 @@ export async function askPerson(
     a.signal?.removeEventListener('abort', onAbort);
     conn.disconnect();
   }
+  // The turn ended (interrupted, lost its lock, shut down) while waiting: the request can no longer
+  // matter, so it ends as expired and a late decision is refused.
+  if (a.signal?.aborted && decision === undefined) await expireApproval(redis, apr, 'turn_ended').catch(() => false);
   const raw = await redis.get(keys.approval(apr.id));
   const decidedBy = (raw ? (JSON.parse(raw) as { decided_by?: string }).decided_by : undefined) ?? 'a person';
   const outcome: PersonAnswer['outcome'] = a.signal?.aborted
@@ -152,6 +154,25 @@ export async function askPerson(
   await a.items.completed({ ...item, status: outcome });
   return { approvalId: apr.id, outcome, decision, decidedBy };
 }
+
+/**
+ * Closes a pending request as `expired` (first closer wins, like a decision): true when this call
+ * closed it. `by` says why: `timeout` (nobody answered in time) or `turn_ended`.
+ */
+export async function expireApproval(
+  redis: Redis,
+  rec: ApprovalRecord,
+  by: 'timeout' | 'turn_ended',
+): Promise<boolean> {
+  const closed = await redis.set(keys.approvalDecided(rec.id), 'expired', 'EX', DECISION_TTL_S, 'NX');
+  if (closed !== 'OK') return false;
+  const expired: ApprovalRecord = { ...rec, status: 'expired', decided_by: by, decided_at: new Date().toISOString() };
+  await redis.set(keys.approval(rec.id), JSON.stringify(expired));
+  return true;
+}
+
+/** Turn statuses after which no approval of the turn can matter any more. */
+const ENDED_TURN = new Set(['completed', 'failed', 'interrupted', 'cancelled']);
 
 /** Worker: was this action approved for the rest of the thread? */
 export async function approvedForThread(
@@ -288,8 +309,16 @@ export async function decideApproval(
   rec: ApprovalRecord,
   decision: ApprovalDecision,
   decidedBy: string,
-): Promise<ApprovalRecord | 'already_decided'> {
+): Promise<ApprovalRecord | 'already_decided' | 'expired'> {
+  if (rec.status === 'expired') return 'expired';
+  // A turn that ended (a lost worker, a shutdown) never asked to stop waiting: expire its request here.
+  const turnStatus = await redis.hget(keys.turn(rec.turn_id), 'status');
+  if (rec.status === 'pending' && turnStatus && ENDED_TURN.has(turnStatus)) {
+    await expireApproval(redis, rec, 'turn_ended');
+    return 'expired';
+  }
   const first = await redis.set(keys.approvalDecided(rec.id), decision, 'EX', DECISION_TTL_S, 'NX');
+  if (first !== 'OK' && (await redis.get(keys.approvalDecided(rec.id))) === 'expired') return 'expired';
   if (first !== 'OK' || rec.status !== 'pending') return 'already_decided';
   const next: ApprovalRecord = {
     ...rec,

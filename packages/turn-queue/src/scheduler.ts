@@ -21,6 +21,7 @@ ${luaKeyFunction('k_seq', keys.threadSeq)}
 ${luaKeyFunction('k_turns', keys.threadTurns)}
 ${luaKeyFunction('k_ready', keys.sched.ready)}
 ${luaKeyFunction('k_running', keys.sched.running)}
+${luaKeyFunction('k_ws_queued', keys.sched.queuedIn)}
 ${luaKeyConstant('K_RING', keys.sched.ring())}
 ${luaKeyConstant('K_RING_MEMBERS', keys.sched.ringMembers())}
 ${luaKeyConstant('K_WAITING', keys.sched.waiting())}
@@ -46,10 +47,15 @@ local function release(turnId, ws, thr)
   redis.call('PUBLISH', CH_WAKE, turnId)
 end
 
--- The queue-depth gauge: turns accepted and not yet dispatched (never below zero).
-local function unqueue(n)
-  if n > 0 and tonumber(redis.call('GET', K_QUEUED) or '0') >= n then redis.call('DECRBY', K_QUEUED, n)
-  elseif n > 0 then redis.call('SET', K_QUEUED, 0) end
+local function decr_floor(key, n)
+  if n > 0 and tonumber(redis.call('GET', key) or '0') >= n then redis.call('DECRBY', key, n)
+  elseif n > 0 then redis.call('SET', key, 0) end
+end
+
+-- The queue-depth gauge and the workspace's queued count (its cap): accepted, not yet dispatched.
+local function unqueue(n, ws)
+  decr_floor(K_QUEUED, n)
+  if ws then decr_floor(k_ws_queued(ws), n) end
 end
 
 local function leave_waiting(turnId)
@@ -59,7 +65,9 @@ local function leave_waiting(turnId)
 end
 `;
 
-// ARGV: turnId, threadId, wsId, idemKey|'', idemFingerprint, idemTtlSec, createdAt, createdBy, jobJson
+// ARGV: turnId, threadId, wsId, idemKey|'', idemFingerprint, idemTtlSec, createdAt, createdBy, jobJson,
+// maxQueuedPerThread, maxQueuedPerWorkspace. The caps are checked here, in the same script that
+// queues, so concurrent accepts can never overshoot them; a full queue changes nothing.
 const ACCEPT = `${LUA_HELPERS}
 local turnId, thr, ws = ARGV[1], ARGV[2], ARGV[3]
 local idemKey, idemFp = ARGV[4], ARGV[5]
@@ -72,12 +80,15 @@ if idemKey ~= '' then
   end
 end
 if redis.call('HGET', k_thread(thr), 'status') ~= 'active' then return {'thread_gone', ''} end
+if redis.call('LLEN', k_pending(thr)) >= tonumber(ARGV[10]) then return {'thread_full', ARGV[10]} end
+if tonumber(redis.call('GET', k_ws_queued(ws)) or '0') >= tonumber(ARGV[11]) then return {'workspace_full', ARGV[11]} end
 local seq = redis.call('INCR', k_seq(thr))
 redis.call('HSET', k_turn(turnId), 'id', turnId, 'thread_id', thr, 'workspace_id', ws, 'seq', seq,
   'status', 'queued', 'created_at', ARGV[7], 'created_by', ARGV[8], 'job', ARGV[9])
 redis.call('ZADD', k_turns(thr), seq, turnId)
 if idemKey ~= '' then redis.call('SET', idemKey, turnId..'|'..idemFp, 'EX', tonumber(ARGV[6])) end
 redis.call('INCR', K_QUEUED)
+redis.call('INCR', k_ws_queued(ws))
 if redis.call('RPUSH', k_pending(thr), turnId) == 1 and redis.call('EXISTS', k_active(thr)) == 0 then
   mark_ready(ws, thr)
 end
@@ -110,7 +121,7 @@ while waiting < window and #out < maxBatch * 2 do
       waiting = redis.call('INCR', K_WAITING)
       redis.call('HSET', k_turn(turnId), 'status', 'dispatched')
       redis.call('ZADD', K_DISPATCHED, now, turnId)
-      unqueue(1)
+      unqueue(1, ws)
       out[#out + 1] = turnId
       out[#out + 1] = redis.call('HGET', k_turn(turnId), 'job')
     elseif turnId then
@@ -162,7 +173,7 @@ local t = redis.call('HMGET', k_turn(turnId), 'status', 'workspace_id', 'thread_
 local status, ws, thr = t[1], t[2], t[3]
 if not status then return 'missing' end
 if status == 'queued' then
-  unqueue(redis.call('LREM', k_pending(thr), 1, turnId))
+  unqueue(redis.call('LREM', k_pending(thr), 1, turnId), ws)
   redis.call('HSET', k_turn(turnId), 'status', 'interrupted', 'finished_at', ARGV[2])
   if redis.call('LLEN', k_pending(thr)) == 0 then redis.call('LREM', k_ready(ws), 0, thr) end
   return 'interrupted'
@@ -183,7 +194,7 @@ redis.call('HSET', k_thread(thr), 'status', 'deleted', 'deleted_at', ARGV[3])
 for _, turnId in ipairs(redis.call('LRANGE', k_pending(thr), 0, -1)) do
   redis.call('HSET', k_turn(turnId), 'status', 'cancelled', 'finished_at', ARGV[3])
 end
-unqueue(redis.call('LLEN', k_pending(thr)))
+unqueue(redis.call('LLEN', k_pending(thr)), ws)
 redis.call('DEL', k_pending(thr))
 redis.call('LREM', k_ready(ws), 0, thr)
 local active = redis.call('GET', k_active(thr))
@@ -220,7 +231,9 @@ export type AcceptResult =
   | { kind: 'created'; turnId: string }
   | { kind: 'existing'; turnId: string }
   | { kind: 'conflict'; turnId: string }
-  | { kind: 'thread_gone' };
+  | { kind: 'thread_gone' }
+  /** A queue cap is reached (`limit` is its value): nothing was written. */
+  | { kind: 'thread_full' | 'workspace_full'; limit: number };
 
 export type FinishStatus = 'completed' | 'failed' | 'interrupted';
 
@@ -239,6 +252,9 @@ export class TurnScheduler {
     createdAt: string;
     createdBy: string;
     jobJson: string;
+    /** Queued (accepted, not dispatched) turns allowed per thread and per workspace. */
+    maxQueuedPerThread?: number;
+    maxQueuedPerWorkspace?: number;
   }): Promise<AcceptResult> {
     const [kind, turnId] = await this.redis.paddockAccept(
       a.turnId,
@@ -250,8 +266,11 @@ export class TurnScheduler {
       a.createdAt,
       a.createdBy,
       a.jobJson,
+      String(a.maxQueuedPerThread ?? Number.MAX_SAFE_INTEGER),
+      String(a.maxQueuedPerWorkspace ?? Number.MAX_SAFE_INTEGER),
     );
     if (kind === 'thread_gone') return { kind };
+    if (kind === 'thread_full' || kind === 'workspace_full') return { kind, limit: Number(turnId) };
     return { kind: kind as 'created' | 'existing' | 'conflict', turnId };
   }
 

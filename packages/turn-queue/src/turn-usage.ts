@@ -3,7 +3,7 @@
 // workspace audit log). The consumer calls it at every end it sees — completed, failed, interrupted,
 // and a redelivered turn failed as worker_lost — so a redelivered or resumed turn is never counted twice.
 import type { Redis } from 'ioredis';
-import { appendAudit, recordTurnUsage, type TurnJob } from '@paddock/contracts';
+import { appendAudit, emitWebhookEvent, recordTurnUsage, type TurnJob } from '@paddock/contracts';
 
 /** What the turn runner measured; it adds to these as the turn goes (all start at 0). */
 export type TurnMeasures = {
@@ -115,5 +115,7 @@ export async function recordTurnEnd(
     sandbox_cpu_ms: m.sandbox_cpu_ms,
     credits_micro: credits,
   });
+  // Exactly once per turn (behind the counted guard), never awaited: a webhook never holds a turn's end.
+  void emitWebhookEvent(redis, job.workspace_id, { type: end.status === 'completed' ? 'turn.completed' : 'turn.failed', data: { thread_id: job.thread_id, turn_id: job.turn_id, status: end.status, ...(end.error ? { error: end.error } : {}), usage: { input_tokens: m.input_tokens, output_tokens: m.output_tokens } } });
   return true;
 }

@@ -8,6 +8,7 @@ import { installErrorHandler, unavailable } from '@paddock/platform';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { authenticate } from './auth.ts';
+import { installRateLimits } from './rate-limit.ts';
 import type { RouteContext } from './context.ts';
 import type { Scope } from './scopes.ts';
 import { accessTokenRoutes } from './routes/access-tokens.ts';
@@ -19,6 +20,7 @@ import { threadRoutes } from './routes/threads.ts';
 import { fileRoutes } from './routes/files.ts';
 import { changeRoutes } from './routes/changes.ts';
 import { memberRoutes } from './routes/members.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
 import { eventStreamSchemas } from './api/events.ts';
@@ -94,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
+  const limits = await installRateLimits(app, deps);
   const apiRoutes: ApiRoute[] = [];
   app.decorate('apiRoutes', apiRoutes);
   await app.register(async (api) => {
@@ -109,14 +112,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     api.setErrorHandler((err) => {
       throw isRedisDown(err) ? unavailable('storage unavailable, try again') : err;
     });
-    const auth = authenticate(deps);
+    const auth = authenticate({ ...deps, limits });
     // onRequest: before the body is read or validated, so an anonymous caller learns nothing more.
     api.addHook('onRequest', async (req, reply) => {
       if ((req.routeOptions.config as { public?: boolean }).public) return;
       await auth(req, reply);
     });
     memberRoutes(api, deps);
-    workspaceRoutes(api, deps, deps);
+    workspaceRoutes(api, deps, { ...deps, limits });
     accessTokenRoutes(api, deps);
     environmentRoutes(api, deps);
     threadRoutes(api, deps);
@@ -126,6 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     whoamiRoutes(api);
     fileRoutes(api, deps);
     changeRoutes(api, deps);
+    webhookRoutes(api, deps);
   });
   return app;
 }

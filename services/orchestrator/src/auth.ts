@@ -1,12 +1,12 @@
 // Who is calling: a bearer access token resolved to a workspace member (or the operator key for
-// workspace creation), then the per-token rate limit. Expired, revoked or unknown tokens are 401;
+// workspace creation), then the rate limits (rate-limit.ts). Expired, revoked or unknown tokens are 401;
 // role checks are 403; another workspace's resources are 404 (see ownedBy).
 import { forbidden, notFound, PaddockError, unauthorized } from '@paddock/platform';
 import type { Member, Role } from './api/tenancy.ts';
 import { keys } from '@paddock/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
-import { countRequest } from './rate-limit.ts';
+import type { RateLimits } from './rate-limit.ts';
 import { parseMember } from './stores/members.ts';
 import { ALL_SCOPES, type Scope } from './scopes.ts';
 import type { OrchestratorSettings } from './settings.ts';
@@ -36,7 +36,7 @@ declare module 'fastify' {
   }
 }
 
-export type AuthDeps = { redis: Redis; settings: OrchestratorSettings; now: () => number };
+export type AuthDeps = { redis: Redis; settings: OrchestratorSettings; now: () => number; limits?: RateLimits };
 
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
@@ -57,24 +57,21 @@ export async function loadMember(
 /** onRequest hook of every /v1 route but workspace creation. */
 export function authenticate(deps: AuthDeps) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
+    // A refused token is counted against the caller's address first, so guessing tokens is rate-limited.
+    const refuse = async (message: string) => {
+      await deps.limits?.anonymous(req, reply);
+      return unauthorized(message);
+    };
     const secret = bearer(req);
-    if (!secret) throw unauthorized('missing bearer access token');
+    if (!secret) throw await refuse('missing bearer access token');
     const token = await verifySecret(deps.redis, secret);
-    if (!token) throw unauthorized('invalid access token');
-    if (token.revoked_at) throw unauthorized('access token revoked');
+    if (!token) throw await refuse('invalid access token');
+    if (token.revoked_at) throw await refuse('access token revoked');
     if (token.expires_at && Date.parse(token.expires_at) <= deps.now())
-      throw unauthorized('access token expired');
+      throw await refuse('access token expired');
     const member = await loadMember(deps.redis, token.workspace_id, token.member_email);
-    if (!member) throw unauthorized('the token owner is no longer a member');
-    const retryAfterSec = await countRequest(deps.redis, token.id, deps.settings.rateLimit, deps.now());
-    if (retryAfterSec !== undefined) {
-      reply.header('retry-after', String(retryAfterSec));
-      throw new PaddockError(
-        'rate_limited',
-        `rate limit: ${deps.settings.rateLimit.requests} requests per ${deps.settings.rateLimit.windowMs} ms per token`,
-        { status: 429 },
-      );
-    }
+    if (!member) throw await refuse('the token owner is no longer a member');
+    await deps.limits?.authenticated(req, reply, { tokenId: token.id, workspaceId: token.workspace_id });
     req.principal = {
       workspaceId: token.workspace_id,
       email: member.email,
@@ -101,7 +98,8 @@ function requireScope(req: FastifyRequest, p: Principal): void {
 
 /** onRequest hook of workspace creation: the operator key from config/env, compared in constant time. */
 export function authenticateOperator(deps: AuthDeps) {
-  return async (req: FastifyRequest) => {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    await deps.limits?.anonymous(req, reply);
     const secret = bearer(req);
     if (!deps.settings.operatorKey) throw unauthorized('no operator key is configured on this server');
     if (!secret || !secretsEqual(secret, deps.settings.operatorKey))

@@ -71,6 +71,11 @@ export function combineRequirements(cluster: Requirements, workspace: Requiremen
   }
   if (cluster.allow_tenant_allow_rules === false || workspace.allow_tenant_allow_rules === false)
     out.allow_tenant_allow_rules = false;
+  // Queue caps only lower: the smaller of the two applies.
+  for (const k of ['max_queued_turns_per_thread', 'max_queued_turns_per_workspace'] as const) {
+    const lowest = Math.min(cluster[k] ?? Infinity, workspace[k] ?? Infinity);
+    if (Number.isFinite(lowest)) out[k] = lowest;
+  }
   const policies = [cluster.guardian_policy_config, workspace.guardian_policy_config].filter(
     (p): p is string => p !== undefined && p.trim() !== '',
   );
@@ -132,4 +137,19 @@ export async function effectiveConfig(
   );
   const marked = layers.map((l, i) => (i < layers.length - 1 ? { ...l, stored: true } : l));
   return resolveConfig([clusterLayer({ file }), ...marked], requirements, { onDroppedKey });
+}
+
+/** The queue caps that apply to a workspace: the operator's, lowered by either requirements. */
+export async function queueCaps(
+  ctx: { redis: Redis; clusterFile: ClusterFile; settings: { maxQueuedTurnsPerThread: number; maxQueuedTurnsPerWorkspace: number } },
+  workspaceId: string,
+): Promise<{ max_queued_turns_per_thread: number; max_queued_turns_per_workspace: number }> {
+  const req = combineRequirements(ctx.clusterFile.requirements ?? {}, await workspaceRequirements(ctx.redis, workspaceId));
+  return {
+    max_queued_turns_per_thread: Math.min(ctx.settings.maxQueuedTurnsPerThread, req.max_queued_turns_per_thread ?? Infinity),
+    max_queued_turns_per_workspace: Math.min(
+      ctx.settings.maxQueuedTurnsPerWorkspace,
+      req.max_queued_turns_per_workspace ?? Infinity,
+    ),
+  };
 }

@@ -13,6 +13,8 @@ import { buildApp } from './app.ts';
 import { startAuditRetention } from './audit-retention.ts';
 import { checkDurability } from './redis-check.ts';
 import type { OrchestratorSettings } from './settings.ts';
+import { WebhookDelivery } from './webhooks/delivery.ts';
+import { webhookSealer } from './webhooks/seal.ts';
 
 export type Orchestrator = {
   app: FastifyInstance;
@@ -31,6 +33,8 @@ export async function startOrchestrator(o: {
   now?: () => number;
   /** Off for tests that look at queued state before any consumer runs. */
   dispatch?: boolean;
+  /** The webhook delivery loop; on unless turned off (default: as `dispatch`). */
+  webhookDelivery?: boolean;
   /** The operator listener for GET /metrics (Prometheus); the API port never serves it. */
   metrics?: { host: string; port: number };
 }): Promise<Orchestrator> {
@@ -73,6 +77,17 @@ export async function startOrchestrator(o: {
     redis.disconnect();
     throw new Error(`orchestrator metrics_port ${o.metrics?.port}: ${(err as Error).message}`, { cause: err });
   }
+  // Deliveries run beside the API: producers only XADD, so this loop never holds back a turn.
+  const webhooks =
+    (o.webhookDelivery ?? o.dispatch !== false)
+      ? new WebhookDelivery({
+          redis,
+          settings: o.settings,
+          sealer: o.settings.operatorKey ? webhookSealer(o.settings.operatorKey) : undefined,
+          logger: o.logger,
+        })
+      : undefined;
+  await webhooks?.start();
   const retention = startAuditRetention({
     redis,
     retentionDays: o.settings.auditRetentionDays,
@@ -86,6 +101,7 @@ export async function startOrchestrator(o: {
     metricsPort: metrics ? (metrics.address() as AddressInfo).port : undefined,
     close: async () => {
       retention.stop();
+      await webhooks?.close();
       if (metrics) await new Promise<void>((resolve) => metrics.close(() => resolve()));
       await app.close();
       await dispatcher.close();
@@ -108,5 +124,5 @@ async function listenMetrics(at: { host: string; port: number }): Promise<Server
 }
 
 // What other processes (main.ts, the e2e suite, the benchmarks) may use of this service.
-export { orchestratorSettings } from './settings.ts';
+export { orchestratorSettings, type OrchestratorSettings } from './settings.ts';
 export { openApiDocument } from './openapi.ts';

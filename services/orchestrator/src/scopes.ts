@@ -15,6 +15,7 @@ export const SCOPES = [
   'analytics.read',
   'files.read',
   'files.write',
+  'webhooks.manage',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

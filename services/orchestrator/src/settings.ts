@@ -5,6 +5,7 @@ import {
   OrchestratorSection,
   SANDBOX_WORKER_UNSET,
   SandboxWorkerSection,
+  WebhooksSection,
   withDefaults,
 } from '@paddock/config';
 import { serviceTokenEnvOf } from '@paddock/contracts';
@@ -13,7 +14,23 @@ import { allowedImages } from '@paddock/platform';
 export type OrchestratorSettings = {
   operatorKey: string | undefined;
   bodyLimitBytes: number;
-  rateLimit: { requests: number; windowMs: number };
+  /** `requests` per token, `workspaceRequests` per workspace, `anonymousRequests` per client address, per window. */
+  rateLimit: { requests: number; windowMs: number; workspaceRequests: number; anonymousRequests: number };
+  /** Operator caps on turns accepted and not yet dispatched (a workspace requirement may lower them). */
+  maxQueuedTurnsPerThread: number;
+  maxQueuedTurnsPerWorkspace: number;
+  /** The [webhooks] section (delivery policy, retries, log size). */
+  webhooks: {
+    allowPrivateDestinations: boolean;
+    allowHttp: boolean;
+    maxAttempts: number;
+    initialBackoffMs: number;
+    maxBackoffMs: number;
+    requestTimeoutMs: number;
+    deliveriesKept: number;
+    maxWebhooksPerWorkspace: number;
+    maxConcurrentDeliveries: number;
+  };
   defaultPageSize: number;
   maxPageSize: number;
   maxRunningTurnsPerWorkspace: number;
@@ -45,10 +62,29 @@ export function orchestratorSettings(
 ): OrchestratorSettings {
   const s = withDefaults(OrchestratorSection, cluster.file.orchestrator);
   const worker = withDefaults(SandboxWorkerSection, cluster.file.sandbox_worker, SANDBOX_WORKER_UNSET);
+  const w = withDefaults(WebhooksSection, cluster.file.webhooks);
   return {
     operatorKey: env[cluster.orchestrator.operatorKeyEnv] || undefined,
     bodyLimitBytes: s.body_limit_bytes,
-    rateLimit: { requests: s.rate_limit.requests, windowMs: s.rate_limit.window_ms },
+    rateLimit: {
+      requests: s.rate_limit.requests,
+      windowMs: s.rate_limit.window_ms,
+      workspaceRequests: s.rate_limit.workspace_requests,
+      anonymousRequests: s.rate_limit.anonymous_requests,
+    },
+    maxQueuedTurnsPerThread: s.max_queued_turns_per_thread,
+    maxQueuedTurnsPerWorkspace: s.max_queued_turns_per_workspace,
+    webhooks: {
+      allowPrivateDestinations: w.allow_private_destinations,
+      allowHttp: w.allow_http,
+      maxAttempts: w.max_attempts,
+      initialBackoffMs: w.initial_backoff_ms,
+      maxBackoffMs: w.max_backoff_ms,
+      requestTimeoutMs: w.request_timeout_ms,
+      deliveriesKept: w.deliveries_kept,
+      maxWebhooksPerWorkspace: w.max_webhooks_per_workspace,
+      maxConcurrentDeliveries: w.max_concurrent_deliveries,
+    },
     defaultPageSize: s.default_page_size,
     maxPageSize: s.max_page_size,
     maxRunningTurnsPerWorkspace: s.max_running_turns_per_workspace,

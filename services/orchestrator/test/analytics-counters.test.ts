@@ -105,9 +105,9 @@ describe('approvals counted at their source', () => {
   test('a counter Redis refuses is logged and dropped: the decision is still made and the request still answered', async () => {
     const ws = await newWorkspace(call, 'cnt3');
     const { threadId } = await newThread(call, ws.owner);
-    // A user that may decide approvals but not touch the analytics keys.
+    // A user that may decide approvals (which reads the turn's status) but not touch the analytics keys.
     const admin = redis.client();
-    await admin.call('ACL', 'SETUSER', 'nocount', 'on', '>nocount-pw', '~paddock:approval:*', '~paddock:thread:*', '&*', '+@all');
+    await admin.call('ACL', 'SETUSER', 'nocount', 'on', '>nocount-pw', '~paddock:approval:*', '~paddock:thread:*', '~paddock:turn:*', '&*', '+@all');
     const url = new URL(redis.url);
     url.username = 'nocount';
     url.password = 'nocount-pw';

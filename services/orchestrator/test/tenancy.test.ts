@@ -441,23 +441,86 @@ describe('documentation', () => {
 });
 
 describe('rate limit', () => {
-  test('past the per-token rate the API answers 429 with Retry-After', async () => {
+  test('past the per-token rate the API answers 429 with Retry-After and the RateLimit headers', async () => {
     const limited = await start(redis.url, {
-      settings: { rateLimit: { requests: 3, windowMs: 60_000 } },
+      settings: { rateLimit: { requests: 3, windowMs: 60_000, workspaceRequests: 1000, anonymousRequests: 1000 } },
       dispatch: false,
     });
     try {
       const lcall = api(() => limited);
       const ws = await newWorkspace(lcall, 'rl');
       const statuses: number[] = [];
-      let retryAfter: unknown;
+      const remaining: unknown[] = [];
+      let refused: Awaited<ReturnType<typeof lcall>> | undefined;
       for (let i = 0; i < 5; i++) {
         const r = await lcall('GET', '/v1/environments', ws.owner);
         statuses.push(r.status);
-        if (r.status === 429) retryAfter = r.headers['retry-after'];
+        remaining.push(r.headers['ratelimit-remaining']);
+        if (r.status === 429) refused ??= r;
       }
       assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
-      assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= 60, `retry-after ${retryAfter}`);
+      assert.deepEqual(remaining, ['2', '1', '0', '0', '0']);
+      assert.ok(refused);
+      const retryAfter = Number(refused.headers['retry-after']);
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, `retry-after ${retryAfter}`);
+      assert.equal(refused.headers['x-ratelimit-limit'], '3');
+      assert.equal(refused.headers['ratelimit-limit'], '3');
+      assert.equal(refused.json.error.code, 'rate_limited');
+      assert.match(refused.json.error.message, /requests \(per token\)/);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test('the workspace limit counts all its tokens together: a fresh token buys no rate', async () => {
+    const limited = await start(redis.url, {
+      settings: { rateLimit: { requests: 100, windowMs: 60_000, workspaceRequests: 4, anonymousRequests: 1000 } },
+      dispatch: false,
+    });
+    try {
+      const lcall = api(() => limited);
+      const ws = await newWorkspace(lcall, 'rlws');
+      const minted = await lcall('POST', `/v1/workspaces/${ws.id}/access-tokens`, ws.owner, { name: 'second', expires_in_days: 30 });
+      assert.equal(minted.status, 201, minted.body);
+      const second = minted.json.secret as string;
+      const statuses = [];
+      for (const token of [ws.owner, second, second, ws.owner]) statuses.push((await lcall('GET', '/v1/environments', token)).status);
+      // The mint itself was request 1 of 4.
+      assert.deepEqual(statuses, [200, 200, 200, 429]);
+      const r = await lcall('GET', '/v1/environments', second);
+      assert.equal(r.status, 429);
+      assert.match(r.json.error.message, /workspace_requests/);
+      // Another workspace is untouched.
+      const other = await newWorkspace(lcall, 'rlws2');
+      assert.equal((await lcall('GET', '/v1/environments', other.owner)).status, 200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test('calls without a valid token are limited per client address', async () => {
+    const limited = await start(redis.url, {
+      settings: { rateLimit: { requests: 100, windowMs: 60_000, workspaceRequests: 1000, anonymousRequests: 3 } },
+      dispatch: false,
+    });
+    try {
+      // An address of its own: the other tests' refused calls share this Redis.
+      const from = (remoteAddress: string, token?: string) =>
+        limited.app.inject({
+          method: 'GET',
+          url: '/v1/environments',
+          remoteAddress,
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+        });
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await from('198.51.100.7', `pdk.tok_guess${i}`)).statusCode);
+      assert.deepEqual(statuses, [401, 401, 401, 429]);
+      const r = await from('198.51.100.7');
+      assert.equal(r.statusCode, 429);
+      assert.ok(Number(r.headers['retry-after']) >= 1);
+      assert.match(r.json().error.message, /per client address/);
+      // Another address still gets its own answer.
+      assert.equal((await from('198.51.100.8')).statusCode, 401);
     } finally {
       await limited.close();
     }

@@ -32,6 +32,16 @@ export const OrchestratorSection = Type.Object(
             Type.Integer({ minimum: 1, default: 600, description: 'Requests per token per window' }),
           ),
           window_ms: Type.Optional(Type.Integer({ minimum: 1000, default: 60_000 })),
+          workspace_requests: Type.Optional(
+            Type.Integer({ minimum: 1, default: 3000, description: 'Requests per workspace per window, all its tokens together' }),
+          ),
+          anonymous_requests: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              default: 120,
+              description: 'Requests per client address per window for calls without a valid token (login attempts, workspace creation)',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -40,6 +50,20 @@ export const OrchestratorSection = Type.Object(
     max_page_size: Type.Optional(Type.Integer({ minimum: 1, default: 100 })),
     max_running_turns_per_workspace: Type.Optional(
       Type.Integer({ minimum: 1, default: 4, description: 'Turns of one workspace dispatched or running' }),
+    ),
+    max_queued_turns_per_thread: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 100,
+        description: 'Turns of one thread accepted and not yet dispatched; one more is 429 queue_full (a workspace requirement may lower it)',
+      }),
+    ),
+    max_queued_turns_per_workspace: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 1000,
+        description: 'Turns of one workspace accepted and not yet dispatched; one more is 429 queue_full (a workspace requirement may lower it)',
+      }),
     ),
     dispatch_window: Type.Optional(
       Type.Integer({

@@ -96,7 +96,7 @@ export const EventsQuery = Type.Object(
 );
 
 export const ApprovalsQuery = Type.Object(
-  { status: Type.Optional(Type.Enum(['pending', 'approved', 'denied', 'aborted'])) },
+  { status: Type.Optional(Type.Enum(['pending', 'approved', 'denied', 'aborted', 'expired'])) },
   { additionalProperties: false },
 );
 
@@ -112,7 +112,7 @@ export const Approval = Type.Object({
   turn_id: Type.String(),
   action: Type.Record(Type.String(), Type.Unknown()),
   reason: Type.String(),
-  status: Type.Enum(['pending', 'approved', 'denied', 'aborted']),
+  status: Type.Enum(['pending', 'approved', 'denied', 'aborted', 'expired']),
   created_at: Timestamp,
   decision: Type.Optional(Type.Enum([...APPROVAL_DECISIONS])),
   decided_by: Type.Optional(Type.String()),

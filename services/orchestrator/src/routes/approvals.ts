@@ -73,6 +73,13 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const rec = ownedBy(p, await loadApproval(ctx.redis, req.params.id), 'approval');
       const decision = req.body.decision;
       const next = await decideApproval(ctx.redis, rec, decision, p.email);
+      if (next === 'expired') {
+        throw new PaddockError(
+          'approval_expired',
+          'this approval request expired (it timed out or its turn ended); deciding it has no effect',
+          { status: 409 },
+        );
+      }
       if (next === 'already_decided') {
         throw new PaddockError('already_decided', 'this approval request was already decided', {
           status: 409,

@@ -29,7 +29,7 @@ import { audit } from '../stores/audit.ts';
 import { actorOf, principalOf } from '../auth.ts';
 import { clientOf } from '../client-family.ts';
 import type { RouteContext } from '../context.ts';
-import { apiLayer, droppedKeyWarning, effectiveConfig } from '../effective-config.ts';
+import { apiLayer, droppedKeyWarning, effectiveConfig, queueCaps } from '../effective-config.ts';
 import { loadEnvironment } from '../stores/environments.ts';
 import { loadThread, loadTurn, saveNewThread, type ThreadRecord } from '../stores/threads.ts';
 
@@ -239,7 +239,10 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
           if (req.body.commands !== undefined) job.commands = req.body.commands;
           const idemKey = req.headers['idempotency-key'];
           const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+          const caps = await queueCaps(ctx, p.workspaceId);
           const result = await ctx.scheduler.accept({
+            maxQueuedPerThread: caps.max_queued_turns_per_thread,
+            maxQueuedPerWorkspace: caps.max_queued_turns_per_workspace,
             turnId,
             threadId: thread.id,
             workspaceId: p.workspaceId,
@@ -258,6 +261,15 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
           switch (result.kind) {
             case 'thread_gone':
               throw new PaddockError('thread_closed', 'the thread is deleted', { status: 409 });
+            case 'thread_full':
+            case 'workspace_full': {
+              const cap = result.kind === 'thread_full' ? 'max_queued_turns_per_thread' : 'max_queued_turns_per_workspace';
+              throw new PaddockError(
+                'queue_full',
+                `too many queued turns: ${cap}=${result.limit}; retry when earlier turns have started`,
+                { status: 429, details: { cap, limit: result.limit } },
+              );
+            }
             case 'conflict':
               throw new PaddockError('idempotency_conflict', 'this Idempotency-Key was used with another body', {
                 status: 409,

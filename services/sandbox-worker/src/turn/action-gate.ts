@@ -17,7 +17,7 @@ import {
   recordDenial,
   takeOverride,
 } from '@paddock/turn-queue';
-import { keys } from '@paddock/contracts';
+import { emitWebhookEvent, keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { ItemEvents } from './item-events.ts';
 import { classifyContext, policyContext } from './turn-config.ts';
@@ -129,6 +129,7 @@ export class ActionGate {
       rationale,
       source,
     });
+    void emitWebhookEvent(this.d.redis, this.d.job.workspace_id, { type: 'review.denied', data: { thread_id: this.d.job.thread_id, turn_id: this.d.job.turn_id, action, rationale, source } });
   }
 
   /** The person's one retry of exactly this action, with who granted it. */
