@@ -8,6 +8,7 @@ import { EgressProxySection } from './sections/egress-proxy.ts';
 import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
 import { RedisSection } from './sections/redis.ts';
+import { ClusterSection } from './sections/cluster.ts';
 import { SandboxWorkerSection } from './sections/sandbox-worker.ts';
 
 export const SANDBOX_MODES = ['read-only', 'workspace-write', 'danger-full-access'] as const;
@@ -189,6 +190,7 @@ export const ServiceSections = {
   egress_proxy: Type.Optional(owned('operator', EgressProxySection)),
   sandbox_worker: Type.Optional(owned('operator', SandboxWorkerSection)),
   analytics: Type.Optional(owned('operator', AnalyticsSection)),
+  cluster: Type.Optional(owned('operator', ClusterSection)),
 };
 
 export const ClusterFile = Type.Object(

@@ -253,6 +253,12 @@ export class SandboxManager {
     return destroyed;
   }
 
+  /** Stop for a hand-over: the warm pool goes, the threads' sandboxes (their workspaces) stay. */
+  async closeKeepingThreads(): Promise<void> {
+    clearInterval(this.idleTimer);
+    await this.pool.close();
+  }
+
   /** Graceful stop: what this worker owns is destroyed, so nothing waits for the reaper. */
   async close(): Promise<void> {
     clearInterval(this.idleTimer);

@@ -59,6 +59,12 @@ export type WorkerOptions = {
   env?: NodeJS.ProcessEnv;
   /** [analytics] prices and retention for each turn's usage record; unset: no credits, 100 days. */
   pricing?: UsagePricing;
+  /**
+   * Leave the threads' sandboxes (and the network they are on) when closing, for the next worker to
+   * adopt or the reaper to remove once this worker's lease lapses; main.ts sets it (a deploy keeps
+   * workspaces). Unset: close destroys what this worker owns (the tests' in-process workers).
+   */
+  keepSandboxesOnClose?: boolean;
 };
 
 export type RunningWorker = {
@@ -67,8 +73,11 @@ export type RunningWorker = {
   manager: SandboxManager;
   consumer: TurnConsumer;
   network: { name: string; gateway: string };
-  /** Graceful stop, in order: no new turns, running ones finish, sandboxes, network, lease. */
-  close: () => Promise<void>;
+  /**
+   * Graceful stop, in order: no new turns; running ones may finish within `drainMs` (then they are
+   * handed back to the queue, to be resumed elsewhere); sandboxes (unless kept), network, lease.
+   */
+  close: (drainMs?: number) => Promise<void>;
 };
 
 export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
@@ -140,13 +149,18 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     manager,
     consumer,
     network,
-    close: async () => {
-      await consumer.close();
+    close: async (drainMs?: number) => {
+      await consumer.close(drainMs);
       await teardown.stop();
-      await manager.close();
       await reaper.stop();
-      await redis.del(sandboxKeys.network(network.name));
-      await removeSandboxNetwork(o.docker, network.name);
+      if (o.keepSandboxesOnClose) {
+        // The warm pool holds no workspace; the threads' sandboxes stay, on their network.
+        await manager.closeKeepingThreads();
+      } else {
+        await manager.close();
+        await redis.del(sandboxKeys.network(network.name));
+        await removeSandboxNetwork(o.docker, network.name);
+      }
       await lease.stop();
       await redis.quit();
     },
