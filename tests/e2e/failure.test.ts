@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { analyticsKeys, FIELD_SEP, keys, LABEL, parseEntries, utcDay } from '@paddock/contracts';
+import { analyticsKeys, FIELD_SEP, keys, LABEL, parseEntries, sandboxKeys, utcDay } from '@paddock/contracts';
 import { waitFor } from '@paddock/testing';
 import { startWorker } from '@paddock/sandbox-worker';
 import { apiOf, type Cluster, jsonlEvents, newThread, newWorkspace, startCluster, waitForTurnEnd } from './cluster.ts';
@@ -159,11 +159,16 @@ describe('failure', () => {
         .map(([, f]) => JSON.parse(f[1]!) as { action: string; target: string; details: { status?: string } })
         .filter((e) => e.action === 'turn.finished' && e.target === turnId);
       assert.deepEqual(finished.map((e) => e.details.status), ['completed']);
-      // The dead worker's sandboxes (the thread's and its warm one) go once its lease lapses.
+      // The dead worker's sandboxes go once its lease lapses, but for the thread's when the rescuer
+      // adopted it (its workspace kept: the cloud-files work).
+      const sandboxId = await c.client.get(sandboxKeys.threadSandbox(ws.id, threadId));
       await waitFor(
-        async () => (await containersOf(`${LABEL.worker}=${doomedId}`)).length === 0,
+        async () => {
+          const left = await containersOf(`${LABEL.worker}=${doomedId}`);
+          return left.every((x) => x.Labels[LABEL.sandbox] === sandboxId);
+        },
         options.leaseMs + 30_000,
-        "the dead worker's containers to be reaped",
+        "the dead worker's other containers to be reaped",
       );
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
