@@ -32,9 +32,9 @@ const log = (msg: string, extra: Record<string, unknown> = {}) =>
 /** Worker processes the suite can kill; each gets the cluster's worker options and a long lease. */
 function workerProcess(c: Cluster): { child: ChildProcess; ready: Promise<string>; exited: Promise<unknown[]> } {
   // A long lease: a killed worker's sandboxes stay until the end, where their ids.log is counted.
-  const { docker: _d, logger: _l, ...plain } = c.workerOptions({ leaseMs: 600_000, concurrency: 3 });
+  const { docker: _d, logger: _l, ...plain } = c.workerOptions({ leaseMs: 600_000, concurrency: 3, keepSandboxesOnClose: true });
   const child = spawn(process.execPath, [new URL('./worker.ts', import.meta.url).pathname], {
-    env: { ...process.env, WORKER_OPTIONS: JSON.stringify(plain), SHUTDOWN_GRACE_MS: String(WORKER_GRACE_MS) },
+    env: { ...process.env, WORKER_OPTIONS: JSON.stringify(plain), SHUTDOWN_GRACE_MS: String(WORKER_GRACE_MS), WORKER_LOG_LEVEL: process.env['CHAOS_WORKER_LOG_LEVEL'] ?? 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'exit');
@@ -216,9 +216,11 @@ async function main() {
     const seen = new Map<string, number>();
     for (const s of sandboxes) {
       const text = await readWorkspaceFile(docker, s.Id, '/workspace/ids.log');
+      log('sandbox ids', { sandbox: s.Labels[LABEL.sandbox], state: s.State, ids: text.split('\n').filter(Boolean).length });
       for (const id of text.split('\n').filter(Boolean)) seen.set(id, (seen.get(id) ?? 0) + 1);
     }
     const twice = [...seen].filter(([, n]) => n > 1);
+    const expectedIds = turns.reduce((n, t) => n + (t.kind === 'scripted' ? 2 : 1), 0);
     for (const f of failed) log('turn failed', f);
     if (twice.length) log('commands run twice', { ids: twice });
     const summary = {
@@ -227,6 +229,8 @@ async function main() {
       turns_lost: lost,
       commands_run_twice: twice.length,
       commands_seen: seen.size,
+      // Ids written by commands that completed but found in no sandbox of the run (a sandbox removed).
+      commands_unverified: Math.max(0, expectedIds - seen.size),
       // No action in this mix needs an approval (approval_policy never): nothing can run unapproved.
       unapproved_actions: 0,
       turns_resumed: resumed,
