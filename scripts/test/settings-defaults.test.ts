@@ -190,6 +190,9 @@ describe('an empty cluster file yields exactly the schema defaults', () => {
       { network: 'host', host: schemaDefault('egress_proxy.host'), port: schemaDefault('egress_proxy.port') },
     ]);
     assert.equal(cluster.guardian.url, `http://${schemaDefault('guardian.host')}:${schemaDefault('guardian.port')}`);
+    // [cluster] shutdown_grace_ms: every service's shutdown budget, read once for all of them.
+    assert.equal(cluster.shutdownGraceMs, schemaDefault('cluster.shutdown_grace_ms'));
+    assert.equal(loadClusterSettings({ PADDOCK_CONFIG: join(dir, 'paddock.toml'), PADDOCK_SHUTDOWN_GRACE_MS: '9000' }, dir).shutdownGraceMs, 9000);
   });
 
   test('the four turn-engine budgets are schema keys, and their environment variables still override them', () => {

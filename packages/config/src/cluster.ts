@@ -9,6 +9,8 @@ import { EgressProxySection } from './sections/egress-proxy.ts';
 import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
 import { SandboxWorkerSection } from './sections/sandbox-worker.ts';
+import { ClusterSection } from './sections/cluster.ts';
+import { envMs } from './env-ms.ts';
 
 export type Listen = { host: string; port: number };
 
@@ -22,6 +24,8 @@ export type ClusterSettings = {
   guardian: Listen & { url: string };
   egressProxy: Listen;
   sandboxWorker: Listen & { concurrency: number };
+  /** `[cluster] shutdown_grace_ms` or PADDOCK_SHUTDOWN_GRACE_MS: every service's shutdown budget. */
+  shutdownGraceMs: number;
 };
 
 /** `PADDOCK_CONFIG`, else `./paddock.toml` when it exists. */
@@ -88,6 +92,7 @@ export function loadClusterSettings(
       port: port(env, 'PADDOCK_SANDBOX_WORKER_PORT', sandboxWorker.port),
       concurrency: sandboxWorker.concurrency,
     },
+    shutdownGraceMs: envMs(env, 'PADDOCK_SHUTDOWN_GRACE_MS', withDefaults(ClusterSection, file.cluster).shutdown_grace_ms),
   };
 }
 

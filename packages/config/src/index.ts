@@ -15,3 +15,4 @@ export * from './sections/egress-proxy.ts';
 export * from './sections/guardian.ts';
 export * from './sections/orchestrator.ts';
 export * from './sections/sandbox-worker.ts';
+export * from './sections/cluster.ts';

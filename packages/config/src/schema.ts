@@ -8,6 +8,7 @@ import { EgressProxySection } from './sections/egress-proxy.ts';
 import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
 import { RedisSection } from './sections/redis.ts';
+import { ClusterSection } from './sections/cluster.ts';
 import { SandboxWorkerSection } from './sections/sandbox-worker.ts';
 import { WebhooksSection } from './sections/webhooks.ts';
 
@@ -203,6 +204,7 @@ export const ServiceSections = {
   sandbox_worker: Type.Optional(owned('operator', SandboxWorkerSection)),
   analytics: Type.Optional(owned('operator', AnalyticsSection)),
   webhooks: Type.Optional(owned('operator', WebhooksSection)),
+  cluster: Type.Optional(owned('operator', ClusterSection)),
 };
 
 export const ClusterFile = Type.Object(

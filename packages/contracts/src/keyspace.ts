@@ -55,6 +55,8 @@ export const keys = {
   turn: (id: string) => `${P}:turn:${id}`,
   /** Hash: id of each command of the turn, set (HSETNX) before it runs, so none runs twice. */
   turnCommands: (id: string) => `${P}:turn:${id}:commands`,
+  /** Hash: an agent turn's checkpoint (model steps taken, tokens used), written with each conversation save; a resumed attempt starts from it. */
+  turnCheckpoint: (id: string) => `${P}:turn:${id}:checkpoint`,
   /** JSON list of the agent conversation of the thread (messages the model sees). */
   conversation: (thr: string) => `${P}:thread:${thr}:conversation`,
   idempotency: (thr: string, keyHash: string) => `${P}:thread:${thr}:idem:${keyHash}`,

@@ -1,4 +1,6 @@
 // Process lifecycle shared by every main.ts: close on SIGTERM/SIGINT within a deadline, exit 0.
+// The deadline comes from the one shutdown budget ([cluster] shutdown_grace_ms, the supervisor's grace
+// period before SIGKILL): `shutdownBudget` splits it so the process exits on its own before SIGKILL.
 import type { Logger } from 'pino';
 
 export type Closer = { name: string; close: () => Promise<unknown> };
@@ -33,6 +35,23 @@ export function closeOnSignals(logger: Logger, closers: Closer[], deadlineMs = 2
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+}
+
+export type ShutdownBudget = {
+  /** From the signal: closers must be done by then (the process exits 1 past it), before SIGKILL. */
+  deadlineMs: number;
+  /** From the signal: running work (turns, tunnels) may go on until then; then it is handed over or cut. */
+  drainMs: number;
+};
+
+/**
+ * Splits the supervisor's grace period: a margin for the exit itself (5%, 1-5 s), then a reserve
+ * for handing over what still runs and closing connections (25% of the rest, at most 15 s).
+ */
+export function shutdownBudget(graceMs: number): ShutdownBudget {
+  const deadlineMs = graceMs - Math.min(5000, Math.max(1000, Math.floor(graceMs * 0.05)));
+  const drainMs = deadlineMs - Math.min(15_000, Math.floor(deadlineMs * 0.25));
+  return { deadlineMs, drainMs };
 }
 
 /** Wraps a promise-returning close that may hang (BullMQ worker.close on a dead Redis). */

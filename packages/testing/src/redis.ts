@@ -28,8 +28,11 @@ export type RedisServer = {
   dir: string;
   /** A fresh client; closed by stop(). */
   client: () => Redis;
-  /** Stops the server (SIGTERM: with AOF on, what was acknowledged is on disk) and starts it again on the same port and data. */
-  restart: () => Promise<void>;
+  /**
+   * Stops the server (SIGTERM: with AOF on, what was acknowledged is on disk; or the signal given,
+   * e.g. SIGKILL for a crash) and starts it again on the same port and data.
+   */
+  restart: (o?: { signal?: NodeJS.Signals }) => Promise<void>;
   stop: () => Promise<void>;
 };
 
@@ -63,12 +66,12 @@ export async function startRedis(opts: { appendonly?: boolean; acl?: boolean } =
       `redis-server on port ${port}`,
     );
   };
-  const kill = async () => {
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const p = proc;
     if (!p || p.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
-      p.kill('SIGTERM');
+      p.kill(signal);
     });
   };
   await launch();
@@ -84,8 +87,8 @@ export async function startRedis(opts: { appendonly?: boolean; acl?: boolean } =
       clients.push(c);
       return c;
     },
-    restart: async () => {
-      await kill();
+    restart: async (o = {}) => {
+      await kill(o.signal);
       await launch();
     },
     stop: async () => {

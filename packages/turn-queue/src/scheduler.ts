@@ -9,7 +9,7 @@
 // Every state change is one Lua script, so several orchestrators (and the workers) share it
 // safely. The scripts' key helpers are generated from the keyspace (single Redis, not Redis Cluster).
 import type { Redis } from 'ioredis';
-import { channels, keys, luaKeyConstant, luaKeyFunction } from '@paddock/contracts';
+import { channels, EVENTS_MAX_LEN, keys, luaKeyConstant, luaKeyFunction, type ThreadEvent } from '@paddock/contracts';
 
 // Lua helpers shared by the scripts below, generated from the keyspace's own key functions.
 const LUA_HELPERS = `
@@ -19,6 +19,7 @@ ${luaKeyFunction('k_pending', keys.threadPending)}
 ${luaKeyFunction('k_active', keys.threadActive)}
 ${luaKeyFunction('k_seq', keys.threadSeq)}
 ${luaKeyFunction('k_turns', keys.threadTurns)}
+${luaKeyFunction('k_events', keys.events)}
 ${luaKeyFunction('k_ready', keys.sched.ready)}
 ${luaKeyFunction('k_running', keys.sched.running)}
 ${luaKeyFunction('k_ws_queued', keys.sched.queuedIn)}
@@ -136,32 +137,49 @@ end
 return out
 `;
 
-// ARGV: turnId, nowIso. Returns started | interrupted | <other status> | missing.
+// ARGV: turnId, nowIso, maxAttempts. Returns {started|resumed|resumed_interrupted|exhausted|interrupted|<other status>|missing, attempt}.
+// Each claim bumps the turn's attempt, the fencing token FINISH checks: a worker that lost the turn
+// (its lock lapsed, another worker claimed it) can no longer end it. A redelivered running turn
+// (its worker died, lost its lock or handed it over when draining) is resumed, up to maxAttempts.
 const START = `${LUA_HELPERS}
 local turnId = ARGV[1]
 local t = redis.call('HMGET', k_turn(turnId), 'status', 'workspace_id', 'thread_id', 'interrupt_requested')
 local status, ws, thr = t[1], t[2], t[3]
-if not status then return 'missing' end
-if status ~= 'dispatched' then return status end
-leave_waiting(turnId)
-if t[4] == '1' then
-  redis.call('HSET', k_turn(turnId), 'status', 'interrupted', 'finished_at', ARGV[2])
-  release(turnId, ws, thr)
-  return 'interrupted'
+if not status then return {'missing', 0} end
+if status ~= 'dispatched' and status ~= 'running' then return {status, 0} end
+if status == 'dispatched' then
+  leave_waiting(turnId)
+  if t[4] == '1' then
+    redis.call('HSET', k_turn(turnId), 'status', 'interrupted', 'finished_at', ARGV[2])
+    release(turnId, ws, thr)
+    return {'interrupted', 0}
+  end
+end
+local attempt = redis.call('HINCRBY', k_turn(turnId), 'attempt', 1)
+if status == 'running' then
+  -- An interrupt asked of the lost attempt: the new one ends the turn (its closing event) at once.
+  if t[4] == '1' then return {'resumed_interrupted', attempt} end
+  if attempt > tonumber(ARGV[3]) then return {'exhausted', attempt} end
+  redis.call('HSET', k_turn(turnId), 'resumed_at', ARGV[2])
+  return {'resumed', attempt}
 end
 redis.call('HSET', k_turn(turnId), 'status', 'running', 'started_at', ARGV[2])
-return 'started'
+return {'started', attempt}
 `;
 
-// ARGV: turnId, status, nowIso, errorCode, errorMessage. Returns ok or the turn's status when it was not live.
+// ARGV: turnId, status, nowIso, errorCode, errorMessage, attempt ('' = unfenced), closing event JSON
+// ('' = none), the events stream's MAXLEN. Returns ok, stale (another attempt holds the turn), or the
+// turn's status when it was not live. The closing event is added only with the status: one per turn.
 const FINISH = `${LUA_HELPERS}
 local turnId = ARGV[1]
-local t = redis.call('HMGET', k_turn(turnId), 'status', 'workspace_id', 'thread_id')
+local t = redis.call('HMGET', k_turn(turnId), 'status', 'workspace_id', 'thread_id', 'attempt')
 local status, ws, thr = t[1], t[2], t[3]
 if status ~= 'running' and status ~= 'dispatched' then return status or 'missing' end
+if ARGV[6] ~= '' and (t[4] or '0') ~= ARGV[6] then return 'stale' end
 if status == 'dispatched' then leave_waiting(turnId) end
 redis.call('HSET', k_turn(turnId), 'status', ARGV[2], 'finished_at', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', k_turn(turnId), 'error_code', ARGV[4], 'error_message', ARGV[5]) end
+if ARGV[7] ~= '' then redis.call('XADD', k_events(thr), 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[7]) end
 release(turnId, ws, thr)
 return 'ok'
 `;
@@ -208,7 +226,7 @@ return 1
 type Scripted = Redis & {
   paddockAccept(...args: string[]): Promise<[string, string]>;
   paddockDispatch(...args: string[]): Promise<string[]>;
-  paddockStart(...args: string[]): Promise<string>;
+  paddockStart(...args: string[]): Promise<[string, number]>;
   paddockFinish(...args: string[]): Promise<string>;
   paddockInterrupt(...args: string[]): Promise<string>;
   paddockCloseThread(...args: string[]): Promise<number>;
@@ -236,6 +254,9 @@ export type AcceptResult =
   | { kind: 'thread_full' | 'workspace_full'; limit: number };
 
 export type FinishStatus = 'completed' | 'failed' | 'interrupted';
+
+/** Claims of one turn at most (its first run and its resumes); past it the turn fails as worker_lost. */
+export const MAX_TURN_ATTEMPTS = 4;
 
 /** The scheduler's operations; each is one atomic script. */
 export class TurnScheduler {
@@ -291,20 +312,47 @@ export class TurnScheduler {
     return out;
   }
 
-  /** Worker side: claims a dispatched turn. Only `started` means: run it now. */
-  start(turnId: string): Promise<string> {
-    return this.redis.paddockStart(turnId, new Date().toISOString());
+  /**
+   * Worker side: claims a dispatched turn (`started`, attempt 1) or a redelivered running one
+   * (`resumed`, the next attempt; `exhausted` past `maxAttempts`). Anything else: do not run it.
+   */
+  async claim(turnId: string, maxAttempts = MAX_TURN_ATTEMPTS): Promise<{ status: string; attempt: number }> {
+    const [status, attempt] = await this.redis.paddockStart(turnId, new Date().toISOString(), String(maxAttempts));
+    return { status, attempt: Number(attempt) };
   }
 
-  /** Worker side: records the outcome and frees the thread and workspace slot. */
-  finish(turnId: string, status: FinishStatus, error?: { code: string; message: string }): Promise<string> {
+  /** `claim`'s status alone. Only `started` or `resumed` means: run it now. */
+  async start(turnId: string, maxAttempts = MAX_TURN_ATTEMPTS): Promise<string> {
+    return (await this.claim(turnId, maxAttempts)).status;
+  }
+
+  /**
+   * Worker side: records the outcome and frees the thread and workspace slot. With `attempt` (the
+   * fencing token from `claim`), a worker whose attempt was superseded gets `stale` and changes nothing.
+   */
+  finish(
+    turnId: string,
+    status: FinishStatus,
+    error?: { code: string; message: string },
+    attempt?: number,
+    closingEvent?: ThreadEvent,
+  ): Promise<string> {
     return this.redis.paddockFinish(
       turnId,
       status,
       new Date().toISOString(),
       error?.code ?? '',
       error?.message ?? '',
+      attempt === undefined ? '' : String(attempt),
+      closingEvent ? JSON.stringify(closingEvent) : '',
+      String(EVENTS_MAX_LEN),
     );
+  }
+
+  /** Whether `attempt` is still the live claim of the turn (running, not superseded). */
+  async holds(turnId: string, attempt: number): Promise<boolean> {
+    const [status, current] = await this.redis.hmget(keys.turn(turnId), 'status', 'attempt');
+    return status === 'running' && current === String(attempt);
   }
 
   interrupt(turnId: string): Promise<string> {

@@ -11,8 +11,11 @@ import { createResolver } from './resolver.ts';
 export type RunningEgressProxy = {
   proxy: EgressProxy;
   networks: NetworkWatch;
-  /** Stops the watch and the listeners; the Redis connection is the caller's to close. */
-  close(): Promise<void>;
+  /**
+   * Stops the watch and the listeners; with `drainMs`, open tunnels may run that long first
+   * (proxy-server.ts). The Redis connection is the caller's to close.
+   */
+  close(drainMs?: number): Promise<void>;
 };
 
 export async function startEgressProxy(o: {
@@ -51,9 +54,9 @@ export async function startEgressProxy(o: {
   return {
     proxy,
     networks,
-    close: async () => {
+    close: async (drainMs?: number) => {
       networks.stop();
-      await proxy.close();
+      await proxy.close(drainMs);
     },
   };
 }

@@ -1,5 +1,5 @@
 // Egress proxy entry: config, Redis, then the composition root (egress-proxy.ts); closes on SIGTERM.
-import { closeOnSignals, createLogger, startTelemetry } from '@paddock/platform';
+import { closeOnSignals, createLogger, shutdownBudget, startTelemetry } from '@paddock/platform';
 import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
 import { requireServiceToken } from '@paddock/contracts';
 import { Redis } from 'ioredis';
@@ -34,8 +34,10 @@ const running = await startEgressProxy({
   options: proxySettings.options,
 });
 
+// One budget ([cluster] shutdown_grace_ms): open tunnels run until the drain point, then are cut.
+const budget = shutdownBudget(settings.shutdownGraceMs);
 closeOnSignals(logger, [
-  { name: 'proxy', close: () => running.close() },
+  { name: 'proxy', close: () => running.close(budget.drainMs) },
   { name: 'redis', close: () => redis.quit() },
   { name: 'telemetry', close: () => telemetry.shutdown() },
-]);
+], budget.deadlineMs);

@@ -62,7 +62,13 @@ export type EgressProxy = {
   unlisten(network: string): Promise<void>;
   /** Writes buffered decision records now (tests, shutdown). */
   flushAudit(): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Stops accepting at once; with `drainMs`, open tunnels and requests in flight may run that long
+   * (idle keep-alive connections close now, busy ones as soon as they are idle); then what is left is cut.
+   */
+  close(drainMs?: number): Promise<void>;
+  /** Connections open now (tests and the shutdown log). */
+  openConnections(): number;
 };
 
 type SocketInfo = {
@@ -482,13 +488,28 @@ export function createEgressProxy(deps: {
       await Promise.all(gone.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
     },
     flushAudit: () => audit.flush(),
-    async close() {
-      shutdown.abort();
-      // Stop accepting, then cut what is open (tunnels, keep-alive clients): server.close() alone
-      // waits for every idle keep-alive connection to go away by itself.
+    openConnections: () => openSockets.size,
+    async close(drainMs?: number) {
+      // Stop accepting first: server.close() alone would wait for every idle keep-alive connection.
       const closed = Promise.all(
         listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))),
       );
+      if (drainMs && drainMs > 0) {
+        // Drain: a connection with nothing in flight goes now; tunnels and requests being served run
+        // until they end or the budget is spent. Polled: a few hundred sockets at most per proxy.
+        const until = Date.now() + drainMs;
+        const idleGo = () => {
+          for (const socket of openSockets) if ((socketInfo.get(socket)?.inFlight ?? 0) === 0) socket.destroy();
+        };
+        idleGo();
+        if (openSockets.size > 0) logger.info({ open: openSockets.size, drainMs }, 'draining open connections');
+        while (openSockets.size > 0 && Date.now() < until) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(1, until - Date.now()))));
+          idleGo();
+        }
+        if (openSockets.size > 0) logger.warn({ open: openSockets.size }, 'drain budget spent; cutting what is left');
+      }
+      shutdown.abort();
       for (const socket of openSockets) socket.destroy();
       await closed;
       agent.destroy();

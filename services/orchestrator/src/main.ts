@@ -1,5 +1,5 @@
 // Orchestrator entry: config, the orchestrator's parts, listen; closes on SIGTERM.
-import { closeOnSignals, createLogger, startTelemetry } from '@paddock/platform';
+import { closeOnSignals, createLogger, shutdownBudget, startTelemetry } from '@paddock/platform';
 import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
 import { startOrchestrator } from './orchestrator.ts';
 import { orchestratorSettings } from './settings.ts';
@@ -20,4 +20,4 @@ await orchestrator.app.listen({ host: cluster.orchestrator.host, port: cluster.o
 closeOnSignals(logger, [
   { name: 'orchestrator', close: () => orchestrator.close() },
   { name: 'telemetry', close: () => telemetry.shutdown() },
-]);
+], shutdownBudget(cluster.shutdownGraceMs).deadlineMs);

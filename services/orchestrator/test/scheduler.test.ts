@@ -80,8 +80,40 @@ test('a claim runs a turn once; an interrupted dispatched turn never starts and 
   assert.equal(await scheduler.start(t[0]!), 'interrupted', 'a redelivery does not start it either');
   assert.deepEqual(await dispatch(), [t[1]]);
   assert.equal(await scheduler.start(t[1]!), 'started');
-  assert.equal(await scheduler.start(t[1]!), 'running', 'a second claim of a started turn is refused');
+  assert.equal(await scheduler.start(t[1]!), 'resumed', 'a second claim of a started turn (a redelivery) resumes it');
   assert.equal(await redis.get(keys.sched.waiting()), '0');
+});
+
+test('claims are fenced: a superseded attempt can neither end the turn nor add a closing event; resumes are bounded', async () => {
+  const [turn, next] = [await accept('A', 'f'), await accept('A', 'f')];
+  assert.deepEqual(await dispatch(), [turn]);
+  assert.deepEqual(await scheduler.claim(turn!, 3), { status: 'started', attempt: 1 });
+  // Its worker lost the lock; BullMQ redelivered the job to another worker.
+  assert.deepEqual(await scheduler.claim(turn!, 3), { status: 'resumed', attempt: 2 });
+  assert.equal(await scheduler.holds(turn!, 1), false);
+  assert.equal(await scheduler.holds(turn!, 2), true);
+  const closing = { type: 'turn.completed' as const, turn_id: turn!, usage: { input_tokens: 1, output_tokens: 1 } };
+  assert.equal(await scheduler.finish(turn!, 'completed', undefined, 1, closing), 'stale');
+  assert.equal(await redis.xlen(keys.events('f')), 0, 'the stale attempt wrote no closing event');
+  assert.equal(await redis.hget(keys.turn(turn!), 'status'), 'running');
+  assert.deepEqual(await dispatch(), [], 'the thread is still held by the live attempt');
+  assert.deepEqual(await scheduler.claim(turn!, 3), { status: 'resumed', attempt: 3 });
+  assert.deepEqual(await scheduler.claim(turn!, 3), { status: 'exhausted', attempt: 4 }, 'past maxAttempts: not resumed again');
+  assert.equal(await scheduler.finish(turn!, 'failed', { code: 'worker_lost', message: 'x' }, 4, closing), 'ok');
+  assert.equal(await redis.xlen(keys.events('f')), 1, 'the live attempt wrote the one closing event');
+  assert.equal(await scheduler.finish(turn!, 'completed', undefined, 4, closing), 'failed', 'a finished turn ends once');
+  assert.equal(await redis.xlen(keys.events('f')), 1);
+  assert.deepEqual(await dispatch(), [next], "the thread's next turn runs after the end");
+});
+
+test("an interrupt asked while the turn's worker was gone: the next claim ends it", async () => {
+  const [turn] = [await accept('A', 'g')];
+  await dispatch();
+  assert.equal((await scheduler.claim(turn!)).status, 'started');
+  assert.equal(await scheduler.interrupt(turn!), 'requested');
+  const claim = await scheduler.claim(turn!);
+  assert.equal(claim.status, 'resumed_interrupted');
+  assert.equal(await scheduler.finish(turn!, 'interrupted', undefined, claim.attempt), 'ok');
 });
 
 test('queue depth follows accept, dispatch, start, interrupt and thread close', async () => {

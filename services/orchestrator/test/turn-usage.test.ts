@@ -153,7 +153,7 @@ describe('usage at turn end', () => {
     }
   });
 
-  test('a turn redelivered after its consumer was killed is counted once; recording it again changes nothing', async () => {
+  test('a turn redelivered after its consumer was killed is resumed and counted once; recording it again changes nothing', async () => {
     const ws = await newWorkspace(call, 'redeliver');
     const { threadId } = await newThread(call, ws.owner);
     const child = spawn(process.execPath, [new URL('./fixtures/doomed-consumer.ts', import.meta.url).pathname], {
@@ -169,20 +169,23 @@ describe('usage at turn end', () => {
       assert.equal(line, `started ${turnId}`);
       child.kill('SIGKILL');
       await exited;
-      // BullMQ redelivers the stalled turn to the next consumer, which fails it as worker_lost.
+      // BullMQ redelivers the stalled turn to the next consumer, which resumes it (attempt 2).
+      const attempts: number[] = [];
       rescuer = await startTurnConsumer({
         redisUrl: redis.url,
         concurrency: 1,
         lockDurationMs: 1_000,
         pricing: PRICING,
-        run: async () => {
-          throw new Error('a redelivered turn must not run again');
+        run: async (_job, { attempt }) => {
+          attempts.push(attempt);
+          return { status: 'completed', usage: { input_tokens: 7, output_tokens: 3 } };
         },
       });
       await waitFor(async () => (await finishedRecords(ws.id, turnId)).length === 1, 30_000, 'the redelivered turn recorded');
-      const [lost] = await finishedRecords(ws.id, turnId);
-      assert.equal(lost!.details['status'], 'failed');
-      assert.equal(lost!.details['error_code'], 'worker_lost');
+      const [resumed] = await finishedRecords(ws.id, turnId);
+      assert.deepEqual(attempts, [2], 'resumed once, as the second attempt');
+      assert.equal(resumed!.details['status'], 'completed');
+      assert.equal(resumed!.details['input_tokens'], 7);
       const field = (metric: string) => ['owner@redeliver.test', 'console', metric].join(FIELD_SEP);
       assert.equal((await bucket(ws.id))[field('turns')], '1');
       // The same turn's end recorded again (a resumed or late delivery): the marker refuses it whole.
@@ -196,7 +199,7 @@ describe('usage at turn end', () => {
       assert.equal(again, false);
       const b = await bucket(ws.id);
       assert.equal(b[field('turns')], '1');
-      assert.equal(b[field('input_tokens')], undefined, 'nothing of the second record was added');
+      assert.equal(b[field('input_tokens')], '7', 'nothing of the second record was added');
       assert.equal((await finishedRecords(ws.id, turnId)).length, 1);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

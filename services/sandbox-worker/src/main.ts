@@ -1,6 +1,6 @@
 // Sandbox worker entry: config, Docker, the sandbox image, the worker's parts (lease, reaper,
 // network, sandboxes, turn engine) and the health probe; closes on SIGTERM.
-import { closeOnSignals, createLogger, ensureSandboxImage, startTelemetry } from '@paddock/platform';
+import { closeOnSignals, createLogger, ensureSandboxImage, shutdownBudget, startTelemetry } from '@paddock/platform';
 import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
 import Docker from 'dockerode';
 import { sandboxWorkerSettings } from './settings.ts';
@@ -13,7 +13,15 @@ const config = sandboxWorkerSettings(settings);
 const telemetry = await startTelemetry('sandbox-worker');
 const docker = new Docker();
 const image = config.image ?? (await ensureSandboxImage(docker, 'base', (line) => logger.info(line)));
-const worker = await startWorker({ ...config, docker, redisUrl: requireRedisUrl(settings), image, logger });
+// A deploy keeps the threads' workspaces: sandboxes outlive this process (adopted, or reaped after the lease).
+const worker = await startWorker({
+  ...config,
+  docker,
+  redisUrl: requireRedisUrl(settings),
+  image,
+  logger,
+  keepSandboxesOnClose: true,
+});
 
 const health = createHealthServer([
   { name: 'redis', check: () => worker.redis.ping() },
@@ -27,8 +35,11 @@ logger.info(
   'sandbox worker ready',
 );
 
+// Drain within the one budget ([cluster] shutdown_grace_ms): no new turns; running ones finish
+// until the drain point, then go back to the queue to be resumed by another worker.
+const budget = shutdownBudget(settings.shutdownGraceMs);
 closeOnSignals(logger, [
+  { name: 'worker', close: () => worker.close(budget.drainMs) },
   { name: 'health', close: () => new Promise<void>((resolve) => health.close(() => resolve())) },
-  { name: 'worker', close: () => worker.close() },
   { name: 'telemetry', close: () => telemetry.shutdown() },
-]);
+], budget.deadlineMs);

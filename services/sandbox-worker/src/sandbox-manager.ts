@@ -327,6 +327,12 @@ export class SandboxManager {
     return stopped;
   }
 
+  /** Stop for a hand-over: the warm pool goes, the threads' sandboxes stay running, for the next worker to adopt. */
+  async closeKeepingThreads(): Promise<void> {
+    clearInterval(this.idleTimer);
+    await this.pool.close();
+  }
+
   /** Graceful stop: warm sandboxes are destroyed; threads' containers stopped, their workspaces kept. */
   async close(): Promise<void> {
     clearInterval(this.idleTimer);

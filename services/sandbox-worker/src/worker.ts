@@ -69,6 +69,12 @@ export type WorkerOptions = {
   internal?: { host: string; port: number; url?: string | undefined };
   /** [sandbox_worker] repository hosts, credentials and budgets; unset: no repository checkouts. */
   repositories?: RepositorySettings;
+  /**
+   * Leave the threads' sandboxes (and the network they are on) when closing, for the next worker to
+   * adopt or the reaper to remove once this worker's lease lapses; main.ts sets it (a deploy keeps
+   * workspaces). Unset: close stops the threads' containers (workspaces kept) and removes the warm pool and network.
+   */
+  keepSandboxesOnClose?: boolean;
 };
 
 export type RunningWorker = {
@@ -79,8 +85,11 @@ export type RunningWorker = {
   network: { name: string; gateway: string };
   /** Where the orchestrator reaches this worker's internal endpoint. */
   internalUrl: string;
-  /** Graceful stop, in order: no new turns, running ones finish, sandboxes, network, lease. */
-  close: () => Promise<void>;
+  /**
+   * Graceful stop, in order: no new turns; running ones may finish within `drainMs` (then they are
+   * handed back to the queue, to be resumed elsewhere); sandboxes (unless kept), network, lease.
+   */
+  close: (drainMs?: number) => Promise<void>;
 };
 
 export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
@@ -182,18 +191,24 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     consumer,
     network,
     internalUrl,
-    close: async () => {
+    close: async (drainMs?: number) => {
+      // Turns first (they may drain), then the files endpoint, which served them meanwhile.
+      await consumer.close(drainMs);
       clearInterval(publishTimer);
       await removeWorkerEndpoint(redis, workerId).catch(() => {});
       const closed = new Promise<void>((resolve) => internalServer.close(() => resolve()));
       internalServer.closeAllConnections();
       await closed;
-      await consumer.close();
       await teardown.stop();
-      await manager.close();
       await reaper.stop();
-      await redis.del(sandboxKeys.network(network.name));
-      await removeSandboxNetwork(o.docker, network.name);
+      if (o.keepSandboxesOnClose) {
+        // The warm pool holds no workspace; the threads' sandboxes stay, on their network.
+        await manager.closeKeepingThreads();
+      } else {
+        await manager.close();
+        await redis.del(sandboxKeys.network(network.name));
+        await removeSandboxNetwork(o.docker, network.name);
+      }
       await lease.stop();
       await redis.quit();
     },

@@ -3,12 +3,16 @@
 // name carried in the turn record is never used; over its wire_api, see model-wire.ts) with one
 // `shell` tool; each tool call goes through exactly the same gate and runner as a scripted command.
 // The conversation is kept per thread in Redis (as Chat Completions messages, whatever the wire),
-// and the token usage of every model call is summed for turn.completed.
+// and the token usage of every model call is summed for turn.completed. The turn is checkpointed
+// after every step (each model answer and each tool answer, with the steps taken and tokens used):
+// a resumed attempt continues from there, and a call whose command an earlier attempt started
+// without recording a result is answered "outcome unknown", never run again (command-runner.ts).
 import { SpanKind } from '@opentelemetry/api';
 import { inSpan, paddockTracer } from '@paddock/platform';
 import type { EffectiveConfig, ModelProviders } from '@paddock/config';
 import type { TranscriptItem, Usage } from '@paddock/contracts';
 import { keys } from '@paddock/contracts';
+import { handedOver } from '@paddock/turn-queue';
 import type { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
@@ -20,6 +24,8 @@ import { callModel, ModelReplyError, wireOf } from './model-wire.ts';
 export const MAX_MODEL_STEPS = 64;
 /** Conversation messages kept per thread (oldest dropped, the system prompt always first). */
 const CONVERSATION_MAX_MESSAGES = 400;
+/** How long a turn's checkpoint is kept (as long as its command record). */
+const CHECKPOINT_TTL_S = 7 * 86_400;
 const tracer = paddockTracer('sandbox-worker');
 
 const SYSTEM_PROMPT =
@@ -138,29 +144,70 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
     apiKey: (provider.env_key ? env[provider.env_key] : undefined) ?? 'unset',
     maxRetries: 1,
   });
-  const stored = await d.redis.lrange(keys.conversation(d.job.thread_id), 0, -1);
+  const checkpointKey = keys.turnCheckpoint(d.job.turn_id);
+  const [stored, checkpoint] = await Promise.all([
+    d.redis.lrange(keys.conversation(d.job.thread_id), 0, -1),
+    d.redis.hgetall(checkpointKey),
+  ]);
   const history = withoutOrphanAnswers(stored.map((raw) => JSON.parse(raw) as ChatCompletionMessageParam));
+  // A checkpoint: an earlier attempt of this turn already put its input in the conversation.
+  const resuming = checkpoint['step'] !== undefined;
   const fresh: ChatCompletionMessageParam[] = [];
-  if (history.length === 0) fresh.push({ role: 'system', content: SYSTEM_PROMPT });
-  fresh.push({ role: 'user', content: d.job.input });
+  if (!resuming && history.length === 0) fresh.push({ role: 'system', content: SYSTEM_PROMPT });
+  if (!resuming) {
+    // A previous turn whose worker was lost for good can leave calls unanswered: both wires refuse that.
+    for (const call of unansweredCalls(history))
+      fresh.push({ role: 'tool', tool_call_id: call.id, content: 'the turn ended before this call ran' });
+    fresh.push({ role: 'user', content: d.job.input });
+  }
   d.transcript.push({ role: 'user', content: d.job.input });
-  const usage: Required<Usage> = { input_tokens: 0, cached_input_tokens: 0, output_tokens: 0 };
+  const usage: Required<Usage> = {
+    input_tokens: Number(checkpoint['input_tokens'] ?? 0),
+    cached_input_tokens: Number(checkpoint['cached_input_tokens'] ?? 0),
+    output_tokens: Number(checkpoint['output_tokens'] ?? 0),
+  };
+  let stepsTaken = Number(checkpoint['step'] ?? 0);
+  // The conversation and the checkpoint in one MULTI: a resume never sees one without the other.
   const save = async () => {
-    if (fresh.length === 0) return;
     const key = keys.conversation(d.job.thread_id);
-    const m = d.redis.multi().rpush(key, ...fresh.map((x) => JSON.stringify(x)));
-    // Keep the first message (the system prompt) and the newest ones.
-    const len = history.length + fresh.length;
-    if (len > CONVERSATION_MAX_MESSAGES) {
-      const first = history[0] ?? fresh[0];
-      m.ltrim(key, len - CONVERSATION_MAX_MESSAGES + 1, -1).lpush(key, JSON.stringify(first));
+    const m = d.redis.multi();
+    if (fresh.length > 0) {
+      m.rpush(key, ...fresh.map((x) => JSON.stringify(x)));
+      // Keep the first message (the system prompt) and the newest ones.
+      const len = history.length + fresh.length;
+      if (len > CONVERSATION_MAX_MESSAGES) {
+        const first = history[0] ?? fresh[0];
+        m.ltrim(key, len - CONVERSATION_MAX_MESSAGES + 1, -1).lpush(key, JSON.stringify(first));
+      }
     }
+    m.hset(checkpointKey, { step: stepsTaken, ...usage }).expire(checkpointKey, CHECKPOINT_TTL_S);
     await m.exec();
     history.push(...fresh);
     fresh.length = 0;
   };
+  const answerCall = async (call: { id: string; function: { name: string; arguments: string } }) => {
+    let answer: string;
+    if (call.function.name === 'apply_patch' && d.applyPatch) {
+      answer = await applyPatchCall(d.applyPatch, call.function.arguments);
+    } else if (call.function.name !== 'shell') {
+      answer = `unknown tool "${call.function.name}"; the tools are ${d.applyPatch ? '"shell" and "apply_patch"' : 'only "shell"'}`;
+    } else {
+      const spec = parseShellCall(call.function.arguments, call.id);
+      if (typeof spec === 'string') answer = spec;
+      else {
+        d.transcript.push({ role: 'assistant', content: `shell ${JSON.stringify(spec.argv)}` });
+        answer = (await d.runShell(spec)).forModel;
+      }
+    }
+    d.transcript.push({ role: 'tool', content: answer.slice(0, 2000) });
+    fresh.push({ role: 'tool', tool_call_id: call.id, content: answer });
+    await save();
+  };
+  await save();
   try {
-    for (let step = 0; step < MAX_MODEL_STEPS; step++) {
+    // Resumed after the model asked for tools: the calls the lost attempt left unanswered come first.
+    if (resuming) for (const call of unansweredCalls(history)) await answerCall(call);
+    for (let step = stepsTaken; step < MAX_MODEL_STEPS; step++) {
       const { message, usage: used } = await inSpan(
         tracer,
         'model.call',
@@ -185,34 +232,16 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
       usage.input_tokens += used.input_tokens;
       usage.cached_input_tokens += used.cached_input_tokens;
       usage.output_tokens += used.output_tokens;
+      stepsTaken = step + 1;
       const calls = message.tool_calls ?? [];
       fresh.push(message);
       if (message.content) {
         d.transcript.push({ role: 'assistant', content: message.content });
         await d.events.completed({ id: d.events.newItemId(), type: 'agent_message', text: message.content });
       }
-      if (calls.length === 0) {
-        await save();
-        return { status: 'completed', usage };
-      }
-      for (const call of calls) {
-        let answer: string;
-        if (call.function.name === 'apply_patch' && d.applyPatch) {
-          answer = await applyPatchCall(d.applyPatch, call.function.arguments);
-        } else if (call.function.name !== 'shell') {
-          answer = `unknown tool "${call.function.name}"; the tools are ${d.applyPatch ? '"shell" and "apply_patch"' : 'only "shell"'}`;
-        } else {
-          const spec = parseShellCall(call.function.arguments, call.id);
-          if (typeof spec === 'string') answer = spec;
-          else {
-            d.transcript.push({ role: 'assistant', content: `shell ${JSON.stringify(spec.argv)}` });
-            answer = (await d.runShell(spec)).forModel;
-          }
-        }
-        d.transcript.push({ role: 'tool', content: answer.slice(0, 2000) });
-        fresh.push({ role: 'tool', tool_call_id: call.id, content: answer });
-      }
       await save();
+      if (calls.length === 0) return { status: 'completed', usage };
+      for (const call of calls) await answerCall(call);
     }
     return {
       status: 'failed',
@@ -220,15 +249,11 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
       error: { code: 'too_many_steps', message: `the model made ${MAX_MODEL_STEPS} calls without answering` },
     };
   } catch (err) {
+    // Handed over (drain, lock lost): the checkpoint stays as it is, for the next attempt to resume.
+    if (handedOver(d.signal)) throw err;
     // Every tool call in the conversation needs its answer, or the thread's next turn is refused.
-    const answered = new Set(fresh.flatMap((m) => (m.role === 'tool' ? [m.tool_call_id] : [])));
-    for (const m of [...fresh]) {
-      if (m.role !== 'assistant') continue;
-      for (const call of m.tool_calls ?? []) {
-        if (!answered.has(call.id))
-          fresh.push({ role: 'tool', tool_call_id: call.id, content: 'the turn ended before this call ran' });
-      }
-    }
+    for (const call of unansweredCalls([...history, ...fresh]))
+      fresh.push({ role: 'tool', tool_call_id: call.id, content: 'the turn ended before this call ran' });
     await save().catch(() => undefined);
     if (d.signal.aborted) throw err;
     // No answer at all (refused, DNS, timeout): say which endpoint and how to point it elsewhere.
@@ -253,6 +278,18 @@ async function applyPatchCall(apply: (input: string) => Promise<string>, raw: st
   }
   if (typeof input !== 'string' || input === '') return 'invalid arguments: "input" must be the patch text';
   return apply(input);
+}
+
+/** The tool calls of the conversation's last model answer that have no tool answer after it. */
+export function unansweredCalls(
+  history: ChatCompletionMessageParam[],
+): { id: string; function: { name: string; arguments: string } }[] {
+  let at = history.length - 1;
+  while (at >= 0 && history[at]!.role === 'tool') at--;
+  const last = history[at];
+  if (!last || last.role !== 'assistant') return [];
+  const answered = new Set(history.slice(at + 1).flatMap((m) => (m.role === 'tool' ? [m.tool_call_id] : [])));
+  return (last.tool_calls ?? []).flatMap((c) => (c.type === 'function' && !answered.has(c.id) ? [c] : []));
 }
 
 /**

@@ -1,11 +1,14 @@
 // Runs one action of a turn (a scripted command or the model's shell call) through the gate, and,
 // when it may run, in the thread's sandbox: the command's id is recorded in Redis before it starts
-// (HSETNX), so an attempt that finds its id already there never runs it a second time.
+// (HSETNX), so an attempt that finds its id already there never runs it a second time; its result is
+// recorded when it ends, so a resumed turn gets it back, and an id without a result is reported as
+// an unknown outcome (not run again).
 import { basename } from 'node:path';
 import { inSpan, paddockTracer } from '@paddock/platform';
 import type { EffectiveConfig } from '@paddock/config';
 import type { ExecRequest as ClassifyRequest } from '../command-policy/classify.ts';
 import { keys } from '@paddock/contracts';
+import { handedOver } from '@paddock/turn-queue';
 import type { Redis } from 'ioredis';
 import type { Sandbox } from '../sandbox.ts';
 import type { SandboxManager } from '../sandbox-manager.ts';
@@ -20,7 +23,14 @@ export type CommandResult = {
   exitCode: number | null;
   /** What the model is told: the output, or why the command did not run. */
   forModel: string;
+  /** An earlier attempt of the turn started it and its outcome was never recorded. */
+  outcomeUnknown?: boolean;
 };
+
+/** What the model (and the item) is told of a command an earlier attempt started but never finished. */
+export const OUTCOME_UNKNOWN_MESSAGE =
+  'outcome unknown: this command was started by an earlier attempt of this turn, whose worker stopped ' +
+  'before the result was recorded; it may have run in full, in part or not at all. It was not run again.';
 
 const tracer = paddockTracer('sandbox-worker');
 
@@ -79,6 +89,26 @@ export function runCommand(d: RunCommandDeps): Promise<CommandResult> {
 
 async function gateAndRun(d: RunCommandDeps): Promise<CommandResult> {
   const { spec, events } = d;
+  const commandsKey = keys.turnCommands(d.job.turn_id);
+  const resultField = `${spec.id}:result`;
+  const recordResult = async (r: CommandResult) => {
+    await d.redis
+      .multi()
+      .hset(commandsKey, resultField, JSON.stringify(r), `${spec.id}:done`, new Date().toISOString())
+      .expire(commandsKey, COMMANDS_TTL_S)
+      .exec()
+      .catch(() => undefined);
+    return r;
+  };
+  // A resumed turn: what an earlier attempt did with this id stands (no second review, no second run).
+  const [startedRaw, resultRaw] = await d.redis.hmget(commandsKey, spec.id, resultField);
+  if (resultRaw) return JSON.parse(resultRaw) as CommandResult;
+  if (startedRaw) {
+    const started = JSON.parse(startedRaw) as { item_id?: string };
+    const base = { id: started.item_id ?? events.newItemId(), type: 'command_execution' as const, command: shellQuote(spec.argv) };
+    await events.completed({ ...base, aggregated_output: OUTCOME_UNKNOWN_MESSAGE, exit_code: null, status: 'failed' });
+    return recordResult({ ran: false, exitCode: null, forModel: OUTCOME_UNKNOWN_MESSAGE, outcomeUnknown: true });
+  }
   const base = {
     id: events.newItemId(),
     type: 'command_execution' as const,
@@ -98,19 +128,19 @@ async function gateAndRun(d: RunCommandDeps): Promise<CommandResult> {
   }
   if (!decision.run) {
     await events.completed({ ...base, aggregated_output: decision.message, status: 'declined' });
-    return { ran: false, exitCode: null, forModel: decision.message };
+    return recordResult({ ran: false, exitCode: null, forModel: decision.message });
   }
   if (d.signal.aborted) throw new Error('interrupted');
   const first = await d.redis.hsetnx(
-    keys.turnCommands(d.job.turn_id),
+    commandsKey,
     spec.id,
-    JSON.stringify({ started_at: new Date().toISOString(), argv: spec.argv }),
+    JSON.stringify({ started_at: new Date().toISOString(), argv: spec.argv, item_id: base.id }),
   );
-  await d.redis.expire(keys.turnCommands(d.job.turn_id), COMMANDS_TTL_S);
+  await d.redis.expire(commandsKey, COMMANDS_TTL_S);
   if (first === 0) {
-    const message = 'This command was already started by an earlier attempt of this turn; it was not run again.';
-    await events.completed({ ...base, aggregated_output: message, status: 'failed' });
-    return { ran: false, exitCode: null, forModel: message };
+    // Another attempt started it between our read and here (a superseded worker): never twice.
+    await events.completed({ ...base, aggregated_output: OUTCOME_UNKNOWN_MESSAGE, status: 'failed' });
+    return { ran: false, exitCode: null, forModel: OUTCOME_UNKNOWN_MESSAGE, outcomeUnknown: true };
   }
   await events.started({ ...base, status: 'in_progress' });
   const live = events.outputStream({ ...base, status: 'in_progress' });
@@ -148,17 +178,16 @@ async function gateAndRun(d: RunCommandDeps): Promise<CommandResult> {
       memoryNote ?? '',
       r.signal && !outOfMemory ? `killed by ${r.signal}` : '',
     ].filter(Boolean);
-    return {
+    return await recordResult({
       ran: true,
       exitCode: r.exitCode,
       forModel: clip(`exit code: ${r.exitCode ?? 'none'}${notes.length ? ` (${notes.join('; ')})` : ''}\n${output}`),
-    };
+    });
   } catch (err) {
     await live.flush();
+    if (handedOver(d.signal)) throw err; // stopped for a hand-over: the next attempt reports it unknown
     const message = `the command could not be run: ${(err as Error).message}`;
     await events.completed({ ...base, aggregated_output: message, status: 'failed' });
-    return { ran: false, exitCode: null, forModel: message };
-  } finally {
-    await d.redis.hset(keys.turnCommands(d.job.turn_id), `${spec.id}:done`, new Date().toISOString()).catch(() => 0);
+    return recordResult({ ran: false, exitCode: null, forModel: message });
   }
 }
