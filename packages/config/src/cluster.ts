@@ -8,6 +8,7 @@ import { ConfigError, type ConfigLayer, readClusterFile } from './resolve.ts';
 import { EgressProxySection } from './sections/egress-proxy.ts';
 import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
+import { RedisSection } from './sections/redis.ts';
 import { SandboxWorkerSection } from './sections/sandbox-worker.ts';
 
 export type Listen = { host: string; port: number };
@@ -22,7 +23,28 @@ export type ClusterSettings = {
   guardian: Listen & { url: string };
   egressProxy: Listen;
   sandboxWorker: Listen & { concurrency: number };
+  /** [redis] retention and memory bound (absent in hand-made settings: the schema's defaults). */
+  redis?: RedisLimits;
 };
+
+/** How much of Redis the growing streams may hold, read once from [redis] by every service. */
+export type RedisLimits = {
+  eventsMaxPerThread: number;
+  eventsRetentionMs: number;
+  auditMaxPerWorkspace: number;
+  maxmemoryMb: number;
+};
+
+/** The [redis] limits of a cluster file (the schema's defaults for every key it leaves out). */
+export function redisLimits(file: ClusterFile): RedisLimits {
+  const r = withDefaults(RedisSection, file.redis, ['url']);
+  return {
+    eventsMaxPerThread: r.events_max_per_thread,
+    eventsRetentionMs: r.events_retention_ms,
+    auditMaxPerWorkspace: r.audit_max_per_workspace,
+    maxmemoryMb: r.maxmemory_mb,
+  };
+}
 
 /** `PADDOCK_CONFIG`, else `./paddock.toml` when it exists. */
 export function clusterFilePath(
@@ -68,6 +90,7 @@ export function loadClusterSettings(
     configPath,
     file,
     redisUrl: env['PADDOCK_REDIS_URL'] || file.redis?.url,
+    redis: redisLimits(file),
     orchestrator: {
       host: host(orchestrator, 'PADDOCK_ORCHESTRATOR_HOST'),
       port: port(env, 'PADDOCK_ORCHESTRATOR_PORT', orchestrator.port),

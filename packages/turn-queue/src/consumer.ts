@@ -5,9 +5,9 @@
 // records each one's usage and compliance record there (turn-usage.ts; exactly once per turn id).
 import { metrics, SpanStatusCode } from '@opentelemetry/api';
 import { type Job, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { inSpan, onFirstUse, paddockTracer, withDeadline } from '@paddock/platform';
+import { bullmqConnection, createRedis, inSpan, onFirstUse, paddockTracer, withDeadline } from '@paddock/platform';
 import {
   appendAudit,
   appendEvent,
@@ -69,8 +69,8 @@ export async function startTurnConsumer(opts: {
       return false;
     });
   // One connection for our scripts and events, one subscribed to interrupts; BullMQ owns its own.
-  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-  const sub = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  const redis = createRedis(opts.redisUrl, { maxRetriesPerRequest: null });
+  const sub = createRedis(opts.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => opts.logger?.warn({ err: err.message }, 'consumer redis error'));
   sub.on('error', (err) => opts.logger?.warn({ err: err.message }, 'consumer redis error'));
   const scheduler = new TurnScheduler(redis);
@@ -188,7 +188,7 @@ export async function startTurnConsumer(opts: {
   };
 
   const worker = new Worker<TurnJob>(TURN_QUEUE, processJob, {
-    connection: { url: opts.redisUrl, maxRetriesPerRequest: null },
+    connection: bullmqConnection(opts.redisUrl),
     prefix: TURN_QUEUE_PREFIX,
     concurrency: opts.concurrency,
     telemetry: turnQueueTelemetry('sandbox-worker'),
