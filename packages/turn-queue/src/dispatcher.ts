@@ -26,9 +26,11 @@ const MAX_BATCH = 100;
 
 const tracer = paddockTracer('orchestrator');
 
+// A finished job is transport only (the turn record is the source of truth, and the scheduler's claim
+// stops a re-added job from running twice): keep few, or 10,000 of them were the biggest key family.
 const JOB_OPTIONS = {
   attempts: 1,
-  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnComplete: { age: 3600, count: 1_000 },
   removeOnFail: { age: 86_400 },
 };
 
