@@ -50,6 +50,9 @@ const needed = [
   ['iptables', 'iptables'],
   // The sandbox worker compiles its small static exec launcher (Landlock) once, with cc.
   ['cc', 'gcc'],
+  // Redis HA (Sentinel) and the guardians' balancer: their tests run the real programs on loopback.
+  ['redis-sentinel', 'redis-sentinel'],
+  ['haproxy', 'haproxy'],
 ].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
 // A static link needs the C library's archive (libc6-dev), which a bare gcc may lack.
 if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/aarch64-linux-gnu/libc.a')) {

@@ -77,8 +77,10 @@ export function redisConnectionOptions(url: string, extra: RedisOptions = {}): R
     ...(t.password ? { password: t.password } : {}),
     ...(t.sentinelUsername ? { sentinelUsername: t.sentinelUsername } : {}),
     ...(t.sentinelPassword ? { sentinelPassword: t.sentinelPassword } : {}),
-    // After a failover the old primary may answer as a replica for a moment: reconnect on READONLY.
-    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),
+    // After a failover the old primary refuses writes: READONLY once it is a replica, NOREPLICAS while
+    // it has lost its replica (the data nodes run min-replicas-to-write 1). Either answer means "not
+    // the primary": reconnect (asking the sentinels again) and resend the command there.
+    reconnectOnError: (err: Error) => (/^(READONLY|NOREPLICAS)/.test(err.message) ? 2 : false),
   };
 }
 

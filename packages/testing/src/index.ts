@@ -5,3 +5,4 @@ export * from './fake-model.ts';
 export * from './otlp-receiver.ts';
 export * from './ports.ts';
 export * from './redis.ts';
+export * from './redis-sentinel.ts';
