@@ -6,3 +6,4 @@ export * from './otlp-receiver.ts';
 export * from './ports.ts';
 export * from './redis.ts';
 export * from './redis-sentinel.ts';
+export * from './haproxy.ts';
