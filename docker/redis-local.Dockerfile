@@ -1,9 +1,10 @@
-# paddock/redis:bookworm-local: Redis from Debian's packages, for machines that reach no image
-# registry. Runs as the package's `redis` user; data in /data (a volume in compose).
+# paddock/redis:bookworm-local: Redis and Sentinel from Debian's packages, for machines that reach no
+# image registry (compose's HA profile runs redis-sentinel from it). Runs as the package's `redis`
+# user; data in /data (a volume in compose).
 ARG DEBIAN_IMAGE=paddock/debian:bookworm-local
 FROM ${DEBIAN_IMAGE}
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-sentinel >/dev/null \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /data && chown redis:redis /data
 WORKDIR /data

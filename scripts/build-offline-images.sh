@@ -2,7 +2,8 @@
 # Builds every image of the compose cluster without an image registry:
 #   paddock/debian:bookworm-local    Debian from Debian's packages (sandbox-images/build-local-base.sh)
 #   paddock/node:24-bookworm-local   + Node 24 (the npm registry's `node` package) and npm (the `npm` package)
-#   paddock/redis:bookworm-local     + redis-server from Debian's packages
+#   paddock/redis:bookworm-local     + redis-server and redis-sentinel from Debian's packages
+#   paddock/haproxy:bookworm-local   + haproxy from Debian's packages (guardian-lb)
 #   paddock/{orchestrator,guardian,egress-proxy,sandbox-worker,fake-model}:local   docker/Dockerfile targets
 # Each image is built once: present images are kept (PADDOCK_REBUILD=1 rebuilds the service images).
 # Usage: scripts/build-offline-images.sh [target ...]   (default: all of them)
@@ -14,6 +15,7 @@ tag="${PADDOCK_IMAGE_TAG:-local}"
 debian_image=paddock/debian:bookworm-local
 node_image=paddock/node:24-bookworm-local
 redis_image=paddock/redis:bookworm-local
+haproxy_image=paddock/haproxy:bookworm-local
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(guardian orchestrator egress-proxy sandbox-worker fake-model)
 say() { echo "[offline-images] $*" >&2; }
@@ -48,13 +50,23 @@ if ! have_image "$node_image"; then
   "$docker_cli" build -q --build-arg DEBIAN_IMAGE="$debian_image" -t "$node_image" "$ctx" >/dev/null
 fi
 
-# 3. Redis from Debian's packages.
-if ! have_image "$redis_image"; then
+# 3. Redis and Sentinel from Debian's packages (an image built before Sentinel was added is rebuilt).
+if ! have_image "$redis_image" \
+  || ! "$docker_cli" run --rm --entrypoint sh "$redis_image" -c 'command -v redis-sentinel' >/dev/null 2>&1; then
   ctx="$work/redis"
   mkdir -p "$ctx"
   cp docker/redis-local.Dockerfile "$ctx/Dockerfile"
   say "building $redis_image"
   "$docker_cli" build -q --build-arg DEBIAN_IMAGE="$debian_image" -t "$redis_image" "$ctx" >/dev/null
+fi
+
+# 3b. HAProxy from Debian's packages (guardian-lb).
+if ! have_image "$haproxy_image"; then
+  ctx="$work/haproxy"
+  mkdir -p "$ctx"
+  cp docker/haproxy-local.Dockerfile "$ctx/Dockerfile"
+  say "building $haproxy_image"
+  "$docker_cli" build -q --build-arg DEBIAN_IMAGE="$debian_image" -t "$haproxy_image" "$ctx" >/dev/null
 fi
 
 # 4. The service images. The context is the repository's files (tracked or not, minus .gitignore'd
@@ -82,4 +94,4 @@ for target in "${targets[@]}"; do
 done
 say "images ready:"
 "$docker_cli" image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' \
-  | grep -E "paddock/(debian|node|redis|orchestrator|guardian|egress-proxy|sandbox-worker|fake-model):" >&2
+  | grep -E "paddock/(debian|node|redis|haproxy|orchestrator|guardian|egress-proxy|sandbox-worker|fake-model):" >&2

@@ -184,7 +184,8 @@ for i in $(seq 1 9); do
   verdict=$(curl -sS --max-time 15 -D "$headers" -H 'content-type: application/json' \
     -H "authorization: Bearer $PADDOCK_GUARDIAN_SERVICE_TOKEN" -d "$body" \
     "http://127.0.0.1:$PADDOCK_GUARDIAN_HOST_PORT/v1/reviews" || true)
-  replica=$(grep -i '^x-paddock-guardian-replica:' "$headers" | tr -d '\r' | awk '{print $2}')
+  # HAProxy names the replica as address:port; the replicas are told apart by address.
+  replica=$(grep -i '^x-paddock-guardian-replica:' "$headers" | tr -d '\r' | awk '{print $2}' | cut -d: -f1)
   rm -f "$headers"
   if ! echo "$verdict" | grep -q '"outcome":"approved"'; then bad=$((bad + 1)); say "review $i via ${replica:-?}: $verdict"; fi
   answered="$answered $replica"

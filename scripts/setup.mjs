@@ -55,6 +55,9 @@ const needed = [
   ['tmux', 'tmux'],
   // The sandbox worker checks repositories out itself (mirror cache, work tree), and tests serve them.
   ['git', 'git'],
+  // Redis HA (Sentinel) and the guardians' balancer: their tests run the real programs on loopback.
+  ['redis-sentinel', 'redis-sentinel'],
+  ['haproxy', 'haproxy'],
 ].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
 // A static link needs the C library's archive (libc6-dev), which a bare gcc may lack.
 if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/aarch64-linux-gnu/libc.a')) {

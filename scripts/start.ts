@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadClusterSettings } from '@paddock/config';
+import { loadClusterSettings, redisLimits } from '@paddock/config';
 import {
   REDIS_ADMIN_USER,
   redisAclFile,
@@ -37,7 +37,7 @@ async function startLocalRedis(): Promise<string> {
   writeFileSync(aclfile, redisAclFile(secrets.redis), { mode: 0o600 });
   chmodSync(aclfile, 0o600);
   const url = `redis://127.0.0.1:${port}`;
-  const args = redisServerArgs({ port, dir, appendonly: true, aclfile });
+  const args = redisServerArgs({ port, dir, appendonly: true, aclfile, maxmemoryMb: redisLimits(settings.file).maxmemoryMb });
   children.push({
     name: 'redis',
     proc: spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env['PATH'] ?? '' } }),

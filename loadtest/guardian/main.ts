@@ -1,17 +1,20 @@
-// `npm run bench:guardian`: open-loop load against one guardian replica, then one vs three replicas
-// behind a round-robin at five times one replica's capacity, with the fake model answering after a
-// fixed latency; and, in the same run, the same load as direct `openai` SDK calls (the baseline).
-// Last stdout line: one JSON summary. Knobs (environment): GUARDIAN_BENCH_MODEL_LATENCY_MS (300),
-// GUARDIAN_BENCH_RATE (1000/s), GUARDIAN_BENCH_DURATION_MS (5000 per phase), GUARDIAN_BENCH_DEADLINE_MS
-// (1000), GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT (60: one replica's capacity is this / model latency),
-// GUARDIAN_BENCH_ANSWER_MARGIN_MS (50: the replicas' answer_margin_ms).
+// `npm run bench:guardian`: the guardian in the model-bound regime (the fake model answers after a
+// fixed latency; each replica admits a fixed number of reviews in flight), in one run: (a) throughput
+// of 1, 2 and 3 replicas behind HAProxy (compose's guardian-lb config) offered more than 3 replicas
+// can take; (b) CPU per review of the guardian process against CPU per call of a direct `openai` SDK
+// client at the same rate against the same fake model; (c) overhead p50/p99 at a rate that keeps the
+// machine under half load; (d) late approvals at 5x one replica's capacity. Last stdout line: one JSON
+// summary. Knobs (environment): GUARDIAN_BENCH_MODEL_LATENCY_MS (200), GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT
+// (10: capacity = in-flight / latency = 50/s), GUARDIAN_BENCH_RATE (50/s, phases b and c),
+// GUARDIAN_BENCH_DURATION_MS (5000 per phase), GUARDIAN_BENCH_DEADLINE_MS (1000),
+// GUARDIAN_BENCH_ANSWER_MARGIN_MS (50).
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@paddock/platform';
-import { freePort } from '@paddock/testing';
+import { freePort, startGuardianLb } from '@paddock/testing';
 import OpenAI from 'openai';
 import { type Sample, openLoop, percentile, postJson, round2 } from './open-loop.ts';
 import { type Child, startAnnouncing, startGuardian } from './processes.ts';
@@ -21,11 +24,11 @@ const num = (name: string, fallback: number) => {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
   return v;
 };
-const modelLatencyMs = num('GUARDIAN_BENCH_MODEL_LATENCY_MS', 300);
-const ratePerS = num('GUARDIAN_BENCH_RATE', 1000);
+const modelLatencyMs = num('GUARDIAN_BENCH_MODEL_LATENCY_MS', 200);
+const ratePerS = num('GUARDIAN_BENCH_RATE', 50);
 const durationMs = num('GUARDIAN_BENCH_DURATION_MS', 5000);
 const deadlineMs = num('GUARDIAN_BENCH_DEADLINE_MS', 1000);
-const replicaMaxInFlight = num('GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT', 60);
+const replicaMaxInFlight = num('GUARDIAN_BENCH_REPLICA_MAX_IN_FLIGHT', 10);
 const warmupMs = 1000;
 // Room for the way back (replica → balancer → this process) on a busy two-core machine.
 const answerMarginMs = num('GUARDIAN_BENCH_ANSWER_MARGIN_MS', 50);
@@ -202,7 +205,8 @@ async function main() {
   const modelUrl = fake.announced['url']!;
   log('fake model up', { modelUrl, modelLatencyMs });
 
-  // Baseline: the same load as direct SDK calls, no guardian in the path.
+  // (b) baseline: the same rate as direct SDK calls from this process, no guardian in the path; its
+  // CPU per call is this process's CPU (SDK + the open-loop generator) over the calls.
   const sdk = new OpenAI({ baseURL: modelUrl, apiKey: 'bench', maxRetries: 0 });
   const baselineSend = (i: number) =>
     sdk.chat.completions
@@ -225,7 +229,9 @@ async function main() {
       )
       .then(() => undefined);
   await openLoop({ ratePerS: ratePerS, durationMs: warmupMs, send: baselineSend });
+  const sdkCpuBefore = process.cpuUsage();
   const base = await openLoop({ ratePerS: ratePerS, durationMs, send: baselineSend });
+  const sdkCpu = process.cpuUsage(sdkCpuBefore);
   const baseLatency = base.samples.filter((s) => !s.error).map((s) => s.doneAt - s.scheduledAt);
   const baseline = {
     phase: 'baseline_direct_sdk',
@@ -234,10 +240,11 @@ async function main() {
     errors: base.samples.filter((s) => s.error).length,
     latency_p50_ms: round2(percentile(baseLatency, 50)),
     latency_p99_ms: round2(percentile(baseLatency, 99)),
+    sdk_cpu_ms_per_call: round2((sdkCpu.user + sdkCpu.system) / 1000 / base.samples.length),
   };
   log('phase done', baseline);
 
-  // Overhead: one replica with room for the whole load in flight.
+  // (b, c) one replica with room for the whole load, direct: CPU per review and overhead at a low rate.
   const roomy = await guardianReplica(modelUrl, 4096);
   const overheadPhase = await runGuardianPhase(
     'replicas_1_overhead',
@@ -245,39 +252,36 @@ async function main() {
     ratePerS,
     [roomy.pid],
   );
-  // The same replica at a fifth of the rate: its overhead when not saturated.
-  const lowRate = Math.max(1, Math.round(ratePerS / 5));
-  const overheadLow = await runGuardianPhase(
-    'replicas_1_overhead_low_rate',
-    new URL('/v1/reviews', roomy.url),
-    lowRate,
-    [roomy.pid],
-  );
   await children.pop()!.stop();
 
-  // Scaling and overload: replicas with a fixed capacity, offered five times one replica's capacity.
+  // (a) throughput: replicas of a fixed capacity behind HAProxy, offered more than three can take.
   const capacityPerS = (replicaMaxInFlight * 1000) / modelLatencyMs;
-  const overloadRate = Math.round(5 * capacityPerS);
+  const scalingRate = Math.round(3.5 * capacityPerS);
   const replicas = [];
   for (let r = 0; r < 3; r++) replicas.push(await guardianReplica(modelUrl, replicaMaxInFlight));
-  const one = await runGuardianPhase(
+  const scaling = [];
+  for (const n of [1, 2, 3]) {
+    const behind = replicas.slice(0, n);
+    const lb = await startGuardianLb(behind.map((r) => ({ host: '127.0.0.1', port: Number(new URL(r.url).port) })));
+    try {
+      scaling.push(
+        await runGuardianPhase(`replicas_${n}_haproxy`, new URL('/v1/reviews', lb.url), scalingRate, behind.map((r) => r.pid)),
+      );
+    } finally {
+      await lb.stop();
+    }
+  }
+  // (d) 5x one replica's capacity, direct: every answer after its deadline is a late approval.
+  const overloadRate = Math.round(5 * capacityPerS);
+  const overload = await runGuardianPhase(
     'replicas_1_at_5x_capacity',
     new URL('/v1/reviews', replicas[0]!.url),
     overloadRate,
     [replicas[0]!.pid],
   );
-  const rr = await startAnnouncing(join(here, 'round-robin.ts'), {
-    RR_UPSTREAMS: replicas.map((r) => r.url).join(','),
-  });
-  children.push(rr);
-  const three = await runGuardianPhase(
-    'replicas_3_round_robin',
-    new URL('/v1/reviews', rr.announced['url']!),
-    overloadRate,
-    replicas.map((r) => r.pid),
-  );
 
-  const phases = [overheadPhase, overheadLow, one, three];
+  const phases = [overheadPhase, ...scaling, overload];
+  const [one, two, three] = scaling;
   const summary = {
     bench: 'guardian',
     model_latency_ms: modelLatencyMs,
@@ -285,21 +289,25 @@ async function main() {
     phase_duration_ms: durationMs,
     replica_max_in_flight: replicaMaxInFlight,
     replica_capacity_per_s: round2(capacityPerS),
+    scaling_rate_per_s: scalingRate,
     overhead_rate_per_s: ratePerS,
     overload_rate_per_s: overloadRate,
-    replicas_1_reviews_per_s: one.reviews_per_s,
-    replicas_3_reviews_per_s: three.reviews_per_s,
+    replicas_1_reviews_per_s: one!.reviews_per_s,
+    replicas_2_reviews_per_s: two!.reviews_per_s,
+    replicas_3_reviews_per_s: three!.reviews_per_s,
+    replicas_3_over_1: round2(three!.reviews_per_s / one!.reviews_per_s),
+    guardian_cpu_ms_per_review: overheadPhase.guardian_cpu_ms_per_review,
+    sdk_cpu_ms_per_call: baseline.sdk_cpu_ms_per_call,
     overhead_p50_ms: overheadPhase.overhead_p50_ms,
     overhead_p99_ms: overheadPhase.overhead_p99_ms,
-    guardian_cpu_ms_per_review: overheadPhase.guardian_cpu_ms_per_review,
-    low_rate_per_s: lowRate,
-    low_rate_overhead_p50_ms: overheadLow.overhead_p50_ms,
-    low_rate_overhead_p99_ms: overheadLow.overhead_p99_ms,
+    late_approvals: overload.late_approvals,
+    late_approvals_all_phases: phases.reduce((n, p) => n + p.late_approvals, 0),
     answer_margin_ms: answerMarginMs,
     guardian_p50_minus_baseline_p50_ms: round2(overheadPhase.latency_p50_ms - baseline.latency_p50_ms),
     guardian_p99_minus_baseline_p99_ms: round2(overheadPhase.latency_p99_ms - baseline.latency_p99_ms),
-    late_approvals: phases.reduce((n, p) => n + p.late_approvals, 0),
-    late_approvals_seen_by_client: phases.reduce((n, p) => n + p.late_approvals_seen_by_client, 0),
+    // Others may share the machine: the load average says how idle it was.
+    load_average_1m: round2(loadavg()[0]!),
+    cpus: availableParallelism(),
     shed: phases.reduce((n, p) => n + p.shed, 0),
     timed_out: phases.reduce((n, p) => n + p.timed_out, 0),
     errors: phases.reduce((n, p) => n + p.errors, 0) + baseline.errors,

@@ -291,7 +291,12 @@ describe('compose files', () => {
     assert.ok(s.jaeger.profiles.includes('observability'));
     // Guardian replicas publish no port (they scale); clients reach them through guardian-lb.
     assert.equal(s.guardian.ports, undefined);
-    assert.match(s['guardian-lb'].command.join(' '), /guardian-balancer/);
+    // guardian-lb is HAProxy running the repository's config (the file the balancer test runs).
+    assert.match(s['guardian-lb'].command.join(' '), /^haproxy /);
+    assert.ok(
+      (s['guardian-lb'].volumes as string[]).includes('./docker/guardian-lb.haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro'),
+    );
+    assert.match((s.redis.command as string[]).join(' '), /--maxmemory \S+/);
     for (const name of ['orchestrator', 'guardian', 'guardian-lb', 'egress-proxy', 'sandbox-worker']) {
       assert.equal(s[name].read_only, true, `${name} read_only`);
       assert.deepEqual(s[name].cap_drop, ['ALL'], `${name} cap_drop`);

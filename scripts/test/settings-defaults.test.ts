@@ -178,6 +178,15 @@ describe('an empty cluster file yields exactly the schema defaults', () => {
     assert.deepEqual(unread, []);
   });
 
+  test('[redis] retention and memory bound: the schema defaults', () => {
+    assert.deepEqual(cluster.redis, {
+      eventsMaxPerThread: schemaDefault('redis.events_max_per_thread'),
+      eventsRetentionMs: schemaDefault('redis.events_retention_ms'),
+      auditMaxPerWorkspace: schemaDefault('redis.audit_max_per_workspace'),
+      maxmemoryMb: schemaDefault('redis.maxmemory_mb'),
+    });
+  });
+
   test('the cluster-wide listeners and names are the schema defaults too', () => {
     assert.equal(cluster.orchestrator.host, schemaDefault('orchestrator.host'));
     assert.equal(cluster.orchestrator.port, schemaDefault('orchestrator.port'));

@@ -8,6 +8,7 @@ import { ConfigError, type ConfigLayer, DEFAULT_AGENT_CONFIG, readClusterFile } 
 import { EgressProxySection } from './sections/egress-proxy.ts';
 import { GuardianSection } from './sections/guardian.ts';
 import { OrchestratorSection } from './sections/orchestrator.ts';
+import { RedisSection } from './sections/redis.ts';
 import { SandboxWorkerSection } from './sections/sandbox-worker.ts';
 import { ClusterSection } from './sections/cluster.ts';
 import { envMs } from './env-ms.ts';
@@ -26,7 +27,28 @@ export type ClusterSettings = {
   sandboxWorker: Listen & { concurrency: number };
   /** `[cluster] shutdown_grace_ms` or PADDOCK_SHUTDOWN_GRACE_MS: every service's shutdown budget. */
   shutdownGraceMs: number;
+  /** [redis] retention and memory bound (absent in hand-made settings: the schema's defaults). */
+  redis?: RedisLimits;
 };
+
+/** How much of Redis the growing streams may hold, read once from [redis] by every service. */
+export type RedisLimits = {
+  eventsMaxPerThread: number;
+  eventsRetentionMs: number;
+  auditMaxPerWorkspace: number;
+  maxmemoryMb: number;
+};
+
+/** The [redis] limits of a cluster file (the schema's defaults for every key it leaves out). */
+export function redisLimits(file: ClusterFile): RedisLimits {
+  const r = withDefaults(RedisSection, file.redis, ['url']);
+  return {
+    eventsMaxPerThread: r.events_max_per_thread,
+    eventsRetentionMs: r.events_retention_ms,
+    auditMaxPerWorkspace: r.audit_max_per_workspace,
+    maxmemoryMb: r.maxmemory_mb,
+  };
+}
 
 /** `PADDOCK_CONFIG`, else `./paddock.toml` when it exists. */
 export function clusterFilePath(
@@ -72,6 +94,7 @@ export function loadClusterSettings(
     configPath,
     file,
     redisUrl: env['PADDOCK_REDIS_URL'] || file.redis?.url,
+    redis: redisLimits(file),
     orchestrator: {
       host: host(orchestrator, 'PADDOCK_ORCHESTRATOR_HOST'),
       port: port(env, 'PADDOCK_ORCHESTRATOR_PORT', orchestrator.port),

@@ -6,6 +6,7 @@ export * from './ids.ts';
 export * from './images.ts';
 export * from './lifecycle.ts';
 export * from './logger.ts';
+export * from './redis-client.ts';
 export * from './redis-server.ts';
 export * from './telemetry.ts';
 export * from './tracing.ts';

@@ -1,12 +1,19 @@
-// Running a redis-server process: its arguments (loopback, AOF, noeviction) and a readiness probe.
+// Running a redis-server process: its arguments (loopback, AOF, noeviction, maxmemory) and a readiness probe.
 // Used by `npm start` for the local Redis and by the test harness for each suite's Redis.
-import { Redis } from 'ioredis';
+import { createRedis } from './redis-client.ts';
 
 /**
  * Arguments for a redis-server bound to loopback that never evicts; AOF on when `appendonly`; users
- * from `aclfile` (redis-acl.ts) when given, so no password is ever on the command line.
+ * from `aclfile` (redis-acl.ts) when given, so no password is ever on the command line; `maxmemoryMb`
+ * bounds it (with noeviction a write past the bound fails rather than dropping a key someone relies on).
  */
-export function redisServerArgs(opts: { port: number; dir: string; appendonly: boolean; aclfile?: string }): string[] {
+export function redisServerArgs(opts: {
+  port: number;
+  dir: string;
+  appendonly: boolean;
+  aclfile?: string;
+  maxmemoryMb?: number;
+}): string[] {
   return [
     '--port', String(opts.port),
     '--bind', '127.0.0.1',
@@ -15,6 +22,7 @@ export function redisServerArgs(opts: { port: number; dir: string; appendonly: b
     '--appendonly', opts.appendonly ? 'yes' : 'no',
     '--appendfsync', opts.appendonly ? 'everysec' : 'no',
     '--maxmemory-policy', 'noeviction',
+    ...(opts.maxmemoryMb ? ['--maxmemory', `${opts.maxmemoryMb}mb`] : []),
     '--protected-mode', 'yes',
     ...(opts.aclfile ? ['--aclfile', opts.aclfile] : []),
   ];
@@ -22,7 +30,7 @@ export function redisServerArgs(opts: { port: number; dir: string; appendonly: b
 
 /** True when a Redis server answers PING at `url` (one attempt, no retries). */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const c = createRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   c.on('error', () => {}); // a refused connection is an answer of "no", not a crash
   try {
     await c.connect();

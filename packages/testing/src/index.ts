@@ -6,3 +6,5 @@ export * from './git-server.ts';
 export * from './otlp-receiver.ts';
 export * from './ports.ts';
 export * from './redis.ts';
+export * from './redis-sentinel.ts';
+export * from './haproxy.ts';

@@ -36,7 +36,9 @@ export type RedisServer = {
   stop: () => Promise<void>;
 };
 
-export async function startRedis(opts: { appendonly?: boolean; acl?: boolean } = {}): Promise<RedisServer> {
+export async function startRedis(
+  opts: { appendonly?: boolean; acl?: boolean; maxmemoryMb?: number } = {},
+): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'paddock-redis-'));
   const clients: Redis[] = [];
@@ -49,7 +51,13 @@ export async function startRedis(opts: { appendonly?: boolean; acl?: boolean } =
     writeFileSync(aclfile, redisAclFile(passwords), { mode: 0o600 });
   }
   const url = passwords ? redisUrlFor(plainUrl, REDIS_ADMIN_USER, passwords.admin) : plainUrl;
-  const args = redisServerArgs({ port, dir, appendonly: opts.appendonly ?? false, ...(aclfile ? { aclfile } : {}) });
+  const args = redisServerArgs({
+    port,
+    dir,
+    appendonly: opts.appendonly ?? false,
+    ...(aclfile ? { aclfile } : {}),
+    ...(opts.maxmemoryMb ? { maxmemoryMb: opts.maxmemoryMb } : {}),
+  });
   const launch = async () => {
     const p = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     proc = p;

@@ -9,7 +9,7 @@ import { metrics, SpanStatusCode } from '@opentelemetry/api';
 import { type Job, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { inSpan, newId, onFirstUse, paddockTracer, withDeadline } from '@paddock/platform';
+import { bullmqConnection, createRedis, inSpan, newId, onFirstUse, paddockTracer, withDeadline } from '@paddock/platform';
 import {
   appendAudit,
   appendEvent,
@@ -114,8 +114,8 @@ export async function startTurnConsumer(opts: {
       return false;
     });
   // One connection for our scripts and events, one subscribed to interrupts; BullMQ owns its own.
-  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-  const sub = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  const redis = createRedis(opts.redisUrl, { maxRetriesPerRequest: null });
+  const sub = createRedis(opts.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => opts.logger?.warn({ err: err.message }, 'consumer redis error'));
   sub.on('error', (err) => opts.logger?.warn({ err: err.message }, 'consumer redis error'));
   const scheduler = new TurnScheduler(redis);
@@ -264,7 +264,7 @@ export async function startTurnConsumer(opts: {
   };
 
   const worker = new Worker<TurnJob>(TURN_QUEUE, processJob, {
-    connection: { url: opts.redisUrl, maxRetriesPerRequest: null },
+    connection: bullmqConnection(opts.redisUrl),
     prefix: TURN_QUEUE_PREFIX,
     concurrency: opts.concurrency,
     telemetry: turnQueueTelemetry('sandbox-worker'),

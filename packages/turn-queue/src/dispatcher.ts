@@ -4,11 +4,11 @@
 // (a crash between the Lua dispatch and the add); BullMQ ignores an add whose job id exists.
 import { channels, TURN_QUEUE, TURN_QUEUE_PREFIX } from '@paddock/contracts';
 import { TurnScheduler } from './scheduler.ts';
-import { contextFrom, paddockTracer, traceHeaders, withDeadline } from '@paddock/platform';
+import { bullmqConnection, contextFrom, createRedis, paddockTracer, traceHeaders, withDeadline } from '@paddock/platform';
 import type { TurnJob } from '@paddock/contracts';
 import { metrics, SpanKind, trace } from '@opentelemetry/api';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 export type DispatcherOptions = {
@@ -26,9 +26,11 @@ const MAX_BATCH = 100;
 
 const tracer = paddockTracer('orchestrator');
 
+// A finished job is transport only (the turn record is the source of truth, and the scheduler's claim
+// stops a re-added job from running twice): keep few, or 10,000 of them were the biggest key family.
 const JOB_OPTIONS = {
   attempts: 1,
-  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnComplete: { age: 3600, count: 1_000 },
   removeOnFail: { age: 86_400 },
 };
 
@@ -48,13 +50,13 @@ export class Dispatcher {
     this.opts = opts;
     // Not the request path: commands wait across a Redis restart (a BullMQ connection with the
     // offline queue off never recovers from one), and each pass is bounded by PASS_DEADLINE_MS.
-    this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-    this.sub = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    this.redis = createRedis(opts.redisUrl, { maxRetriesPerRequest: null });
+    this.sub = createRedis(opts.redisUrl, { maxRetriesPerRequest: null });
     for (const c of [this.redis, this.sub])
       c.on('error', (err) => opts.logger.warn({ err: err.message }, 'dispatcher redis'));
     this.scheduler = new TurnScheduler(this.redis);
     this.queue = new Queue(TURN_QUEUE, {
-      connection: { url: opts.redisUrl, maxRetriesPerRequest: null },
+      connection: bullmqConnection(opts.redisUrl),
       prefix: TURN_QUEUE_PREFIX,
     });
     this.queue.on('error', (err) => opts.logger.warn({ err: err.message }, 'turn queue'));

@@ -1,18 +1,20 @@
 // Egress proxy entry: config, Redis, then the composition root (egress-proxy.ts); closes on SIGTERM.
-import { closeOnSignals, createLogger, shutdownBudget, startTelemetry } from '@paddock/platform';
-import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
-import { requireServiceToken } from '@paddock/contracts';
-import { Redis } from 'ioredis';
+import { closeOnSignals, createLogger, createRedis, shutdownBudget, startTelemetry } from '@paddock/platform';
+import { loadClusterSettings, redisLimits, requireRedisUrl } from '@paddock/config';
+import { configureStreamRetention, requireServiceToken } from '@paddock/contracts';
+import type { Redis } from 'ioredis';
 import { startEgressProxy } from './egress-proxy.ts';
 import { egressProxySettings } from './settings.ts';
 
 const logger = createLogger('egress-proxy');
 const settings = loadClusterSettings();
+// Every stream this process writes is trimmed to the [redis] bounds.
+configureStreamRetention(redisLimits(settings.file));
 const proxySettings = egressProxySettings(settings);
 const telemetry = await startTelemetry('egress-proxy');
 // Fail fast when Redis is away: a request whose policy cannot be read is refused, not queued.
 // Auto-pipelining batches the per-request policy reads of concurrent requests into one write.
-const redis = new Redis(requireRedisUrl(settings), {
+const redis = createRedis(requireRedisUrl(settings), {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   enableAutoPipelining: true,

@@ -4,12 +4,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClusterFile } from '@paddock/config';
-import { serveMetrics } from '@paddock/platform';
+import { createRedis, serveMetrics } from '@paddock/platform';
 import { Dispatcher, TurnScheduler } from '@paddock/turn-queue';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
+import { registerRedisMemoryGauges } from './redis-memory.ts';
 import { startAuditRetention } from './audit-retention.ts';
 import { checkDurability } from './redis-check.ts';
 import type { OrchestratorSettings } from './settings.ts';
@@ -39,7 +40,7 @@ export async function startOrchestrator(o: {
   metrics?: { host: string; port: number };
 }): Promise<Orchestrator> {
   // enableOfflineQueue false: with Redis down a request fails at once (503) instead of hanging.
-  const redis = new Redis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const redis = createRedis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', (err) => o.logger.warn({ err: err.message }, 'redis error'));
   try {
     await new Promise<void>((resolve, reject) => {
@@ -88,6 +89,7 @@ export async function startOrchestrator(o: {
         })
       : undefined;
   await webhooks?.start();
+  const memoryGauges = registerRedisMemoryGauges(redis);
   const retention = startAuditRetention({
     redis,
     retentionDays: o.settings.auditRetentionDays,
@@ -102,6 +104,7 @@ export async function startOrchestrator(o: {
     close: async () => {
       retention.stop();
       await webhooks?.close();
+      memoryGauges.stop();
       if (metrics) await new Promise<void>((resolve) => metrics.close(() => resolve()));
       await app.close();
       await dispatcher.close();

@@ -1,7 +1,8 @@
 // Sandbox worker entry: config, Docker, the sandbox image, the worker's parts (lease, reaper,
 // network, sandboxes, turn engine) and the health probe; closes on SIGTERM.
 import { closeOnSignals, createLogger, ensureSandboxImage, shutdownBudget, startTelemetry } from '@paddock/platform';
-import { loadClusterSettings, requireRedisUrl } from '@paddock/config';
+import { loadClusterSettings, redisLimits, requireRedisUrl } from '@paddock/config';
+import { configureStreamRetention } from '@paddock/contracts';
 import Docker from 'dockerode';
 import { sandboxWorkerSettings } from './settings.ts';
 import { createHealthServer } from './health.ts';
@@ -9,6 +10,8 @@ import { startWorker } from './worker.ts';
 
 const logger = createLogger('sandbox-worker');
 const settings = loadClusterSettings();
+// Every stream this process writes is trimmed to the [redis] bounds.
+configureStreamRetention(redisLimits(settings.file));
 const config = sandboxWorkerSettings(settings);
 const telemetry = await startTelemetry('sandbox-worker');
 const docker = new Docker();

@@ -2,6 +2,7 @@
 // It acts only on sandboxes this worker owns (their Redis record says so; a lapsed owner's are the
 // reaper's), first waits (bounded) for the thread's running turn to stop, which the deletion
 // interrupted, and acknowledges the deletion only once the sandbox is gone or the thread has none.
+import { createRedis } from '@paddock/platform';
 import {
   ackThreadDeleted,
   type DeletedThread,
@@ -11,7 +12,7 @@ import {
   sandboxChannels,
   sandboxKeys,
 } from '@paddock/contracts';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SandboxManager } from './sandbox-manager.ts';
 
@@ -86,7 +87,7 @@ export async function startThreadTeardown(o: ThreadTeardownOptions): Promise<Thr
     for (const t of await pendingThreadDeletions(o.redis, SCAN_BATCH)) handle(t);
   };
 
-  const sub = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
+  const sub = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
   sub.on('error', (err) => o.logger?.warn({ err: err.message }, 'thread teardown redis error'));
   sub.on('message', (_channel, raw: string) => {
     const t = parseDeletedThread(raw);

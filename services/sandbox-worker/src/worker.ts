@@ -3,6 +3,7 @@
 // the teardown of deleted threads' sandboxes, and the turn consumer running the turn engine.
 // main.ts wires it from the cluster file; the end-to-end tests start it in-process with their own
 // labels and budgets.
+import { createRedis } from '@paddock/platform';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ModelProviders } from '@paddock/config';
@@ -11,7 +12,7 @@ import { createInternalServer, listenInternal } from './internal/internal-server
 import { createSandboxNetwork, removeSandboxNetwork } from './sandbox-network.ts';
 import { startTurnConsumer, type TurnConsumer, type UsagePricing } from '@paddock/turn-queue';
 import type Docker from 'dockerode';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { prepareAgentRuntime } from './agent-runtime.ts';
 import type { SandboxLimits } from './container-spec.ts';
@@ -94,7 +95,7 @@ export type RunningWorker = {
 
 export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const workerId = o.workerId ?? `wkr-${hostname().slice(0, 20)}-${randomBytes(6).toString('hex')}`;
-  const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
+  const redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => o.logger.warn({ err: err.message }, 'redis error'));
   const lease = await holdWorkerLease(redis, workerId, o.leaseMs, (err) =>
     o.logger.error({ err: err.message }, 'worker lease refresh failed'),

@@ -67,20 +67,37 @@ export type ThreadEvent =
   | { type: 'item.started' | 'item.completed'; turn_id?: string; item: ThreadItem }
   | { type: 'item.updated'; turn_id?: string; item: ThreadItem | CommandOutputDelta };
 
-/** Events kept per thread (approximate trim): the stream is a log for clients, not an archive. */
-export const EVENTS_MAX_LEN = 10_000;
+/**
+ * How long and how much of a thread's event stream Redis keeps ([redis] events_max_per_thread,
+ * events_retention_ms): the stream is a log for clients, not an archive. Trimming on the write that
+ * grows the stream keeps the bound without a sweeper; the PEXPIRE makes an idle thread's stream go.
+ */
+export type EventRetention = { maxPerThread: number; retentionMs: number };
+export const DEFAULT_EVENT_RETENTION: EventRetention = { maxPerThread: 10_000, retentionMs: 604_800_000 };
+/** Kept for readers that size pages by it. */
+export const EVENTS_MAX_LEN = DEFAULT_EVENT_RETENTION.maxPerThread;
+
+// One value per process, set by the service's composition root from its [redis] section, so every
+// writer of a process (worker, proxy escalations, orchestrator) trims alike without threading it
+// through each call site.
+let eventRetention: EventRetention = DEFAULT_EVENT_RETENTION;
+export function configureEventRetention(r: EventRetention): void {
+  eventRetention = { ...r };
+}
 
 /** Appends one event to the thread's stream; returns its stream id (the SSE event id). */
 export async function appendEvent(redis: Redis, threadId: string, event: ThreadEvent): Promise<string> {
-  const id = await redis.xadd(
-    keys.events(threadId),
-    'MAXLEN',
-    '~',
-    String(EVENTS_MAX_LEN),
-    '*',
-    'event',
-    JSON.stringify(event),
-  );
+  const key = keys.events(threadId);
+  const { maxPerThread, retentionMs } = eventRetention;
+  // MULTI: the append and its trims reach Redis (and the AOF) together, one round trip.
+  const replies = await redis
+    .multi()
+    .xadd(key, 'MAXLEN', '~', String(maxPerThread), '*', 'event', JSON.stringify(event))
+    .xtrim(key, 'MINID', '~', `${Date.now() - retentionMs}-0`)
+    .pexpire(key, retentionMs)
+    .exec();
+  const [err, id] = replies?.[0] ?? [new Error('event append discarded'), null];
+  if (err) throw err;
   return id as string;
 }
 
