@@ -3,7 +3,8 @@
 // machine's own Node, before any dependency exists. Idempotent: each step checks before it acts.
 //   1. npm ci when node_modules is missing or older than package-lock.json
 //   2. on Debian/Ubuntu as root: apt-get install what is missing (redis-server, docker.io, debootstrap,
-//      openssl, iptables, gcc + libc6-dev: TLS upstreams in tests, the sandbox firewall, the exec launcher)
+//      openssl, iptables, gcc + libc6-dev, squid: TLS upstreams in tests, the sandbox firewall, the exec
+//      launcher, the proxy benchmark's baseline)
 //   3. dockerd started when no Docker engine answers
 //   4. the sandbox base image built when absent (on the project's Node 24)
 // PADDOCK_SKIP_SETUP=1 skips all of it.
@@ -50,6 +51,8 @@ const needed = [
   ['iptables', 'iptables'],
   // The sandbox worker compiles its small static exec launcher (Landlock) once, with cc.
   ['cc', 'gcc'],
+  // `npm run bench:proxy` measures the egress proxy against Debian's Squid in the same run.
+  ['squid', 'squid'],
 ].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
 // A static link needs the C library's archive (libc6-dev), which a bare gcc may lack.
 if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/aarch64-linux-gnu/libc.a')) {

@@ -62,6 +62,8 @@ export type EgressProxy = {
   unlisten(network: string): Promise<void>;
   /** Writes buffered decision records now (tests, shutdown). */
   flushAudit(): Promise<void>;
+  /** True while the identity cache receives invalidations (before that, every request reads Redis). */
+  identityCacheLive(): boolean;
   close(): Promise<void>;
 };
 
@@ -95,8 +97,9 @@ export function createEgressProxy(deps: {
   const { logger } = deps;
   const shutdown = new AbortController();
   const audit = createAuditLog({ redis: deps.redis, logger, maxPending: options.auditMaxPending });
+  const identify = createIdentityReader(deps.redis, { logger });
   const admit = createAdmission({
-    identify: createIdentityReader(deps.redis),
+    identify,
     addressPolicy: createAddressPolicy(options.allowedPrivateRanges),
     lookup: deps.lookup,
     escalator: createEscalator({
@@ -482,8 +485,10 @@ export function createEgressProxy(deps: {
       await Promise.all(gone.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
     },
     flushAudit: () => audit.flush(),
+    identityCacheLive: () => identify.cacheLive(),
     async close() {
       shutdown.abort();
+      await identify.close();
       // Stop accepting, then cut what is open (tunnels, keep-alive clients): server.close() alone
       // waits for every idle keep-alive connection to go away by itself.
       const closed = Promise.all(
