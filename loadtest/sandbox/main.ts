@@ -114,10 +114,13 @@ try {
   const { sandbox } = await manager.forThread({ workspace: 'bench', thread: 'warm-0' });
   for (let i = 0; i < 20; i++) await manager.exec(sandbox, { argv: ['true'], mode: 'workspace-write' });
   const agentExec: number[] = [];
+  /** The agent's own spawn-to-exit time of each exec (launcher, command, process-tree sweep). */
+  const agentSide: number[] = [];
   for (let i = 0; i < EXEC_SAMPLES; i++) {
     const [ms, r] = await timed(() => manager!.exec(sandbox, { argv: ['true'], mode: 'workspace-write' }));
     if (r.exitCode !== 0) throw new Error(`true exited ${r.exitCode}`);
     agentExec.push(ms);
+    agentSide.push(r.durationMs);
   }
   for (let i = 0; i < 5; i++) await dockerExecTrue(sandbox.container);
   const dockerExec: number[] = [];
@@ -148,6 +151,7 @@ try {
     cold_vs_docker_run_ratio: Number((pct(cold, 50) / pct(dockerRun, 50)).toFixed(2)),
     exec_p50_ms: pct(agentExec, 50),
     exec_p99_ms: pct(agentExec, 99),
+    exec_agent_side_p50_ms: pct(agentSide, 50),
     docker_exec_p50_ms: pct(dockerExec, 50),
     docker_exec_p99_ms: pct(dockerExec, 99),
     exec_vs_docker_exec_ratio: Number((pct(agentExec, 50) / pct(dockerExec, 50)).toFixed(3)),
