@@ -3,8 +3,9 @@
 // machine's own Node, before any dependency exists. Idempotent: each step checks before it acts.
 //   1. npm ci when node_modules is missing or older than package-lock.json
 //   2. on Debian/Ubuntu as root: apt-get install what is missing (redis-server, docker.io, debootstrap,
-//      openssl, iptables, gcc + libc6-dev, tmux: TLS upstreams in tests, the sandbox firewall, the exec
-//      launcher, the CLI's terminal tests)
+//      openssl, iptables, gcc + libc6-dev, tmux, git, redis-sentinel, haproxy, squid: TLS upstreams in
+//      tests, the sandbox firewall, the exec launcher, the CLI's terminal tests, repository checkouts,
+//      Redis HA and the guardians' balancer, the proxy benchmark's baseline)
 //   3. dockerd started when no Docker engine answers
 //   4. the sandbox base image built when absent (on the project's Node 24)
 // PADDOCK_SKIP_SETUP=1 skips all of it.
@@ -58,6 +59,8 @@ const needed = [
   // Redis HA (Sentinel) and the guardians' balancer: their tests run the real programs on loopback.
   ['redis-sentinel', 'redis-sentinel'],
   ['haproxy', 'haproxy'],
+  // `npm run bench:proxy` measures the egress proxy against Debian's Squid in the same run.
+  ['squid', 'squid'],
 ].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
 // A static link needs the C library's archive (libc6-dev), which a bare gcc may lack.
 if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/aarch64-linux-gnu/libc.a')) {

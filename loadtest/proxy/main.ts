@@ -28,7 +28,7 @@ function startChild(
   env: NodeJS.ProcessEnv,
   readyPattern?: RegExp,
 ): Promise<{ proc: ChildProcess; match: RegExpMatchArray | null }> {
-  const proc = spawn(process.execPath, args, {
+  const proc = spawn(process.execPath, [...(process.env["BENCH_PROXY_NODE_FLAGS"] ?? "").split(" ").filter(Boolean), ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

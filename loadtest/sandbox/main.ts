@@ -35,6 +35,18 @@ async function timed<T>(work: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t, v];
 }
 
+/** A bare `docker run IMAGE true` through dockerode (create, start, wait for the exit): the engine's
+ * own cold-start cost for the image, on the default bridge, no volume; the removal is not timed. */
+async function dockerRunTrue(image: string): Promise<number> {
+  const t = performance.now();
+  const container = await docker.createContainer({ Image: image, Cmd: ['true'], Labels: run.labels });
+  await container.start();
+  await container.wait();
+  const ms = performance.now() - t;
+  await container.remove({ force: true });
+  return ms;
+}
+
 /** One `docker exec` of `true` through dockerode: create, start attached, wait for the stream, inspect. */
 async function dockerExecTrue(container: Docker.Container): Promise<number> {
   const exec = await container.exec({ Cmd: ['true'], AttachStdout: true, AttachStderr: true, User: '1000:1000' });
@@ -87,22 +99,28 @@ try {
     warm.push(ms);
   }
 
-  log(`cold create+start x${COLD_SAMPLES}`);
+  log(`cold create+start x${COLD_SAMPLES}, each followed by a bare docker run of the same image`);
   const cold: number[] = [];
+  const dockerRun: number[] = [];
+  await dockerRunTrue(image); // the engine's first run of the image warms its caches for both
   for (let i = 0; i < COLD_SAMPLES; i++) {
     const [ms, claim] = await timed(() => manager!.forThread({ workspace: 'bench', thread: `cold-${i}` }));
     if (claim.source !== 'cold') throw new Error(`cold ${i} came from ${claim.source}`);
     cold.push(ms);
+    dockerRun.push(await dockerRunTrue(image));
   }
 
   log('exec round trips in one sandbox: agent, then docker exec');
   const { sandbox } = await manager.forThread({ workspace: 'bench', thread: 'warm-0' });
   for (let i = 0; i < 20; i++) await manager.exec(sandbox, { argv: ['true'], mode: 'workspace-write' });
   const agentExec: number[] = [];
+  /** The agent's own spawn-to-exit time of each exec (launcher, command, process-tree sweep). */
+  const agentSide: number[] = [];
   for (let i = 0; i < EXEC_SAMPLES; i++) {
     const [ms, r] = await timed(() => manager!.exec(sandbox, { argv: ['true'], mode: 'workspace-write' }));
     if (r.exitCode !== 0) throw new Error(`true exited ${r.exitCode}`);
     agentExec.push(ms);
+    agentSide.push(r.durationMs);
   }
   for (let i = 0; i < 5; i++) await dockerExecTrue(sandbox.container);
   const dockerExec: number[] = [];
@@ -129,8 +147,11 @@ try {
     warm_claim_p50_ms: pct(warm, 50),
     warm_claim_p99_ms: pct(warm, 99),
     cold_start_p50_ms: pct(cold, 50),
+    docker_run_p50_ms: pct(dockerRun, 50),
+    cold_vs_docker_run_ratio: Number((pct(cold, 50) / pct(dockerRun, 50)).toFixed(2)),
     exec_p50_ms: pct(agentExec, 50),
     exec_p99_ms: pct(agentExec, 99),
+    exec_agent_side_p50_ms: pct(agentSide, 50),
     docker_exec_p50_ms: pct(dockerExec, 50),
     docker_exec_p99_ms: pct(dockerExec, 99),
     exec_vs_docker_exec_ratio: Number((pct(agentExec, 50) / pct(dockerExec, 50)).toFixed(3)),

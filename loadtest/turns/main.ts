@@ -149,6 +149,8 @@ async function main() {
     }
 
     const firsts = timings.map((t) => t.enqueueToFirstCommandMs);
+    if (process.env['BENCH_VERBOSE'])
+      process.stderr.write(`${timings.map((t) => `${t.enqueueToFirstCommandMs}/${t.startToFirstCommandMs}/${t.enqueueToEndMs}`).join(' ')}\n`);
     const summary = {
       bench: 'turns',
       turns: timings.length,

@@ -148,6 +148,9 @@ export const egressKeys = {
   sandboxBytes: (sandboxId: string) => `${P}:egress:bytes:${sandboxId}`,
   /** Stream of DecisionRecord (egress/decision.ts). */
   decisions: `${P}:egress:decisions`,
+  /** Pub/sub channel: newline-separated keys above (sandbox, source, cred) a writer just changed or
+   * deleted; the proxy drops its cached copies of them (services/egress-proxy/src/identity-cache.ts). */
+  changed: `${P}:egress:changed`,
 } as const;
 
 // ---- Lua: key helpers generated from the functions above

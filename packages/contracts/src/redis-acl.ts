@@ -99,6 +99,8 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     // Reviews and approvals of held requests, counted where they happen.
     '~paddock:analytics:ws:*:reviews:*',
     '~paddock:analytics:ws:*:approvals:*',
+    // Invalidations of its cached identities (the sandbox worker publishes them).
+    '&paddock:egress:changed',
     ...DATA_COMMANDS,
   ],
 };

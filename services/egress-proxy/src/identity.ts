@@ -1,12 +1,15 @@
 // Who is asking: the sandbox that owns the connection's source address on the listener's network
 // (unforgeable: sandboxes cannot change their address), and the exec that holds the credential in
-// Proxy-Authorization. One Redis round trip per request, so policy changes apply at once.
+// Proxy-Authorization. Read through the in-process identity cache (identity-cache.ts): no Redis
+// round trip on a hit, and a change or revocation published by its writer applies to the next request.
 import { createHash } from 'node:crypto';
 import { egressKeys, ExecCredential, SandboxEgressRecord } from '@paddock/contracts';
 import type { RefusalReason } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import Value from 'typebox/value';
+import type { Logger } from '@paddock/platform';
 import { compileDomains, type DomainMatcher } from './domain-match.ts';
+import { createIdentityCache } from './identity-cache.ts';
 import { type CompiledPolicy, compilePolicy } from './network-policy.ts';
 
 export type Identity = {
@@ -93,12 +96,40 @@ function parsedByText<T>(maxEntries: number, check: (value: unknown) => T | unde
   };
 }
 
-export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number } = {}) {
+/** A parsed Proxy-Authorization header with its token's sha256, remembered by the header (bounded):
+ * a keep-alive client sends the same header on every request. */
+function claimsByHeader(maxEntries: number) {
+  const cache = new Map<string, { sandboxId: string; tokenHash: string } | undefined>();
+  return (header: string | undefined) => {
+    if (header === undefined) return undefined;
+    const hit = cache.get(header);
+    if (hit !== undefined || cache.has(header)) return hit;
+    const claimed = parseProxyAuthorization(header);
+    const value = claimed
+      ? { sandboxId: claimed.sandboxId, tokenHash: createHash('sha256').update(claimed.token).digest('hex') }
+      : undefined;
+    if (cache.size >= maxEntries) cache.clear();
+    cache.set(header, value);
+    return value;
+  };
+}
+
+export function createIdentityReader(
+  redis: Redis,
+  opts: { cacheEntries?: number; cacheTtlMs?: number; logger?: Logger } = {},
+) {
   const mget = createBatchedMget(redis);
-  // Records and credentials are read from Redis on every request (a changed policy or a revoked
-  // credential applies at once; expiry is checked against the clock each time); only their parse,
-  // schema check and compilation are cached, keyed by the exact JSON text, so a change is a miss.
+  // Records and credentials come from the identity cache: invalidated by their writers' messages
+  // and expired after cacheTtlMs as a safety net; expiry is checked against the clock each time.
+  // Their parse, schema check and compilation are cached too, keyed by the exact JSON text.
   const maxEntries = opts.cacheEntries ?? 10_000;
+  const cache = createIdentityCache({
+    redis,
+    mget,
+    ttlMs: opts.cacheTtlMs ?? 5_000,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
+  const claimsOf = claimsByHeader(maxEntries);
   const parseRecord = parsedByText(maxEntries, (value): Parsed | undefined =>
     Value.Check(SandboxEgressRecord, value) ? { record: value, policy: compilePolicy(value.policy) } : undefined,
   );
@@ -111,23 +142,22 @@ export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number
       : undefined,
   );
 
-  return async function identify(
+  const identify = async function identify(
     network: string,
     sourceAddress: string,
     authorization: string | undefined,
   ): Promise<IdentityResult> {
-    const claimed = parseProxyAuthorization(authorization);
+    const claimed = claimsOf(authorization);
     if (!claimed) {
       const owner = await redis.get(egressKeys.source(network, sourceAddress));
       return owner
         ? { ok: false, reason: 'missing-credential', detail: 'no Proxy-Authorization: Basic credential' }
         : { ok: false, reason: 'unknown-source', detail: `${sourceAddress} on ${network}` };
     }
-    const tokenHash = createHash('sha256').update(claimed.token).digest('hex');
-    const [owner, rawRecord, rawCredential] = await mget([
+    const [owner, rawRecord, rawCredential] = await cache.read([
       egressKeys.source(network, sourceAddress),
       egressKeys.sandbox(claimed.sandboxId),
-      egressKeys.execCredential(claimed.sandboxId, tokenHash),
+      egressKeys.execCredential(claimed.sandboxId, claimed.tokenHash),
     ]);
     if (!owner) return { ok: false, reason: 'unknown-source', detail: `${sourceAddress} on ${network}` };
     if (owner !== claimed.sandboxId) {
@@ -160,6 +190,7 @@ export function createIdentityReader(redis: Redis, opts: { cacheEntries?: number
       },
     };
   };
+  return Object.assign(identify, { cacheLive: cache.live, close: cache.close });
 }
 
 export type IdentityReader = ReturnType<typeof createIdentityReader>;

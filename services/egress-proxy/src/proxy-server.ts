@@ -69,6 +69,8 @@ export type EgressProxy = {
   close(drainMs?: number): Promise<void>;
   /** Connections open now (tests and the shutdown log). */
   openConnections(): number;
+  /** True while the identity cache receives invalidations (before that, every request reads Redis). */
+  identityCacheLive(): boolean;
 };
 
 type SocketInfo = {
@@ -101,8 +103,9 @@ export function createEgressProxy(deps: {
   const { logger } = deps;
   const shutdown = new AbortController();
   const audit = createAuditLog({ redis: deps.redis, logger, maxPending: options.auditMaxPending });
+  const identify = createIdentityReader(deps.redis, { logger });
   const admit = createAdmission({
-    identify: createIdentityReader(deps.redis),
+    identify,
     addressPolicy: createAddressPolicy(options.allowedPrivateRanges),
     lookup: deps.lookup,
     escalator: createEscalator({
@@ -489,6 +492,7 @@ export function createEgressProxy(deps: {
     },
     flushAudit: () => audit.flush(),
     openConnections: () => openSockets.size,
+    identityCacheLive: () => identify.cacheLive(),
     async close(drainMs?: number) {
       // Stop accepting first: server.close() alone would wait for every idle keep-alive connection.
       const closed = Promise.all(
@@ -512,6 +516,7 @@ export function createEgressProxy(deps: {
       shutdown.abort();
       for (const socket of openSockets) socket.destroy();
       await closed;
+      await identify.close();
       agent.destroy();
       await audit.close();
     },

@@ -137,20 +137,32 @@ async function killTree(run: Running): Promise<number> {
 
 // --- cgroup counters: OOM kills and refused forks, read before and after an exec -------------
 
-function counter(paths: string[], key: string): number {
-  for (const path of paths) {
+/** A cgroup counter reader: the first of `paths` (one per cgroup version) that holds `key` is found
+ * once, with its pattern compiled once; an exec reads it twice, so no failing open per read. */
+function counter(paths: string[], key: string): () => number {
+  const pattern = new RegExp(`(?:^|\\n)${key} (\\d+)`);
+  let found: string | undefined;
+  const read = (path: string): number | undefined => {
     try {
-      const m = new RegExp(`(?:^|\\n)${key} (\\d+)`).exec(readFileSync(path, 'latin1'));
-      if (m) return Number(m[1]);
+      const m = pattern.exec(readFileSync(path, 'latin1'));
+      return m ? Number(m[1]) : undefined;
     } catch {
-      // not this cgroup version
+      return undefined; // not this cgroup version
     }
-  }
-  return 0;
+  };
+  return () => {
+    if (found !== undefined) return read(found) ?? 0;
+    for (const path of paths) {
+      const value = read(path);
+      if (value === undefined) continue;
+      found = path;
+      return value;
+    }
+    return 0;
+  };
 }
-const oomKills = () =>
-  counter(['/sys/fs/cgroup/memory/memory.oom_control', '/sys/fs/cgroup/memory.events'], 'oom_kill');
-const pidsMaxHits = () => counter(['/sys/fs/cgroup/pids/pids.events', '/sys/fs/cgroup/pids.events'], 'max');
+const oomKills = counter(['/sys/fs/cgroup/memory/memory.oom_control', '/sys/fs/cgroup/memory.events'], 'oom_kill');
+const pidsMaxHits = counter(['/sys/fs/cgroup/pids/pids.events', '/sys/fs/cgroup/pids.events'], 'max');
 
 // --- output capture: stream up to the cap, then keep only a tail ------------------------------
 

@@ -92,9 +92,13 @@ export class AgentSession {
           }
           let start = 0;
           for (let nl = payload.indexOf(10); nl !== -1; nl = payload.indexOf(10, start)) {
-            lineParts.push(payload.subarray(start, nl));
-            onLine(Buffer.concat(lineParts).toString('utf8'));
-            lineParts = [];
+            // A line inside one frame (the common case) is decoded in place, without a copy.
+            if (lineParts.length === 0) onLine(payload.toString('utf8', start, nl));
+            else {
+              lineParts.push(payload.subarray(start, nl));
+              onLine(Buffer.concat(lineParts).toString('utf8'));
+              lineParts = [];
+            }
             start = nl + 1;
           }
           if (start < payload.length) lineParts.push(payload.subarray(start));

@@ -1,5 +1,7 @@
 // Writes of the egress state, for the sandbox worker (and tests): the sandbox's record and source
-// mapping, exec credentials, thread grants. The proxy only reads these (and writes grants).
+// mapping, exec credentials, thread grants. The proxy only reads these (and writes grants); every
+// change or removal of a record, mapping or credential publishes its keys on egressKeys.changed in
+// the same MULTI, so the proxy's cached copy is dropped before its next request.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import Value from 'typebox/value';
@@ -17,10 +19,13 @@ export async function putSandboxEgress(redis: Redis, record: SandboxEgressRecord
     throw badRequest(`invalid egress record: ${first?.message ?? 'schema'}`, first?.instancePath);
   }
   const value = { ...(withDefaults as SandboxEgressRecord), updated_at_ms: Date.now() };
+  const recordKey = egressKeys.sandbox(record.sandbox_id);
+  const sourceKey = egressKeys.source(record.network, record.address);
   await redis
     .multi()
-    .set(egressKeys.sandbox(record.sandbox_id), JSON.stringify(value))
-    .set(egressKeys.source(record.network, record.address), record.sandbox_id)
+    .set(recordKey, JSON.stringify(value))
+    .set(sourceKey, record.sandbox_id)
+    .publish(egressKeys.changed, `${recordKey}\n${sourceKey}`)
     .exec();
 }
 
@@ -29,10 +34,13 @@ export async function removeSandboxEgress(
   redis: Redis,
   record: Pick<SandboxEgressRecord, 'sandbox_id' | 'network' | 'address'>,
 ): Promise<void> {
+  const recordKey = egressKeys.sandbox(record.sandbox_id);
+  const sourceKey = egressKeys.source(record.network, record.address);
   await redis
     .multi()
-    .del(egressKeys.sandbox(record.sandbox_id))
-    .del(egressKeys.source(record.network, record.address))
+    .del(recordKey)
+    .del(sourceKey)
+    .publish(egressKeys.changed, `${recordKey}\n${sourceKey}`)
     .exec();
 }
 
@@ -81,5 +89,6 @@ export async function issueExecCredential(
 
 /** Ends a credential at once (the exec finished). */
 export async function revokeExecCredential(redis: Redis, sandboxId: string, token: string): Promise<void> {
-  await redis.del(egressKeys.execCredential(sandboxId, tokenSha256(token)));
+  const key = egressKeys.execCredential(sandboxId, tokenSha256(token));
+  await redis.multi().del(key).publish(egressKeys.changed, key).exec();
 }

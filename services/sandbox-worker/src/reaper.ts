@@ -224,7 +224,13 @@ async function forgetSandbox(
   poolKey: string | undefined,
 ): Promise<void> {
   const m = redis.multi().del(sandboxKeys.sandbox(sandboxId)).del(egressKeys.sandbox(sandboxId));
-  if (record['network'] && record['ip']) m.del(egressKeys.source(record['network'], record['ip']));
+  const changed = [egressKeys.sandbox(sandboxId)];
+  if (record['network'] && record['ip']) {
+    m.del(egressKeys.source(record['network'], record['ip']));
+    changed.push(egressKeys.source(record['network'], record['ip']));
+  }
+  // The proxy drops its cached copies (identity cache) before its next request.
+  m.publish(egressKeys.changed, changed.join('\n'));
   if (poolKey) m.lrem(sandboxKeys.warmPool(poolKey), 0, sandboxId);
   if (record['tenant'] && record['thread']) {
     const threadMap = sandboxKeys.threadSandbox(record['tenant'], record['thread']);

@@ -3,7 +3,7 @@
 export { prepareAgentRuntime } from './agent-runtime.ts';
 export { poolKey } from './container-spec.ts';
 export type { SandboxLimits } from './container-spec.ts';
-export { issueExecCredential, putSandboxEgress, revokeExecCredential } from './egress-store.ts';
+export { issueExecCredential, putSandboxEgress, removeSandboxEgress, revokeExecCredential } from './egress-store.ts';
 export { createHealthServer } from './health.ts';
 export { SandboxManager } from './sandbox-manager.ts';
 export { createSandboxNetwork, removeSandboxNetwork } from './sandbox-network.ts';

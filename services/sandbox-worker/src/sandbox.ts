@@ -305,7 +305,9 @@ export async function createSandbox(
       }),
     );
     await container.start();
-    const info = await container.inspect();
+    // The agent's exec and the address lookup are independent: both at once (a failure of either
+    // removes the container below, which ends the other).
+    const [info, session] = await Promise.all([container.inspect(), AgentSession.start(container)]);
     const ip = info.NetworkSettings.Networks[opts.network.name]?.IPAddress ?? '';
     if (!ip)
       throw new PaddockError(
@@ -313,7 +315,6 @@ export async function createSandbox(
         `sandbox ${id} got no address on ${opts.network.name}`,
         { status: 503 },
       );
-    const session = await AgentSession.start(container);
     return new Sandbox({
       docker,
       id,

@@ -96,6 +96,17 @@ export class WarmPool {
   /** Takes one warm sandbox of `shape`, or undefined when the pool is empty. */
   async claim(shape: SandboxShape): Promise<Sandbox | undefined> {
     const key = poolKey(shape);
+    // One this process made first: its agent session is already running (another worker's needs a
+    // new one, a docker exec: the slowest step of a claim under load). LREM of one id is as atomic
+    // a claim as LPOP; an id another worker took meanwhile is forgotten here.
+    for (const [id, sandbox] of this.local) {
+      if (sandbox.poolKey !== key) continue;
+      this.local.delete(id);
+      if ((await this.opts.redis.lrem(sandboxKeys.warmPool(key), 1, id)) === 1) {
+        if (this.shapes.has(key)) void this.topUp(shape);
+        return sandbox;
+      }
+    }
     for (let attempt = 0; attempt < 5; attempt++) {
       const id = await this.opts.redis.lpop(sandboxKeys.warmPool(key));
       if (!id) break;
