@@ -89,7 +89,17 @@ export const Turn = Type.Object({
 });
 
 export const EventsQuery = Type.Object(
-  { format: Type.Optional(Type.Enum(['sse', 'jsonl'])) },
+  {
+    format: Type.Optional(Type.Enum(['sse', 'jsonl'])),
+    follow: Type.Optional(
+      Type.Boolean({ description: 'format=jsonl only: keep the response open and write each event as it happens' }),
+    ),
+    view: Type.Optional(
+      Type.Enum(['paddock', 'codex'], {
+        description: "codex: only Codex's ThreadEvent/ThreadItem types (also Accept: application/jsonl; profile=codex)",
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 
