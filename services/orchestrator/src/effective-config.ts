@@ -71,6 +71,11 @@ export function combineRequirements(cluster: Requirements, workspace: Requiremen
   }
   if (cluster.allow_tenant_allow_rules === false || workspace.allow_tenant_allow_rules === false)
     out.allow_tenant_allow_rules = false;
+  // Restrictions add up: both sets of denied domains and managed prefix rules apply.
+  const denied = [...(cluster.denied_domains ?? []), ...(workspace.denied_domains ?? [])];
+  if (denied.length > 0) out.denied_domains = [...new Set(denied)];
+  const prefixRules = [...(cluster.rules?.prefix_rules ?? []), ...(workspace.rules?.prefix_rules ?? [])];
+  if (prefixRules.length > 0) out.rules = { prefix_rules: prefixRules };
   const policies = [cluster.guardian_policy_config, workspace.guardian_policy_config].filter(
     (p): p is string => p !== undefined && p.trim() !== '',
   );
