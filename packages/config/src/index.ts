@@ -14,3 +14,5 @@ export * from './sections/egress-proxy.ts';
 export * from './sections/guardian.ts';
 export * from './sections/orchestrator.ts';
 export * from './sections/sandbox-worker.ts';
+export * from './codex-keys.ts';
+export * from './codex-compat.ts';

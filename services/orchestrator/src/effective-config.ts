@@ -29,6 +29,12 @@ export const droppedKeyWarning =
   (issue: ConfigIssue): void =>
     log.warn({ source: issue.source, key: issue.path }, `config: ${issue.message}`);
 
+/** The one log line for a request layer's inapplicable Codex keys (as Codex warns once per file). */
+export const ignoredKeysInfo =
+  (log: Pick<Logger, 'info'>) =>
+  (source: string, ignored: string[]): void =>
+    log.info({ source, ignored_keys: ignored }, `config: ${ignored.length} Codex key(s) do not apply here and are ignored`);
+
 /** One layer from an API body: TOML text or a JSON object of the same keys. */
 export function apiLayer(layer: 'thread' | 'turn', config: unknown): ConfigLayer {
   return typeof config === 'string'
@@ -130,11 +136,17 @@ export async function effectiveConfig(
   workspaceId: string,
   layers: ConfigLayer[],
   onDroppedKey: (issue: ConfigIssue) => void = droppedKeyWarning(logger),
+  onIgnoredKeys?: (source: string, keys: string[]) => void,
 ): Promise<EffectiveConfig> {
   const requirements = combineRequirements(
     file.requirements ?? {},
     await workspaceRequirements(redis, workspaceId),
   );
   const marked = layers.map((l, i) => (i < layers.length - 1 ? { ...l, stored: true } : l));
-  return resolveConfig([clusterLayer({ file }), ...marked], requirements, { onDroppedKey });
+  const request = layers.at(-1)?.source;
+  return resolveConfig([clusterLayer({ file }), ...marked], requirements, {
+    onDroppedKey,
+    // Only the request's own layer is reported: the stored ones were reported when they were accepted.
+    ...(onIgnoredKeys ? { onIgnoredKeys: (source: string, ignored: string[]) => source === request && onIgnoredKeys(source, ignored) } : {}),
+  });
 }

@@ -30,6 +30,8 @@ export const Environment = Type.Object({
   config: Type.String(),
   created_by: Type.String(),
   created_at: Timestamp,
+  /** In a create answer only: the Codex keys of the request's config that do not apply here (dotted paths). */
+  ignored_keys: Type.Optional(Type.Array(Type.String())),
 });
 export type Environment = Static<typeof Environment>;
 export const EnvironmentPage = Page(Environment);
@@ -59,6 +61,8 @@ export const Thread = Type.Object({
   effective_config: Type.Record(Type.String(), Type.Unknown()),
   created_by: Type.String(),
   created_at: Timestamp,
+  /** In a create answer only: the Codex keys of the request's config that do not apply here (dotted paths). */
+  ignored_keys: Type.Optional(Type.Array(Type.String())),
 });
 export type Thread = Static<typeof Thread>;
 

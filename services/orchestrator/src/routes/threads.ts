@@ -29,7 +29,7 @@ import { audit } from '../stores/audit.ts';
 import { actorOf, principalOf } from '../auth.ts';
 import { clientOf } from '../client-family.ts';
 import type { RouteContext } from '../context.ts';
-import { apiLayer, droppedKeyWarning, effectiveConfig } from '../effective-config.ts';
+import { apiLayer, droppedKeyWarning, effectiveConfig, ignoredKeysInfo } from '../effective-config.ts';
 import { loadEnvironment } from '../stores/environments.ts';
 import { loadThread, loadTurn, saveNewThread, type ThreadRecord } from '../stores/threads.ts';
 
@@ -99,12 +99,17 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         });
       }
       const threadLayer = apiLayer('thread', req.body.config);
+      const ignored: string[] = [];
       const effective = await effectiveConfig(
         ctx.redis,
         ctx.clusterFile,
         p.workspaceId,
         [{ layer: 'environment', source: `environment ${env.id}`, text: env.config }, threadLayer],
         droppedKeyWarning(req.log),
+        (source, keys) => {
+          ignored.push(...keys);
+          ignoredKeysInfo(req.log)(source, keys);
+        },
       );
       const thread: ThreadRecord = {
         id: newId('thr'),
@@ -122,7 +127,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'thread.created', thread.id, {
         environment_id: env.id,
       });
-      return reply.code(201).send(thread);
+      return reply.code(201).send(ignored.length > 0 ? { ...thread, ignored_keys: ignored } : thread);
     },
   );
 
