@@ -16,3 +16,4 @@ export * from './sections/orchestrator.ts';
 export * from './sections/sandbox-worker.ts';
 export * from './codex-keys.ts';
 export * from './codex-compat.ts';
+export * from './rules-file.ts';

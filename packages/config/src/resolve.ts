@@ -396,7 +396,12 @@ export function resolveConfig(
   const rules: EffectiveRule[] = [
     ...requirementRules(requirements),
     ...parsed.flatMap(({ layer, value }) =>
-      (value.rules ?? []).map((r) => ({ pattern: [...r.pattern], decision: r.decision, source: ruleSource(layer) })),
+      (value.rules ?? []).map((r) => ({
+        pattern: [...r.pattern],
+        decision: r.decision,
+        source: ruleSource(layer),
+        ...(r.justification ? { justification: r.justification } : {}),
+      })),
     ),
   ];
   if (requirements.allow_tenant_allow_rules === false) {

@@ -93,6 +93,9 @@ export const PrefixRule = Type.Object(
       description: 'argv prefix, e.g. ["npm", "test"]',
     }),
     decision: oneOf(RULE_DECISIONS, 'allow runs, prompt goes to the reviewer, forbidden never runs'),
+    justification: Type.Optional(
+      Type.String({ pattern: '\\S', description: "Why (Codex's field): shown with the decision; may not be blank" }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -12,6 +12,7 @@ import {
   CODEX_REQUIREMENTS_KEYS,
   codexKeyAt,
   ConfigError,
+  parseRulesFile,
   readAgentLayer,
   readClusterFile,
   readRequirements,
@@ -175,5 +176,39 @@ describe('as Codex means them', () => {
       if (key === 'profile' || key === 'profiles') continue; // applied before validation
       assert.ok(schemaKnows(AgentConfig, [key]), key);
     }
+  });
+});
+
+describe("Codex's rules files (prefix_rule)", () => {
+  test('default.rules and project.rules parse; alternatives expand, decision defaults to allow, other builtins are reported', () => {
+    const def = parseRulesFile(corpus('default.rules'), 'default.rules');
+    assert.deepEqual(def.rules.map((r) => `${r.decision} ${r.pattern.join(' ')}`), [
+      'allow npm test',
+      'allow cargo build',
+      'allow git commit -m',
+      'allow python3 -m pytest',
+      'prompt git push',
+    ]);
+    const project = parseRulesFile(corpus('project.rules'), 'project.rules');
+    assert.ok(project.rules.some((r) => r.pattern.join(' ') === 'yarn lint' && r.decision === 'allow'));
+    assert.ok(project.rules.some((r) => r.pattern.join(' ') === 'make check' && r.decision === 'allow'));
+    assert.ok(project.rules.some((r) => r.pattern.join(' ') === 'git checkout --hard' && r.decision === 'prompt'));
+    assert.ok(project.rules.find((r) => r.pattern.join(' ') === 'rm -rf')?.justification?.startsWith('Recursive force-delete'));
+    assert.deepEqual(project.ignored.map((c) => c.call), ['host_executable', 'network_rule', 'network_rule']);
+  });
+
+  test('a failed match / not_match example refuses the file at load, naming the line, as Codex does', () => {
+    const text = 'prefix_rule(\n  pattern = ["git", "push"],\n  not_match = ["git push origin"],\n)\n';
+    assert.throws(() => parseRulesFile(text, 'x.rules'), /x\.rules:3: prefix_rule: expected example "git push origin" to not match rule/);
+    assert.throws(() => parseRulesFile('prefix_rule(pattern = ["ls"], match = ["cat x"])', 'x.rules'), /to match rule/);
+    assert.throws(() => parseRulesFile('prefix_rule(pattern = ["ls"], decision = "maybe")', 'x.rules'), /decision must be/);
+    assert.throws(() => parseRulesFile('exec("rm -rf /")', 'x.rules'), /unknown function exec/);
+    assert.throws(() => parseRulesFile('prefix_rule(pattern = ["ls"]', 'x.rules'), /expected/);
+  });
+
+  test("Paddock's [[rules]] stays a synonym, with Codex's justification field", () => {
+    const { config } = read('[[rules]]\npattern = ["git", "push"]\ndecision = "prompt"\njustification = "publishes work"\n');
+    const effective = resolveConfig([{ layer: 'thread', source: 't', value: config as Record<string, unknown> }]);
+    assert.deepEqual(effective.rules.at(-1), { pattern: ['git', 'push'], decision: 'prompt', source: 'thread', justification: 'publishes work' });
   });
 });

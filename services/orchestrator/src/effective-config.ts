@@ -12,6 +12,8 @@ import {
   domainWithinAny,
   type EffectiveConfig,
   pathWithinAny,
+  parseRulesFile,
+  parseTomlText,
   readRequirements,
   type Requirements,
   resolveConfig,
@@ -34,6 +36,18 @@ export const ignoredKeysInfo =
   (log: Pick<Logger, 'info'>) =>
   (source: string, ignored: string[]): void =>
     log.info({ source, ignored_keys: ignored }, `config: ${ignored.length} Codex key(s) do not apply here and are ignored`);
+
+/**
+ * An environment's stored layer: its TOML, with the rules of its Codex rules file (if any) after its own
+ * `[[rules]]` (the two forms are synonyms; all of them apply, strictest wins).
+ */
+export function environmentLayer(env: { id: string; config: string; rules?: string }): ConfigLayer {
+  const source = `environment ${env.id}`;
+  if (env.rules === undefined) return { layer: 'environment', source, text: env.config };
+  const value = parseTomlText(env.config, source);
+  const own = Array.isArray(value['rules']) ? (value['rules'] as unknown[]) : [];
+  return { layer: 'environment', source, value: { ...value, rules: [...own, ...parseRulesFile(env.rules, `${source} rules`).rules] } };
+}
 
 /** One layer from an API body: TOML text or a JSON object of the same keys. */
 export function apiLayer(layer: 'thread' | 'turn', config: unknown): ConfigLayer {

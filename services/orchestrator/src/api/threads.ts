@@ -16,6 +16,12 @@ export const CreateEnvironmentBody = Type.Object(
     image: Type.String({ minLength: 1, maxLength: 300, description: 'Sandbox image reference' }),
     setup_script: Type.Optional(Type.String({ maxLength: 65_536 })),
     config: Type.Optional(Type.String({ maxLength: 65_536, description: 'Agent config layer (TOML)' })),
+    rules: Type.Optional(
+      Type.String({
+        maxLength: 65_536,
+        description: "A Codex rules file: prefix_rule(pattern, decision, justification, match, not_match) calls; examples are checked now",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -28,6 +34,8 @@ export const Environment = Type.Object({
   image: Type.String(),
   setup_script: Type.String(),
   config: Type.String(),
+  /** The environment's Codex rules file, as given (its rules join the environment layer's). */
+  rules: Type.Optional(Type.String()),
   created_by: Type.String(),
   created_at: Timestamp,
   /** In a create answer only: the Codex keys of the request's config that do not apply here (dotted paths). */

@@ -2,7 +2,7 @@
 // image must be on the operator's allowlist, decided from the list alone (the engine is never asked).
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { imageAllowed, imageNotAllowedMessage, newId, PaddockError } from '@paddock/platform';
-import { readAgentLayer } from '@paddock/config';
+import { parseRulesFile, readAgentLayer } from '@paddock/config';
 import { ignoredKeysInfo } from '../effective-config.ts';
 import { CreateEnvironmentBody, Environment, EnvironmentPage, IdParams } from '../api/threads.ts';
 import { ErrorResponse, PageQuery } from '../api/common.ts';
@@ -41,6 +41,15 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
           ignoredKeysInfo(req.log)(source, keys);
         },
       });
+      if (req.body.rules !== undefined) {
+        // Codex's rules file: parsed and its examples checked now, so a bad file is refused at once.
+        const file = parseRulesFile(req.body.rules, 'rules');
+        const calls = file.ignored.map((c) => `rules.${c.call} (line ${c.line})`);
+        if (calls.length > 0) {
+          ignored.push(...calls);
+          ignoredKeysInfo(req.log)('rules', calls);
+        }
+      }
       if (!imageAllowed(ctx.settings.allowedImages, req.body.image))
         throw new PaddockError('image_not_allowed', imageNotAllowedMessage(req.body.image), {
           status: 400,
@@ -53,6 +62,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
         image: req.body.image,
         setup_script: req.body.setup_script ?? '',
         config,
+        ...(req.body.rules !== undefined ? { rules: req.body.rules } : {}),
         created_by: p.email,
         created_at: new Date().toISOString(),
       };

@@ -29,7 +29,7 @@ import { audit } from '../stores/audit.ts';
 import { actorOf, principalOf } from '../auth.ts';
 import { clientOf } from '../client-family.ts';
 import type { RouteContext } from '../context.ts';
-import { apiLayer, droppedKeyWarning, effectiveConfig, ignoredKeysInfo } from '../effective-config.ts';
+import { apiLayer, droppedKeyWarning, effectiveConfig, environmentLayer, ignoredKeysInfo } from '../effective-config.ts';
 import { loadEnvironment } from '../stores/environments.ts';
 import { loadThread, loadTurn, saveNewThread, type ThreadRecord } from '../stores/threads.ts';
 
@@ -104,7 +104,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         ctx.redis,
         ctx.clusterFile,
         p.workspaceId,
-        [{ layer: 'environment', source: `environment ${env.id}`, text: env.config }, threadLayer],
+        [environmentLayer(env), threadLayer],
         droppedKeyWarning(req.log),
         (source, keys) => {
           ignored.push(...keys);
@@ -210,7 +210,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
             ctx.clusterFile,
             p.workspaceId,
             [
-              { layer: 'environment', source: `environment ${env.id}`, text: env.config },
+              environmentLayer(env),
               apiLayer('thread', threadConfig),
               apiLayer('turn', req.body.config),
             ],
