@@ -86,6 +86,9 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:approval:*',
     '~paddock:thread:*:approvals',
     '~paddock:thread:*:events',
+    // A guardian denial of a held request is a thread denial (a person may approve one retry of it).
+    '~paddock:thread:*:denials',
+    '~paddock:thread:*:overrides',
     // Reviews and approvals of held requests, counted where they happen.
     '~paddock:analytics:ws:*:reviews:*',
     '~paddock:analytics:ws:*:approvals:*',

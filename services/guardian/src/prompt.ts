@@ -127,6 +127,11 @@ function buildCodexPrompt(req: ReviewRequest, budget: TranscriptBudget): ReviewP
     ...(isNetwork
       ? [
           'Below is a proposed network access request under review.',
+          ...((req.action as { trigger?: unknown }).trigger
+            ? [
+                'The network access was triggered by the action in the `trigger` entry. When assessing this request, focus primarily on whether the triggering command is authorised by the user and whether the network access is a natural consequence of it.',
+              ]
+            : ['No trigger action was captured for this network access request.']),
           'Network access JSON:',
           inertJson(req.action),
         ]
