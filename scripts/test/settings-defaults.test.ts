@@ -91,6 +91,7 @@ const RENAMES = {
     transcriptItemMaxChars: 'guardian.transcript_item_max_chars',
     verdictCacheEntries: 'guardian.verdict_cache_entries',
     verdictCacheTtlMs: 'guardian.verdict_cache_ttl_ms',
+    policyWording: 'guardian.policy_wording',
   },
   egressProxy: {
     'options.connectTimeoutMs': 'egress_proxy.connect_timeout_ms',

@@ -157,7 +157,8 @@ export async function startCluster(
       model: 'agent-model',
       model_provider: 'fake',
       model_providers: {
-        fake: { name: 'Fake', base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY' },
+        // Chat Completions said explicitly: the suites read the chat request shape (the default is responses).
+        fake: { name: 'Fake', base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY', wire_api: 'chat' as const },
         'fake-chat': { base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY', wire_api: 'chat' as const },
         'fake-responses': { base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY', wire_api: 'responses' as const },
       },

@@ -1,6 +1,6 @@
 // End to end, the command policy against the real cluster (real Redis, Docker, orchestrator, guardian,
 // worker; fake models only): a forbidden command under every wrapper, the trusted list's writer forms
-// under "untrusted", an allow rule escalating past allowed_sandbox_modes or skipping review, and an
+// under "untrusted", an allow rule escalating past allowed_sandbox_modes or (as Codex) skipping review, and an
 // environment setup script that names a forbidden command. Each proves "did not run" by a marker file.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -165,7 +165,7 @@ describe('command policy', () => {
     assert.equal(c.guardianModel.requests.length, guardianCallsBefore, 'not reviewed');
   });
 
-  test("a tenant's allow rule never lets an escalation skip review (under \"never\": rejected)", async () => {
+  test("as Codex's execpolicy: a tenant's allow rule covering the command runs its escalation without review", async () => {
     const ws = await newWorkspace(c, 'tenant-allow');
     const guardianCallsBefore = c.guardianModel.requests.length;
     const threadId = await newThread(c, ws.owner, { ...allowTouch, approval_policy: 'never' });
@@ -173,11 +173,9 @@ describe('command policy', () => {
       commands: [escalated('esc-tenant'), { argv: ['ls', '-a', '/home/sandbox'] }],
     });
     assert.equal((await waitForTurnEnd(c, threadId, turnId)).type, 'turn.completed');
-    const [rejected, listing] = commandItems(await jsonlEvents(c, ws.owner, threadId), turnId);
-    assert.ok(listed(listing).has('.'), 'the listing ran');
-    assert.equal(listed(listing).has('esc-tenant'), false, 'the escalation did not run');
-    assert.equal(rejected!.status, 'declined', rejected!.aggregated_output);
-    assert.match(rejected!.aggregated_output, /tenant rule: it does not skip review.*approval_policy "never"/);
+    const [allowed, listing] = commandItems(await jsonlEvents(c, ws.owner, threadId), turnId);
+    assert.equal(allowed!.status, 'completed', allowed!.aggregated_output);
+    assert.ok(listed(listing).has('esc-tenant'), 'the escalation ran');
     assert.equal(c.guardianModel.requests.length, guardianCallsBefore, 'not reviewed');
   });
 

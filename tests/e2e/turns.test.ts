@@ -164,7 +164,7 @@ describe('agent turns', () => {
     const message = completedItems(events, turnId).find((i) => i.type === 'agent_message');
     assert.equal((message as { text: string }).text, 'All done.');
     // The model saw each command's result, and the conversation is kept for the thread's next turn.
-    // The cluster's provider says no wire_api: every call went to Chat Completions.
+    // The cluster's provider says wire_api = "chat" (the default is Codex's, the Responses API): every call went to Chat Completions.
     assert.deepEqual(new Set(c.agentModel.requests.map((r) => r.api)), new Set(['chat']));
     const lastRequest = c.agentModel.requests.at(-1)!.body as { messages: { role: string; content: string }[] };
     const toolAnswers = lastRequest.messages.filter((m) => m.role === 'tool').map((m) => m.content);

@@ -16,3 +16,6 @@ export * from './sections/guardian.ts';
 export * from './sections/orchestrator.ts';
 export * from './sections/sandbox-worker.ts';
 export * from './sections/cluster.ts';
+export * from './codex-keys.ts';
+export * from './codex-compat.ts';
+export * from './rules-file.ts';

@@ -21,7 +21,8 @@ import {
   type RuleDecision,
   type SandboxMode,
 } from './schema.ts';
-import { formatIssue, validate, type ConfigIssue } from './validate.ts';
+import { formatIssue, validate, withLine, type ConfigIssue } from './validate.ts';
+import { codexConfigLayer, codexRequirements } from './codex-compat.ts';
 
 export class ConfigError extends PaddockError {
   readonly issues: ConfigIssue[];
@@ -46,7 +47,7 @@ export type ConfigLayer = { layer: LayerName; source: string; text?: string; val
 
 /** Where a rule came from: the command policy trusts the operator's rules more than a tenant's. */
 export type RuleSource = 'cluster' | 'requirements' | TenantLayer;
-export type EffectiveRule = { pattern: string[]; decision: RuleDecision; source: RuleSource };
+export type EffectiveRule = { pattern: string[]; decision: RuleDecision; source: RuleSource; justification?: string };
 
 export type EffectiveConfig = {
   model: string;
@@ -78,6 +79,8 @@ export type EffectiveConfig = {
 export type ResolveOptions = {
   /** Told of each key dropped from a `stored` layer that the layer may no longer set. */
   onDroppedKey?: (issue: ConfigIssue) => void;
+  /** Told, once per layer, of the Codex keys that do not apply here and were taken out (`ignored_keys`). */
+  onIgnoredKeys?: (source: string, keys: string[]) => void;
 };
 
 export const DEFAULT_AGENT_CONFIG = {
@@ -121,12 +124,26 @@ export function parseTomlText(text: string, source: string): Record<string, unkn
   }
 }
 
-/** Reads and validates one layer against `schema` (TOML text or object). */
-export function readLayer<T>(layer: Omit<ConfigLayer, 'layer'>, schema: TSchema): T {
-  const value =
+/** How a layer's Codex keys are read before validation (codex-compat.ts). */
+type CodexReader = (raw: Record<string, unknown>, source: string) => { value: Record<string, unknown>; ignored: string[]; issues: ConfigIssue[] };
+
+/** Reads and validates one layer against `schema` (TOML text or object), Codex's keys read as Codex means them. */
+export function readLayer<T>(
+  layer: Omit<ConfigLayer, 'layer'>,
+  schema: TSchema,
+  codex?: CodexReader,
+  onIgnoredKeys?: ResolveOptions['onIgnoredKeys'],
+): T {
+  let value =
     layer.value !== undefined ? layer.value : layer.text !== undefined ? parseTomlText(layer.text, layer.source) : {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError([{ source: layer.source, path: '', message: 'must be a table (an object)' }]);
+  }
+  if (codex) {
+    const read = codex(value as Record<string, unknown>, layer.source);
+    if (read.issues.length > 0) throw new ConfigError(read.issues.map((i) => withLine(i, layer.text)));
+    if (read.ignored.length > 0) onIgnoredKeys?.(layer.source, read.ignored);
+    value = read.value;
   }
   const issues = validate(schema, value, layer.source, layer.text);
   if (issues.length > 0) throw new ConfigError(issues);
@@ -144,6 +161,13 @@ export function readAgentLayer(
   options: ResolveOptions = {},
 ): AgentConfig {
   let raw = layer.text !== undefined ? parseTomlText(layer.text, layer.source) : (layer.value ?? {});
+  // Codex's keys first (profile applied, inapplicable keys out), so the owner check sees what applies.
+  if (isTable(raw)) {
+    const read = codexConfigLayer(raw, layer.source, AgentConfig);
+    if (read.issues.length > 0) throw new ConfigError(read.issues.map((i) => withLine(i, layer.text)));
+    if (read.ignored.length > 0) options.onIgnoredKeys?.(layer.source, read.ignored);
+    raw = read.value;
+  }
   if (isTable(raw) && (TENANT_LAYERS as readonly string[]).includes(as)) {
     const paths = unownedPaths(AgentConfig, raw);
     if (paths.length > 0 && !layer.stored) {
@@ -160,8 +184,10 @@ export function readAgentLayer(
   }
   return readLayer({ source: layer.source, value: raw, ...(layer.text !== undefined ? { text: layer.text } : {}) }, AgentConfig);
 }
-export const readRequirements = (layer: Omit<ConfigLayer, 'layer'>): Requirements =>
-  readLayer(layer, Requirements);
+export const readRequirements = (
+  layer: Omit<ConfigLayer, 'layer'>,
+  onIgnoredKeys?: ResolveOptions['onIgnoredKeys'],
+): Requirements => readLayer(layer, Requirements, codexRequirements, onIgnoredKeys);
 
 export function readClusterFile(path: string): ClusterFile {
   let text: string;
@@ -170,8 +196,12 @@ export function readClusterFile(path: string): ClusterFile {
   } catch (err) {
     throw new ConfigError([{ source: path, path: '', message: `cannot read: ${(err as Error).message}` }]);
   }
-  return readLayer({ source: path, text }, ClusterFile);
+  return readLayer({ source: path, text }, ClusterFile, (v, source) => codexConfigLayer(v, source, ClusterFile), (source, ignored) =>
+    // One line per file, as Codex warns once: "Codex is ignoring N unrecognized configuration settings".
+    process.stderr.write(`${JSON.stringify({ level: 'info', source, ignored_keys: ignored, msg: `config: ${ignored.length} Codex key(s) do not apply here and are ignored` })}\n`),
+  );
 }
+
 
 /** Keys whose lists add up across layers, so that a higher layer cannot drop a lower layer's restriction. */
 const ACCUMULATING = new Set(['rules', 'network.denied_domains']);
@@ -214,6 +244,30 @@ function withoutBlankPolicy(value: AgentConfig): AgentConfig {
   if (value.auto_review?.policy === undefined || !isBlank(value.auto_review.policy)) return value;
   const { policy: _blank, ...rest } = value.auto_review;
   return { ...value, auto_review: rest };
+}
+
+/** Most alternatives one requirements rule may expand to (each `any_of` multiplies them). */
+const MAX_RULE_EXPANSION = 256;
+
+/** Requirements' `[rules] prefix_rules` as plain prefix rules: each `any_of` expanded into its words. */
+export function requirementRules(requirements: Requirements): EffectiveRule[] {
+  const out: EffectiveRule[] = [];
+  (requirements.rules?.prefix_rules ?? []).forEach((rule, i) => {
+    let patterns: string[][] = [[]];
+    for (const token of rule.pattern) {
+      const words = 'token' in token ? [token.token] : token.any_of;
+      patterns = patterns.flatMap((p) => words.map((w) => [...p, w]));
+      if (patterns.length > MAX_RULE_EXPANSION) {
+        throw new ConfigError([
+          { source: 'requirements', path: `rules.prefix_rules[${i}].pattern`, message: `expands to more than ${MAX_RULE_EXPANSION} prefixes` },
+        ]);
+      }
+    }
+    for (const pattern of patterns) {
+      out.push({ pattern, decision: rule.decision, source: 'requirements', ...(rule.justification ? { justification: rule.justification } : {}) });
+    }
+  });
+  return out;
 }
 
 /**
@@ -297,6 +351,12 @@ export function resolveConfig(
   if (wantsNetwork && accessLayer && networkModes && !networkModes.some((m) => m !== 'off')) {
     outside('sandbox_workspace_write.network_access', accessLayer, true, 'allowed_network_modes', 'compatible with');
   }
+  // Codex's network_access = true: commands get the network, here through the egress proxy (whose
+  // private-address defences still apply). An explicit [network].mode, Paddock's own key, wins.
+  if (wantsNetwork && from('network.mode') === undefined) {
+    const mode = (['full', 'allowlist'] as const).find((m) => !networkModes || networkModes.includes(m));
+    if (mode) setAt('network.mode', mode);
+  }
 
   const domainCeiling = requirements.allowed_domains;
   if (domainCeiling) {
@@ -333,9 +393,17 @@ export function resolveConfig(
     }
   }
 
-  const rules: EffectiveRule[] = parsed.flatMap(({ layer, value }) =>
-    (value.rules ?? []).map((r) => ({ pattern: [...r.pattern], decision: r.decision, source: ruleSource(layer) })),
-  );
+  const rules: EffectiveRule[] = [
+    ...requirementRules(requirements),
+    ...parsed.flatMap(({ layer, value }) =>
+      (value.rules ?? []).map((r) => ({
+        pattern: [...r.pattern],
+        decision: r.decision,
+        source: ruleSource(layer),
+        ...(r.justification ? { justification: r.justification } : {}),
+      })),
+    ),
+  ];
   if (requirements.allow_tenant_allow_rules === false) {
     for (const { layer, value } of parsed) {
       if (!isTenantLayer(layer)) continue;
@@ -388,7 +456,7 @@ export function resolveConfig(
     network: {
       mode: m.network.mode,
       allowed_domains: m.network.allowed_domains ?? [],
-      denied_domains: m.network.denied_domains ?? [],
+      denied_domains: [...new Set([...(m.network.denied_domains ?? []), ...(requirements.denied_domains ?? [])])],
       allowed_methods: m.network.allowed_methods ?? null,
       allowed_ports: m.network.allowed_ports ?? [],
     },

@@ -51,6 +51,39 @@ export const ModelProvider = Type.Object(
     request_timeout_ms: Type.Optional(
       Type.Integer({ minimum: 1, description: 'Budget for one model request' }),
     ),
+    query_params: Type.Optional(
+      Type.Record(Type.String(), Type.String(), { description: "Extra query parameters on every request (Codex's key, e.g. Azure api-version)" }),
+    ),
+    http_headers: Type.Optional(
+      Type.Record(Type.String(), Type.String(), { description: "Static extra headers on every request (Codex's key)" }),
+    ),
+    env_http_headers: Type.Optional(
+      Type.Record(Type.String(), Type.String({ pattern: ENV_VAR_NAME }), {
+        description: "Header name -> environment variable holding its value (Codex's key); an unset variable sends no header",
+      }),
+    ),
+    request_max_retries: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 100, description: "Retries of a failed model request (Codex's key)" }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** Codex's requirements rule: each pattern token one word or a choice of words. */
+export const RequirementPrefixRule = Type.Object(
+  {
+    pattern: Type.Array(
+      Type.Union([
+        Type.Object({ token: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+        Type.Object({ any_of: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) }, { additionalProperties: false }),
+      ]),
+      { minItems: 1, description: 'argv prefix: [{ token = "git" }, { any_of = ["push", "fetch"] }]' },
+    ),
+    decision: Type.Enum(['prompt', 'forbidden'], {
+      description: 'prompt or forbidden ("allow" is refused in requirements, as Codex refuses it)',
+    }),
+    justification: Type.Optional(Type.String({ pattern: '\\S', description: 'Why; shown with the decision; may not be blank' })),
+    reviewer: Type.Optional(Type.String({ description: "Codex's field; who reviews a prompt is the thread's approvals_reviewer here" })),
   },
   { additionalProperties: false },
 );
@@ -62,6 +95,9 @@ export const PrefixRule = Type.Object(
       description: 'argv prefix, e.g. ["npm", "test"]',
     }),
     decision: oneOf(RULE_DECISIONS, 'allow runs, prompt goes to the reviewer, forbidden never runs'),
+    justification: Type.Optional(
+      Type.String({ pattern: '\\S', description: "Why (Codex's field): shown with the decision; may not be blank" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -188,6 +224,17 @@ export const Requirements = owned('admin', Type.Object(
       Type.String({
         description: "The workspace's managed guardian policy: added to the guardian's policy (never replacing it), above any tenant guidance. Blank: ignored",
       }),
+    ),
+    denied_domains: Type.Optional(
+      Type.Array(Type.String({ pattern: DOMAIN_PATTERN }), {
+        description: 'Domains no layer may reach: added to every `network.denied_domains` (also from [experimental_network] "deny")',
+      }),
+    ),
+    rules: Type.Optional(
+      Type.Object(
+        { prefix_rules: Type.Array(RequirementPrefixRule, { minItems: 1, description: "Codex's managed prefix rules" }) },
+        { additionalProperties: false, description: 'Managed rules: merged with every layer\'s, strictest decision wins' },
+      ),
     ),
   },
   { additionalProperties: false },

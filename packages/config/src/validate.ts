@@ -151,7 +151,7 @@ export function validate(schema: TSchema, value: unknown, source: string, text?:
 }
 
 /** Best effort: the line of the deepest named key of `path` in a TOML text. */
-function withLine(issue: ConfigIssue, text: string | undefined): ConfigIssue {
+export function withLine(issue: ConfigIssue, text: string | undefined): ConfigIssue {
   if (!text) return issue;
   const names = issue.path.split(/[.[\]]/).filter((s) => s !== '' && !/^\d+$/.test(s));
   const lines = text.split('\n');

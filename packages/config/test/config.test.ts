@@ -148,13 +148,14 @@ describe('config errors', () => {
   test('the key path of an array element is named', () => {
     const err = configError(() =>
       resolveConfig([
-        layer('thread', '[sandbox_workspace_write]\nwritable_roots = ["/a", "/b", "relative/c"]'),
+        // A relative root is valid (it resolves against the workspace, as in Codex): a number is not.
+        layer('thread', '[sandbox_workspace_write]\nwritable_roots = ["/a", "/b", 3]'),
       ]),
     );
     assert.equal(err.issues[0]?.path, 'sandbox_workspace_write.writable_roots[2]');
     assert.match(
       err.message,
-      /thread\.toml:2: sandbox_workspace_write\.writable_roots\[2\]: must be an absolute path/,
+      /thread\.toml:2: sandbox_workspace_write\.writable_roots\[2\]: must be a string/,
     );
   });
 

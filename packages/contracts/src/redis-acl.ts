@@ -96,6 +96,9 @@ export const REDIS_USER_RULES: Record<RedisServiceUser, string[]> = {
     '~paddock:thread:*:events',
     // Webhook events of approval requests it raises.
     '~paddock:webhooks:outbox',
+    // A guardian denial of a held request is a thread denial (a person may approve one retry of it).
+    '~paddock:thread:*:denials',
+    '~paddock:thread:*:overrides',
     // Reviews and approvals of held requests, counted where they happen.
     '~paddock:analytics:ws:*:reviews:*',
     '~paddock:analytics:ws:*:approvals:*',

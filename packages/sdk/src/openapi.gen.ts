@@ -156,6 +156,300 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/threads/{id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download a directory of the thread's workspace as a tar (application/x-tar) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Relative to the workspace root; default the root */
+                    path?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                411: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /** Upload a tar (application/x-tar) into a directory of the thread's workspace; escaping names, links and devices are refused */
+        put: {
+            parameters: {
+                query?: {
+                    /** @description Relative to the workspace root; default the root */
+                    path?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bytes: number;
+                            entries: number;
+                            path: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                411: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/threads/{id}/denials": {
         parameters: {
             query?: never;
@@ -190,6 +484,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/threads/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The thread workspace's changes as a unified diff (against the base commit, or a turn's start) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description One of the thread's last turns: the diff against that turn's start */
+                    since_turn?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A unified diff (git apply applies it to a clone of the base commit). Binary files and files over the size cap are named (`Binary files … differ`) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/threads/{id}/events": {
         parameters: {
             query?: never;
@@ -197,11 +596,601 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Thread events: SSE (resume with Last-Event-ID), or ?format=jsonl for what is stored */
+        /** Thread events: SSE (resume with Last-Event-ID), ?format=jsonl for what is stored, &follow=true to stream it live; view=codex for Codex types only */
         get: operations["getThreadEvents"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/threads/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a directory of the thread's workspace: names, types, sizes */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Relative to the workspace root; default the root */
+                    path?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            entries: {
+                                mtime_ms: number;
+                                name: string;
+                                /** @description Bytes (lstat: a symlink is its own size) */
+                                size: number;
+                                /** @enum {unknown} */
+                                type: "file" | "dir" | "symlink" | "other";
+                            }[];
+                            path: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                411: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/threads/{id}/files/{*}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download one file of the thread's workspace (raw bytes) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    "*": string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                411: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /** Upload one file into the thread's workspace (raw body with Content-Length; parents created) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    "*": string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            path: string;
+                            size: number;
+                            /** @enum {string} */
+                            type: "file";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                411: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete a file (or, with recursive, a directory) of the thread's workspace */
+        delete: {
+            parameters: {
+                query?: {
+                    /** @description Delete a directory and everything in it */
+                    recursive?: boolean;
+                };
+                header?: never;
+                path: {
+                    "*": string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                411: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -415,6 +1404,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{ws}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's webhooks (owners and admins) */
+        get: operations["listWebhooks"];
+        put?: never;
+        /** Add a webhook (owners and admins); its signing secret is shown once */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{ws}/webhooks/{hook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One webhook (owners and admins) */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /** Remove a webhook and its delivery log; pending deliveries are cancelled (owners and admins) */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{ws}/webhooks/{hook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The webhook's delivery log, newest first: each event, its attempts and outcome (owners and admins) */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -441,6 +1483,11 @@ export interface components {
             /** @enum {string} */
             type: "turn.started";
         } | {
+            changes?: {
+                count: number;
+                files: string[];
+                truncated?: boolean;
+            };
             turn_id: string;
             /** @enum {string} */
             type: "turn.completed";
@@ -453,6 +1500,12 @@ export interface components {
             turn_id: string;
             /** @enum {string} */
             type: "turn.failed";
+        } | {
+            /** @description An unrecoverable error at top level, stored before turn.failed */
+            message: string;
+            turn_id?: string;
+            /** @enum {string} */
+            type: "error";
         } | {
             item: components["schemas"]["ThreadItem"];
             turn_id?: string;
@@ -494,6 +1547,11 @@ export interface components {
             message: string;
             /** @enum {string} */
             type: "error";
+        } | {
+            id: string;
+            text: string;
+            /** @enum {string} */
+            type: "reasoning";
         } | {
             action: unknown;
             approval_id: string;
@@ -964,7 +2022,7 @@ export interface operations {
                         id: string;
                         reason: string;
                         /** @enum {unknown} */
-                        status: "pending" | "approved" | "denied" | "aborted";
+                        status: "pending" | "approved" | "denied" | "aborted" | "expired";
                         thread_id: string;
                         turn_id: string;
                     };
@@ -1079,8 +2137,18 @@ export interface operations {
                             created_at: string;
                             created_by: string;
                             id: string;
+                            ignored_keys?: string[];
                             image: string;
                             name: string;
+                            repository?: {
+                                /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                                credential?: string;
+                                /** @description Branch, tag or commit; default the remote HEAD */
+                                ref?: string;
+                                /** @description https:// (or http://) clone URL, no user or password */
+                                url: string;
+                            };
+                            rules?: string;
                             setup_script: string;
                             workspace_id: string;
                         }[];
@@ -1169,6 +2237,16 @@ export interface operations {
                     /** @description Sandbox image reference */
                     image: string;
                     name: string;
+                    repository?: {
+                        /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                        credential?: string;
+                        /** @description Branch, tag or commit; default the remote HEAD */
+                        ref?: string;
+                        /** @description https:// (or http://) clone URL, no user or password */
+                        url: string;
+                    };
+                    /** @description A Codex rules file: prefix_rule(pattern, decision, justification, match, not_match) calls; examples are checked now */
+                    rules?: string;
                     setup_script?: string;
                 };
             };
@@ -1186,8 +2264,18 @@ export interface operations {
                         created_at: string;
                         created_by: string;
                         id: string;
+                        ignored_keys?: string[];
                         image: string;
                         name: string;
+                        repository?: {
+                            /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                            credential?: string;
+                            /** @description Branch, tag or commit; default the remote HEAD */
+                            ref?: string;
+                            /** @description https:// (or http://) clone URL, no user or password */
+                            url: string;
+                        };
+                        rules?: string;
                         setup_script: string;
                         workspace_id: string;
                     };
@@ -1282,8 +2370,18 @@ export interface operations {
                         created_at: string;
                         created_by: string;
                         id: string;
+                        ignored_keys?: string[];
                         image: string;
                         name: string;
+                        repository?: {
+                            /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                            credential?: string;
+                            /** @description Branch, tag or commit; default the remote HEAD */
+                            ref?: string;
+                            /** @description https:// (or http://) clone URL, no user or password */
+                            url: string;
+                        };
+                        rules?: string;
                         setup_script: string;
                         workspace_id: string;
                     };
@@ -1392,6 +2490,7 @@ export interface operations {
                         };
                         environment_id: string;
                         id: string;
+                        ignored_keys?: string[];
                         /** @enum {unknown} */
                         status: "active" | "deleted";
                         workspace_id: string;
@@ -1494,6 +2593,7 @@ export interface operations {
                         };
                         environment_id: string;
                         id: string;
+                        ignored_keys?: string[];
                         /** @enum {unknown} */
                         status: "active" | "deleted";
                         workspace_id: string;
@@ -1596,6 +2696,7 @@ export interface operations {
                         };
                         environment_id: string;
                         id: string;
+                        ignored_keys?: string[];
                         /** @enum {unknown} */
                         status: "active" | "deleted";
                         workspace_id: string;
@@ -1671,7 +2772,7 @@ export interface operations {
     listThreadApprovals: {
         parameters: {
             query?: {
-                status?: "pending" | "approved" | "denied" | "aborted";
+                status?: "pending" | "approved" | "denied" | "aborted" | "expired";
             };
             header?: never;
             path: {
@@ -1702,7 +2803,7 @@ export interface operations {
                             id: string;
                             reason: string;
                             /** @enum {unknown} */
-                            status: "pending" | "approved" | "denied" | "aborted";
+                            status: "pending" | "approved" | "denied" | "aborted" | "expired";
                             thread_id: string;
                             turn_id: string;
                         }[];
@@ -2001,7 +3102,11 @@ export interface operations {
     getThreadEvents: {
         parameters: {
             query?: {
+                /** @description format=jsonl only: keep the response open and write each event as it happens */
+                follow?: boolean;
                 format?: "sse" | "jsonl";
+                /** @description codex: only Codex's ThreadEvent/ThreadItem types (also Accept: application/jsonl; profile=codex) */
+                view?: "paddock" | "codex";
             };
             header?: never;
             path: {
@@ -2542,7 +3647,7 @@ export interface operations {
                             /** @description ISO 8601 time */
                             revoked_at: string | null;
                             /** @description What the token may be used for */
-                            scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read")[];
+                            scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read" | "files.read" | "files.write" | "webhooks.manage")[];
                             /** @description Shown once; send as Authorization: Bearer <secret> */
                             secret: string;
                         };
@@ -2657,7 +3762,7 @@ export interface operations {
                             /** @description ISO 8601 time */
                             revoked_at: string | null;
                             /** @description What the token may be used for */
-                            scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read")[];
+                            scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read" | "files.read" | "files.write" | "webhooks.manage")[];
                         }[];
                         next_cursor: string | null;
                     };
@@ -2744,7 +3849,7 @@ export interface operations {
                     expires_in_days: number | null;
                     name: string;
                     /** @description What the token may be used for; default every scope (a scope never widens a role) */
-                    scopes?: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read")[];
+                    scopes?: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read" | "files.read" | "files.write" | "webhooks.manage")[];
                 };
             };
         };
@@ -2768,7 +3873,7 @@ export interface operations {
                         /** @description ISO 8601 time */
                         revoked_at: string | null;
                         /** @description What the token may be used for */
-                        scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read")[];
+                        scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read" | "files.read" | "files.write" | "webhooks.manage")[];
                         /** @description Shown once; send as Authorization: Bearer <secret> */
                         secret: string;
                     };
@@ -2887,7 +3992,7 @@ export interface operations {
                         /** @description ISO 8601 time */
                         revoked_at: string | null;
                         /** @description What the token may be used for */
-                        scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read")[];
+                        scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read" | "files.read" | "files.write" | "webhooks.manage")[];
                     };
                 };
             };
@@ -3308,7 +4413,7 @@ export interface operations {
                             /** @description ISO 8601 time */
                             revoked_at: string | null;
                             /** @description What the token may be used for */
-                            scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read")[];
+                            scopes: ("threads.read" | "threads.write" | "environments.read" | "environments.write" | "requirements.read" | "requirements.write" | "audit.read" | "tokens.manage" | "members.manage" | "analytics.read" | "files.read" | "files.write" | "webhooks.manage")[];
                             /** @description Shown once; send as Authorization: Bearer <secret> */
                             secret: string;
                         };
@@ -3753,6 +4858,525 @@ export interface operations {
                 content: {
                     "application/json": {
                         [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ws: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** @description ISO 8601 time */
+                            created_at: string;
+                            created_by: string;
+                            description?: string;
+                            events: ("approval.requested" | "turn.completed" | "turn.failed" | "review.denied")[];
+                            id: string;
+                            url: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ws: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    events: ("approval.requested" | "turn.completed" | "turn.failed" | "review.denied")[];
+                    /** @description https URL receiving POSTed JSON events; public addresses only unless the operator allows others */
+                    url: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description ISO 8601 time */
+                        created_at: string;
+                        created_by: string;
+                        description?: string;
+                        events: ("approval.requested" | "turn.completed" | "turn.failed" | "review.denied")[];
+                        id: string;
+                        /** @description Shown once: the HMAC-SHA256 key of the Paddock-Signature header (t=<unix s>,v1=<hex HMAC of "<t>.<body>">) */
+                        secret: string;
+                        url: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                hook_id: string;
+                ws: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description ISO 8601 time */
+                        created_at: string;
+                        created_by: string;
+                        description?: string;
+                        events: ("approval.requested" | "turn.completed" | "turn.failed" | "review.denied")[];
+                        id: string;
+                        url: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                hook_id: string;
+                ws: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deleted: boolean;
+                        id: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            field?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                hook_id: string;
+                ws: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** @description The last attempts, oldest first */
+                            attempt_log: {
+                                /** @description ISO 8601 time */
+                                at: string;
+                                duration_ms: number;
+                                /** @description Why no answer came (refused destination, timeout, connection) */
+                                error?: string;
+                                /** @description The receiver's HTTP status */
+                                status_code?: number;
+                            }[];
+                            attempts: number;
+                            /** @description ISO 8601 time */
+                            created_at: string;
+                            /** @description ISO 8601 time */
+                            delivered_at?: string;
+                            /** @description The event id (the body's `id`, the same on every retry) */
+                            event_id: string;
+                            id: string;
+                            /** @description ISO 8601 time */
+                            next_attempt_at?: string;
+                            /** @enum {unknown} */
+                            status: "pending" | "delivered" | "failed" | "cancelled";
+                            /**
+                             * @description An event a webhook may subscribe to
+                             * @enum {unknown}
+                             */
+                            type: "approval.requested" | "turn.completed" | "turn.failed" | "review.denied";
+                        }[];
                     };
                 };
             };

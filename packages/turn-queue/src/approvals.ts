@@ -43,6 +43,9 @@ export type DenialRecord = {
   override?: { approved_by: string; approved_at: string };
 };
 
+/** `source` of a denial the egress proxy records for a held request its guardian review denied. */
+export const NETWORK_DENIAL_SOURCE = 'guardian:network';
+
 /** Denials kept per thread. */
 export const DENIALS_KEPT = 10;
 

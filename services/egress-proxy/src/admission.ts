@@ -152,6 +152,8 @@ export function createAdmission(deps: {
         port,
         protocol: input.kind === 'connect' ? 'https' : 'http',
         method: input.kind === 'connect' ? undefined : input.method,
+        trigger: identity.credential.command,
+        transcript: identity.credential.transcript,
       },
       deps.shutdownSignal,
     );

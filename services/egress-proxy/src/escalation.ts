@@ -11,10 +11,11 @@ import type {
   ReviewRequest,
   SandboxEgressRecord,
   ThreadGrant,
+  TranscriptItem,
   Verdict,
 } from '@paddock/contracts';
 import { newId } from '@paddock/platform';
-import { askPerson, countReview } from '@paddock/turn-queue';
+import { askPerson, countReview, NETWORK_DENIAL_SOURCE, recordDenial, takeOverride } from '@paddock/turn-queue';
 import type { Redis } from 'ioredis';
 
 export type EscalationRequest = {
@@ -25,6 +26,9 @@ export type EscalationRequest = {
   port: number;
   protocol: 'http' | 'https';
   method: string | undefined;
+  /** The command whose run made the request, and the turn's transcript then (from the exec's credential). */
+  trigger?: string[] | undefined;
+  transcript?: TranscriptItem[] | undefined;
 };
 
 export type EscalationOutcome =
@@ -32,6 +36,11 @@ export type EscalationOutcome =
   | { allow: false; reason: RefusalReason; reviewId: string; detail: string };
 
 const grantField = (host: string, port: number) => `${host}:${port}`;
+
+/** The action a denial and its one-retry override are keyed by: the destination, not the trigger. */
+function destination(req: EscalationRequest) {
+  return { type: 'network' as const, host: req.host, port: req.port, protocol: req.protocol, ...(req.method ? { method: req.method } : {}) };
+}
 
 /** The review contract's network action for a request. */
 function networkAction(req: EscalationRequest) {
@@ -41,7 +50,23 @@ function networkAction(req: EscalationRequest) {
     port: req.port,
     protocol: req.protocol,
     ...(req.method ? { method: req.method } : {}),
+    ...(req.trigger && req.trigger.length > 0 ? { trigger: { argv: req.trigger } } : {}),
   };
+}
+
+/** What the guardian reads for a network review: the turn's transcript, then the request and its trigger. */
+export function networkTranscript(req: EscalationRequest): TranscriptItem[] {
+  const target = `${req.protocol}://${req.host}:${req.port}${req.method ? ` (${req.method})` : ''}`;
+  const trigger = req.trigger?.length
+    ? `The request was made while running the command ${JSON.stringify(req.trigger)}: judge whether that command, as the user asked for it, explains this request.`
+    : 'No triggering command was captured for this request.';
+  return [
+    ...(req.transcript ?? []),
+    {
+      role: 'tool',
+      content: `Sandbox ${req.record.sandbox_id} (exec ${req.execId}) asks the egress proxy for ${target}, which is not on its allowed domain list. ${trigger}`,
+    },
+  ];
 }
 
 /** Effective scope: the sandbox's setting, narrowed to `once` by a verdict that says so. */
@@ -110,19 +135,22 @@ export function createEscalator(opts: {
   async function review(req: EscalationRequest, signal: AbortSignal): Promise<EscalationOutcome> {
     if (req.record.escalation === 'user') return askUser(req, signal);
     const reviewId = `egress_${randomBytes(8).toString('hex')}`;
+    // A person's approval of an earlier denial of this destination: one retry, still reviewed with it.
+    const overrideOf = await takeOverride(opts.redis, req.record.thread_id, destination(req));
+    const policyContext = overrideOf
+      ? {
+          ...req.record.policy_context,
+          user_override: { denial_id: overrideOf, approved_by: 'a person', note: 'the user approved a retry of this exact request after it was denied' },
+        }
+      : req.record.policy_context;
     const request: ReviewRequest = {
       review_id: reviewId,
       tenant: req.record.tenant,
       thread_id: req.record.thread_id,
       ...(req.turnId ? { turn_id: req.turnId } : {}),
       action: networkAction(req),
-      transcript: [
-        {
-          role: 'tool',
-          content: `Sandbox ${req.record.sandbox_id} (exec ${req.execId}) asks the egress proxy for ${req.protocol}://${req.host}:${req.port}${req.method ? ` (${req.method})` : ''}, which is not on its allowed domain list.`,
-        },
-      ],
-      policy_context: req.record.policy_context,
+      transcript: networkTranscript(req),
+      policy_context: policyContext,
       deadline_ms: opts.reviewDeadlineMs,
     };
     const startedAt = Date.now();
@@ -135,6 +163,21 @@ export function createEscalator(opts: {
       riskLevel: verdict.risk_level,
       latencyMs: Date.now() - startedAt,
     });
+    // The review shows in the thread as a command review does (best effort: the verdict stands regardless).
+    if (req.turnId) {
+      await appendEvent(opts.redis, req.record.thread_id, {
+        type: 'item.completed',
+        turn_id: req.turnId,
+        item: {
+          id: newId('item'),
+          type: 'review',
+          review_id: verdict.review_id,
+          outcome: verdict.outcome,
+          risk_level: verdict.risk_level,
+          rationale: `network ${req.protocol}://${req.host}:${req.port}: ${verdict.rationale}`,
+        },
+      }).catch(() => undefined);
+    }
     switch (verdict.outcome) {
       case 'approved': {
         const scope = grantScopeOf(req.record, verdict);
@@ -142,6 +185,16 @@ export function createEscalator(opts: {
         return { allow: true, reason: 'review-approved', reviewId, scope };
       }
       case 'denied':
+        // A thread denial like a command's: the worker's breaker counts it, a person may approve a retry.
+        if (req.turnId) {
+          await recordDenial(opts.redis, {
+            thread_id: req.record.thread_id,
+            turn_id: req.turnId,
+            action: destination(req),
+            rationale: verdict.rationale,
+            source: NETWORK_DENIAL_SOURCE,
+          }).catch(() => undefined);
+        }
         return { allow: false, reason: 'review-denied', reviewId, detail: verdict.rationale };
       case 'timed_out':
         return { allow: false, reason: 'review-timed-out', reviewId, detail: verdict.rationale };

@@ -11,9 +11,11 @@ import {
   type DecisionRecord,
   egressKeys,
   type GuardianClient,
+  keys,
 } from '@paddock/contracts';
 import type { SandboxEgressRecord } from '@paddock/contracts';
 import { issueExecCredential, putSandboxEgress, revokeExecCredential } from '@paddock/sandbox-worker';
+import { approveDenial, type DenialRecord, NETWORK_DENIAL_SOURCE } from '@paddock/turn-queue';
 import {
   ensureDocker,
   freePort,
@@ -726,4 +728,51 @@ test('upstream answer budget: a plain request to an upstream that never answers 
   assert.equal(http.hits('allowed.test'), before + 1, 'the request did reach the silent upstream');
   const rec = (await decisions()).findLast((d) => d.thread_id === 'thread-budget' && d.kind === 'http');
   assert.equal(rec?.status, 504, JSON.stringify(rec));
+});
+
+test("a network review carries the turn's transcript and the triggering command, and writes a review item on the turn", async () => {
+  const threadId = `thread-netreview-${++threadCounter}`;
+  await record({ thread_id: threadId, escalation: 'guardian', grant_scope: 'once' });
+  const issued = await issueExecCredential(redis, {
+    sandboxId: SANDBOX_ID,
+    execId: 'exec-netreview',
+    turnId: 'turn-netreview',
+    ttlMs: 600_000,
+    review: {
+      command: ['npm', 'install', 'left-pad'],
+      transcript: [
+        { role: 'user', content: 'Add left-pad to the project' },
+        { role: 'assistant', content: 'I will install it.' },
+      ],
+    },
+  });
+  guardian.mode = 'deny';
+  const before = guardian.requests.length;
+  const url = httpUrl('other.test', '/netreview');
+  const refused = await curl(docker, sandbox.container, `-x '${issued.proxyUrl(sandboxNet.gateway, proxyPort)}' '${url}'`);
+  await revokeExecCredential(redis, SANDBOX_ID, issued.token);
+  assert.notEqual(refused.status, 200);
+  assert.equal(guardian.requests.length, before + 1);
+  const req = guardian.requests.at(-1)!;
+  assert.deepEqual((req.action as { trigger?: unknown }).trigger, { argv: ['npm', 'install', 'left-pad'] });
+  assert.deepEqual(req.transcript.slice(0, 2).map((i) => i.role), ['user', 'assistant']);
+  assert.match(req.transcript.at(-1)!.content, /while running the command \["npm","install","left-pad"\]/);
+  const entries = await redis.xrange(keys.events(threadId), '-', '+');
+  const items = entries.map(([, f]) => JSON.parse(f[f.indexOf('event') + 1]!) as { turn_id?: string; item?: { type: string; outcome?: string } });
+  const review = items.find((e) => e.item?.type === 'review');
+  assert.equal(review?.turn_id, 'turn-netreview');
+  assert.equal(review?.item?.outcome, 'denied');
+
+  // The denial is a thread denial (the worker's breaker counts it); a person approves one retry of it.
+  const denials = (await redis.lrange(keys.denials(threadId), 0, -1)).map((raw) => JSON.parse(raw) as DenialRecord);
+  const denial = denials.find((x) => x.source === NETWORK_DENIAL_SOURCE);
+  assert.ok(denial, 'the network denial is recorded on the thread');
+  assert.equal(denial.turn_id, 'turn-netreview');
+  assert.equal(typeof (await approveDenial(redis, threadId, denial, 'owner@a.test', 'tenant-a')), 'object');
+  const retry = await issueExecCredential(redis, { sandboxId: SANDBOX_ID, execId: 'exec-retry', turnId: 'turn-netreview', ttlMs: 600_000 });
+  guardian.mode = 'approve';
+  const passed = await curl(docker, sandbox.container, `-x '${retry.proxyUrl(sandboxNet.gateway, proxyPort)}' '${url}'`);
+  await revokeExecCredential(redis, SANDBOX_ID, retry.token);
+  assert.equal(passed.status, 200, JSON.stringify(passed));
+  assert.equal(guardian.requests.at(-1)!.policy_context.user_override?.denial_id, denial.id, 'the retry is reviewed with the override');
 });

@@ -92,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       answerMarginMs: settings.answerMarginMs,
       highRiskMinAuthorization: settings.highRiskMinAuthorization,
       transcript: { maxChars: settings.transcriptMaxChars, itemMaxChars: settings.transcriptItemMaxChars },
+      policyWording: settings.policyWording,
     },
   });
 

@@ -1,6 +1,7 @@
 // The review model call through the `openai` SDK: one budget (the deadline) covers every attempt,
 // transient errors are retried only inside it, and the request is aborted when it passes.
-// Results are values: the reviewer maps each to an outcome, never to `approved` by default.
+// Results are values: the reviewer maps each to an outcome, never to `approved` by default. An answer
+// that does not parse is asked again once, in the same conversation, while the deadline allows.
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 import type { ReviewPrompt } from './prompt.ts';
@@ -31,6 +32,10 @@ export type ModelCaller = {
   readonly model: string;
   call(prompt: ReviewPrompt, deadlineAt: number): Promise<ModelCallResult>;
 };
+
+/** The follow-up after an answer that did not parse (the retry happens once per review). */
+export const PARSE_RETRY_PROMPT =
+  'Your previous answer could not be read as the verdict. Reply with only the JSON object the response format asks for, e.g. {"outcome":"allow"} or {"risk_level":"high","user_authorization":"unknown","outcome":"deny","rationale":"..."}';
 
 const isTransient = (err: unknown): boolean =>
   err instanceof APIConnectionError ||
@@ -64,16 +69,19 @@ export function createModelCaller(opts: ModelCallOptions): ModelCaller {
         return { ...r, latencyMs: performance.now() - startedAt, attempts };
       };
       let lastError = '';
+      const messages: { role: 'system' | 'user' | 'assistant'; content: string }[] = [...prompt.messages];
+      let parseRetried = false;
       for (let attempt = 1; ; attempt++) {
         try {
           const completion = await client.chat.completions.create(
             {
               model: opts.model,
-              messages: prompt.messages,
+              messages,
               temperature: 0,
               response_format: {
                 type: 'json_schema',
-                json_schema: { name: 'guardian_verdict', strict: true, schema: { ...MODEL_ANSWER_SCHEMA } },
+                // Codex's schema (only `outcome` required) and, as Codex sends it, not strict.
+                json_schema: { name: 'guardian_verdict', strict: false, schema: { ...MODEL_ANSWER_SCHEMA } },
               },
             },
             { signal },
@@ -97,6 +105,16 @@ export function createModelCaller(opts: ModelCallOptions): ModelCaller {
             );
           }
           const parsed = parseModelAnswer(message.content);
+          if (!parsed.ok && !parseRetried && remaining() > 0) {
+            // Codex retries an unparseable assessment in the same review conversation: the bad answer
+            // stays, then a request for the JSON object alone. Once here: the deadline is shared.
+            parseRetried = true;
+            messages.push(
+              { role: 'assistant', content: message.content },
+              { role: 'user', content: `${PARSE_RETRY_PROMPT} (${parsed.detail})` },
+            );
+            continue;
+          }
           if (!parsed.ok)
             return done({ kind: 'failed', reason: parsed.reason, detail: parsed.detail } as const, attempt);
           return done(
@@ -127,9 +145,11 @@ export function createModelCaller(opts: ModelCallOptions): ModelCaller {
               attempt,
             );
           }
-          const backoffMs = opts.retryBackoffMs * 2 ** (attempt - 1);
+          // The parse retry is not one of the transient-error retries.
+          const transientAttempt = attempt - (parseRetried ? 1 : 0);
+          const backoffMs = opts.retryBackoffMs * 2 ** (transientAttempt - 1);
           // Retry only when the next attempt can still start inside the deadline.
-          if (!isTransient(err) || attempt > opts.maxRetries || remaining() <= backoffMs) {
+          if (!isTransient(err) || transientAttempt > opts.maxRetries || remaining() <= backoffMs) {
             const reason = err instanceof APIConnectionError ? 'model_unreachable' : 'model_error';
             return done(
               {

@@ -21,6 +21,8 @@ export type ReviewerOptions = {
   answerMarginMs: number;
   highRiskMinAuthorization: 'low' | 'medium' | 'high';
   transcript: TranscriptBudget;
+  /** Paddock's prompt (default) or Codex's guardian policy wording. */
+  policyWording?: 'paddock' | 'codex';
 };
 
 export type ReviewerDeps = {
@@ -77,7 +79,7 @@ export function createReviewer(deps: ReviewerDeps): Reviewer {
     if (!(await admission.acquire(deadlineAt))) return { kind: 'shed' };
     metrics.inFlight.add(1);
     try {
-      const result = await caller.call(buildPrompt(req, options.transcript), deadlineAt);
+      const result = await caller.call(buildPrompt(req, options.transcript, options.policyWording), deadlineAt);
       admission.observeLatency(result.latencyMs);
       return result;
     } catch (err) {

@@ -32,6 +32,8 @@ export type GuardianSettings = {
   transcriptItemMaxChars: number;
   verdictCacheEntries: number;
   verdictCacheTtlMs: number;
+  /** Whose words frame the review: Paddock's prompt, or Codex's guardian policy (0.169.0). */
+  policyWording: 'paddock' | 'codex';
 };
 
 export function guardianSettings(
@@ -96,5 +98,6 @@ export function guardianSettings(
     transcriptItemMaxChars: g.transcript_item_max_chars,
     verdictCacheEntries: g.verdict_cache_entries,
     verdictCacheTtlMs: g.verdict_cache_ttl_ms,
+    policyWording: g.policy_wording,
   };
 }

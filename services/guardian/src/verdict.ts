@@ -1,4 +1,5 @@
-// The model's structured answer (its JSON schema and validation) and the verdict rules applied in code:
+// The model's structured answer as Codex's guardian contract has it (only `outcome` required, defaults
+// filled, the one JSON object taken out of prose or a fence) and the verdict rules applied in code:
 // critical is denied, high needs enough user authorization, and nothing is approved by default.
 import {
   RISK_LEVELS,
@@ -10,6 +11,7 @@ import {
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 
+/** The verdict after Codex's defaults are filled in: every field present. */
 export const ModelAnswer = Type.Object(
   {
     risk_level: Type.Enum([...RISK_LEVELS]),
@@ -21,11 +23,23 @@ export const ModelAnswer = Type.Object(
 );
 export type ModelAnswer = Static<typeof ModelAnswer>;
 
-/** The response_format JSON schema sent to the model (strict structured output). */
+/**
+ * What the model may answer: Codex's output contract (`guardian_output_schema`, codex-rs/core/src/guardian):
+ * only `outcome` is required, so `{"outcome":"allow"}` is a whole answer at low risk. Fields it does not
+ * know are ignored, as serde does; a known field with a value outside its enum is still an error.
+ */
+const ModelPayload = Type.Object({
+  risk_level: Type.Optional(Type.Enum([...RISK_LEVELS])),
+  user_authorization: Type.Optional(Type.Enum([...USER_AUTHORIZATIONS])),
+  outcome: Type.Enum(['allow', 'deny']),
+  rationale: Type.Optional(Type.String({ maxLength: 4000 })),
+});
+
+/** The JSON schema sent as the response format: Codex's own (not strict: optional fields stay optional). */
 export const MODEL_ANSWER_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['risk_level', 'user_authorization', 'outcome', 'rationale'],
+  required: ['outcome'],
   properties: {
     risk_level: { type: 'string', enum: [...RISK_LEVELS] },
     user_authorization: { type: 'string', enum: [...USER_AUTHORIZATIONS] },
@@ -34,23 +48,40 @@ export const MODEL_ANSWER_SCHEMA = {
   },
 } as const;
 
+/** Codex's fillers for an outcome-only answer (parse_guardian_assessment, 0.169.0). */
+export const CODEX_DEFAULT_RATIONALE = {
+  allow: 'Auto-review returned a low-risk allow decision.',
+  deny: 'Auto-review returned a deny decision without a rationale.',
+} as const;
+
 export type ParsedAnswer =
   | { ok: true; answer: ModelAnswer }
   | { ok: false; reason: 'unparseable' | 'schema_invalid'; detail: string };
 
-export function parseModelAnswer(content: string): ParsedAnswer {
-  let value: unknown;
+/** The whole text as JSON, else the slice from the first `{` to the last `}` (prose or a fence around it). */
+function extractJson(content: string): { ok: true; value: unknown } | { ok: false; detail: string } {
   try {
-    value = JSON.parse(content);
+    return { ok: true, value: JSON.parse(content) };
   } catch (err) {
-    return {
-      ok: false,
-      reason: 'unparseable',
-      detail: `model output is not JSON: ${(err as Error).message}`,
-    };
+    const first = content.indexOf('{');
+    const last = content.lastIndexOf('}');
+    if (first >= 0 && last > first) {
+      try {
+        return { ok: true, value: JSON.parse(content.slice(first, last + 1)) };
+      } catch {
+        // fall through: neither the whole text nor the one object in it is JSON
+      }
+    }
+    return { ok: false, detail: `model output is not JSON: ${(err as Error).message}` };
   }
-  if (!Value.Check(ModelAnswer, value)) {
-    const first = [...Value.Errors(ModelAnswer, value)][0] as
+}
+
+export function parseModelAnswer(content: string): ParsedAnswer {
+  const extracted = extractJson(content);
+  if (!extracted.ok) return { ok: false, reason: 'unparseable', detail: extracted.detail };
+  const value = extracted.value;
+  if (!Value.Check(ModelPayload, value)) {
+    const first = [...Value.Errors(ModelPayload, value)][0] as
       | { instancePath?: string; message?: string }
       | undefined;
     return {
@@ -59,7 +90,18 @@ export function parseModelAnswer(content: string): ParsedAnswer {
       detail: `model output does not match the verdict schema at ${first?.instancePath || '/'}: ${first?.message ?? 'invalid'}`,
     };
   }
-  return { ok: true, answer: value };
+  const payload = value as Static<typeof ModelPayload>;
+  const rationale = payload.rationale?.trim() ? payload.rationale : CODEX_DEFAULT_RATIONALE[payload.outcome];
+  return {
+    ok: true,
+    answer: {
+      // Codex's defaults: an allow without a level is low risk, a deny without one is high.
+      risk_level: payload.risk_level ?? (payload.outcome === 'allow' ? 'low' : 'high'),
+      user_authorization: payload.user_authorization ?? 'unknown',
+      outcome: payload.outcome,
+      rationale,
+    },
+  };
 }
 
 const AUTH_RANK: Record<UserAuthorization, number> = { unknown: 0, low: 1, medium: 2, high: 3 };

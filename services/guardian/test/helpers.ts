@@ -34,6 +34,7 @@ export function settingsFor(baseUrl: string, overrides: Partial<GuardianSettings
     transcriptItemMaxChars: 4000,
     verdictCacheEntries: 1000,
     verdictCacheTtlMs: 60_000,
+    policyWording: 'paddock',
     ...overrides,
   };
 }

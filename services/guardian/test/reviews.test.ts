@@ -30,7 +30,7 @@ type Message = { role: string; content: string };
 const messagesOf = (model: FakeModel, i = -1) => model.requests.at(i)?.body['messages'] as Message[];
 
 describe('outcomes from the model answer', () => {
-  test('allow at low risk → approved, with the model, latency and a strict JSON-schema request', async () => {
+  test("allow at low risk → approved, with the model, latency and Codex's JSON-schema request (only outcome required)", async () => {
     const { model, app } = await setup();
     model.script(answer({ rationale: 'installs a declared dependency' }));
     const req = reviewRequest();
@@ -54,13 +54,8 @@ describe('outcomes from the model answer', () => {
       json_schema: { strict: boolean; schema: { required: string[] } };
     };
     assert.equal(format.type, 'json_schema');
-    assert.equal(format.json_schema.strict, true);
-    assert.deepEqual(format.json_schema.schema.required, [
-      'risk_level',
-      'user_authorization',
-      'outcome',
-      'rationale',
-    ]);
+    assert.equal(format.json_schema.strict, false);
+    assert.deepEqual(format.json_schema.schema.required, ['outcome']);
   });
 
   test('deny → denied', async () => {
@@ -174,32 +169,27 @@ describe('failures fail closed', () => {
     assert.equal(body.reason, 'unparseable');
   });
 
-  test('out-of-schema enum → failed', async () => {
+  test('out-of-schema enum → failed, after one retry in the same conversation', async () => {
     const { model, app } = await setup();
     model.script(answer({ risk_level: 'negligible' }), answer({ outcome: 'approve' }));
-    for (let i = 0; i < 2; i++) {
-      const { body } = await postReview(app, reviewRequest());
-      assert.equal(body.outcome, 'failed');
-      assert.equal(body.reason, 'schema_invalid');
-    }
+    const { body } = await postReview(app, reviewRequest());
+    assert.equal(body.outcome, 'failed');
+    assert.equal(body.reason, 'schema_invalid');
+    assert.equal(model.requests.length, 2);
   });
 
-  test('a missing field or an extra field → failed', async () => {
+  test('an unknown extra field is ignored, as serde ignores it; a missing outcome is schema_invalid', async () => {
     const { model, app } = await setup();
     model.script(
-      { kind: 'json', value: { risk_level: 'low', outcome: 'allow', rationale: 'x' } },
-      {
-        kind: 'json',
-        value: {
-          risk_level: 'low',
-          user_authorization: 'high',
-          outcome: 'allow',
-          rationale: 'x',
-          approved: true,
-        },
-      },
+      { kind: 'json', value: { risk_level: 'low', user_authorization: 'high', outcome: 'allow', rationale: 'x', approved: true } },
+      { kind: 'json', value: { risk_level: 'low', rationale: 'x' } },
+      { kind: 'json', value: { risk_level: 'low', rationale: 'still no outcome' } },
     );
-    for (let i = 0; i < 2; i++) assert.equal((await postReview(app, reviewRequest())).body.outcome, 'failed');
+    const extra = await postReview(app, reviewRequest());
+    assert.equal(extra.body.outcome, 'approved');
+    const missing = await postReview(app, reviewRequest());
+    assert.equal(missing.body.outcome, 'failed');
+    assert.equal(missing.body.reason, 'schema_invalid');
   });
 
   test('refusal → failed', async () => {

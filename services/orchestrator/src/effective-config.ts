@@ -12,6 +12,8 @@ import {
   domainWithinAny,
   type EffectiveConfig,
   pathWithinAny,
+  parseRulesFile,
+  parseTomlText,
   readRequirements,
   type Requirements,
   resolveConfig,
@@ -28,6 +30,24 @@ export const droppedKeyWarning =
   (log: Pick<Logger, 'warn'>) =>
   (issue: ConfigIssue): void =>
     log.warn({ source: issue.source, key: issue.path }, `config: ${issue.message}`);
+
+/** The one log line for a request layer's inapplicable Codex keys (as Codex warns once per file). */
+export const ignoredKeysInfo =
+  (log: Pick<Logger, 'info'>) =>
+  (source: string, ignored: string[]): void =>
+    log.info({ source, ignored_keys: ignored }, `config: ${ignored.length} Codex key(s) do not apply here and are ignored`);
+
+/**
+ * An environment's stored layer: its TOML, with the rules of its Codex rules file (if any) after its own
+ * `[[rules]]` (the two forms are synonyms; all of them apply, strictest wins).
+ */
+export function environmentLayer(env: { id: string; config: string; rules?: string }): ConfigLayer {
+  const source = `environment ${env.id}`;
+  if (env.rules === undefined) return { layer: 'environment', source, text: env.config };
+  const value = parseTomlText(env.config, source);
+  const own = Array.isArray(value['rules']) ? (value['rules'] as unknown[]) : [];
+  return { layer: 'environment', source, value: { ...value, rules: [...own, ...parseRulesFile(env.rules, `${source} rules`).rules] } };
+}
 
 /** One layer from an API body: TOML text or a JSON object of the same keys. */
 export function apiLayer(layer: 'thread' | 'turn', config: unknown): ConfigLayer {
@@ -76,6 +96,11 @@ export function combineRequirements(cluster: Requirements, workspace: Requiremen
     const lowest = Math.min(cluster[k] ?? Infinity, workspace[k] ?? Infinity);
     if (Number.isFinite(lowest)) out[k] = lowest;
   }
+  // Restrictions add up: both sets of denied domains and managed prefix rules apply.
+  const denied = [...(cluster.denied_domains ?? []), ...(workspace.denied_domains ?? [])];
+  if (denied.length > 0) out.denied_domains = [...new Set(denied)];
+  const prefixRules = [...(cluster.rules?.prefix_rules ?? []), ...(workspace.rules?.prefix_rules ?? [])];
+  if (prefixRules.length > 0) out.rules = { prefix_rules: prefixRules };
   const policies = [cluster.guardian_policy_config, workspace.guardian_policy_config].filter(
     (p): p is string => p !== undefined && p.trim() !== '',
   );
@@ -130,13 +155,19 @@ export async function effectiveConfig(
   workspaceId: string,
   layers: ConfigLayer[],
   onDroppedKey: (issue: ConfigIssue) => void = droppedKeyWarning(logger),
+  onIgnoredKeys?: (source: string, keys: string[]) => void,
 ): Promise<EffectiveConfig> {
   const requirements = combineRequirements(
     file.requirements ?? {},
     await workspaceRequirements(redis, workspaceId),
   );
   const marked = layers.map((l, i) => (i < layers.length - 1 ? { ...l, stored: true } : l));
-  return resolveConfig([clusterLayer({ file }), ...marked], requirements, { onDroppedKey });
+  const request = layers.at(-1)?.source;
+  return resolveConfig([clusterLayer({ file }), ...marked], requirements, {
+    onDroppedKey,
+    // Only the request's own layer is reported: the stored ones were reported when they were accepted.
+    ...(onIgnoredKeys ? { onIgnoredKeys: (source: string, ignored: string[]) => source === request && onIgnoredKeys(source, ignored) } : {}),
+  });
 }
 
 /** The queue caps that apply to a workspace: the operator's, lowered by either requirements. */

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import Value from 'typebox/value';
 import { badRequest } from '@paddock/platform';
 import type { TraceCarrier } from '@paddock/platform';
-import { egressKeys, ExecCredential, SandboxEgressRecord } from '@paddock/contracts';
+import { egressKeys, ExecCredential, SandboxEgressRecord, type TranscriptItem } from '@paddock/contracts';
 
 export const tokenSha256 = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -61,6 +61,8 @@ export async function issueExecCredential(
     ttlMs: number;
     extraAllowedDomains?: string[];
     trace?: TraceCarrier;
+    /** What a network review of this exec is shown: the command and the turn's transcript. */
+    review?: { command: string[]; transcript: TranscriptItem[] };
   },
 ): Promise<IssuedCredential> {
   const token = randomBytes(24).toString('base64url');
@@ -71,6 +73,13 @@ export async function issueExecCredential(
     ...(opts.turnId ? { turn_id: opts.turnId } : {}),
     ...(opts.extraAllowedDomains ? { extra_allowed_domains: opts.extraAllowedDomains } : {}),
     ...(opts.trace ? { trace: opts.trace } : {}),
+    ...(opts.review
+      ? {
+          command: opts.review.command.slice(0, 1000),
+          // Bounded like the worker's own review requests: the last items, each cut to 2000 characters.
+          transcript: opts.review.transcript.slice(-50).map((i) => ({ role: i.role, content: i.content.slice(0, 2000) })),
+        }
+      : {}),
   };
   if (!Value.Check(ExecCredential, credential))
     throw badRequest('invalid exec credential', 'extraAllowedDomains');

@@ -11,7 +11,7 @@ import {
   PaddockError,
   traceCarrier,
 } from '@paddock/platform';
-import type { SandboxEgressRecord } from '@paddock/contracts';
+import type { SandboxEgressRecord, TranscriptItem } from '@paddock/contracts';
 import {
   issueExecCredential,
   putSandboxEgress,
@@ -234,7 +234,7 @@ export class SandboxManager {
     sandbox: Sandbox,
     req: ExecRequest,
     onChunk?: (c: ExecChunk) => void,
-    opts: { execId?: string; turnId?: string; signal?: AbortSignal } = {},
+    opts: { execId?: string; turnId?: string; signal?: AbortSignal; review?: { command: string[]; transcript: TranscriptItem[] } } = {},
   ): Promise<ExecResult> {
     const timeoutMs = req.timeoutMs ?? this.opts.execTimeoutMs;
     const maxOutputBytes = req.maxOutputBytes ?? this.opts.maxOutputBytes;
@@ -249,6 +249,7 @@ export class SandboxManager {
       ttlMs: timeoutMs + 5_000,
       ...(opts.turnId ? { turnId: opts.turnId } : {}),
       ...(trace ? { trace } : {}),
+      ...(opts.review ? { review: opts.review } : {}),
     });
     try {
       return await sandbox.exec(

@@ -45,23 +45,25 @@ describe('classification', () => {
     }
   });
 
-  test("allow runs; an escalation only when the operator's or the requirements' rule allows it; prompt goes to the reviewer", () => {
+  test("allow runs, escalation included, whoever's rule it is (Codex's execpolicy), within allowed_sandbox_modes; prompt goes to the reviewer", () => {
     const escalated = { argv: ['npm', 'test'], cwd: '/workspace', escalate: { justification: 'needs network' } };
-    const byOperator = classifyExec(
-      escalated,
-      ctx({ rules: [{ pattern: ['npm', 'test'], decision: 'allow', source: 'cluster' }] }),
-    );
-    assert.deepEqual(
-      [byOperator.kind, byOperator.kind === 'run' && byOperator.sandbox_mode],
-      ['run', 'danger-full-access'],
-    );
-    for (const source of ['environment', 'thread', 'turn', undefined] as const) {
-      const byTenant = classifyExec(
+    for (const source of ['cluster', 'requirements', 'environment', 'thread', 'turn', undefined] as const) {
+      const allowed = classifyExec(
         escalated,
         ctx({ rules: [{ pattern: ['npm', 'test'], decision: 'allow', ...(source ? { source } : {}) }] }),
       );
-      assert.equal(byTenant.kind, 'review', String(source));
+      assert.deepEqual([allowed.kind, allowed.kind === 'run' && allowed.sandbox_mode], ['run', 'danger-full-access'], String(source));
     }
+    const capped = classifyExec(
+      escalated,
+      ctx({ allowed_sandbox_modes: ['read-only', 'workspace-write'], rules: [{ pattern: ['npm', 'test'], decision: 'allow', source: 'thread' }] }),
+    );
+    assert.deepEqual([capped.kind, capped.kind === 'reject' && capped.code], ['reject', 'not_allowed_by_requirements']);
+    const partly = classifyExec(
+      { argv: ['bash', '-c', 'npm test && curl x'], cwd: '/workspace', escalate: { justification: 'both' } },
+      ctx({ rules: [{ pattern: ['npm', 'test'], decision: 'allow', source: 'thread' }] }),
+    );
+    assert.equal(partly.kind, 'review', 'a rule that covers only part of the command does not skip review');
     const inSandbox = classifyExec(
       { argv: ['npm', 'test'], cwd: '/workspace' },
       ctx({ approval_policy: 'untrusted', rules: [{ pattern: ['npm', 'test'], decision: 'allow', source: 'thread' }] }),
@@ -72,6 +74,19 @@ describe('classification', () => {
       ctx({ rules: [{ pattern: ['ls'], decision: 'prompt' }] }),
     );
     assert.equal(prompted.kind, 'review');
+  });
+
+  test('routing as Codex: under untrusted the user reviews even with auto_review; on-request goes to the guardian', () => {
+    const esc = { argv: ['apt-get', 'install', 'x'], cwd: '/', escalate: { justification: 'install deps' } };
+    const untrusted = classifyExec(esc, ctx({ approval_policy: 'untrusted', approvals_reviewer: 'auto_review' }));
+    assert.ok(untrusted.kind === 'review');
+    assert.equal(untrusted.reviewer, 'user');
+    const onRequest = classifyExec(esc, ctx({ approval_policy: 'on-request', approvals_reviewer: 'auto_review' }));
+    assert.ok(onRequest.kind === 'review');
+    assert.equal(onRequest.reviewer, 'auto_review');
+    const untrustedCmd = classifyExec({ argv: ['make'], cwd: '/workspace' }, ctx({ approval_policy: 'untrusted', approvals_reviewer: 'auto_review' }));
+    assert.ok(untrustedCmd.kind === 'review');
+    assert.equal(untrustedCmd.reviewer, 'user');
   });
 
   test('on-request: a plain command runs in the sandbox, an escalation is reviewed by the configured reviewer', () => {

@@ -46,10 +46,10 @@ const response = (over: Partial<Response>): Response =>
   ({ id: 'resp_1', object: 'response', status: 'completed', error: null, output: [], ...over }) as unknown as Response;
 
 describe('model wires', () => {
-  test('the provider wire: responses only when it says so, chat otherwise', () => {
+  test("the provider wire: chat only when it says so, the Responses API otherwise (Codex's default)", () => {
     assert.equal(wireOf({ wire_api: 'responses' }), 'responses');
     assert.equal(wireOf({ wire_api: 'chat' }), 'chat');
-    assert.equal(wireOf({}), 'chat');
+    assert.equal(wireOf({}), 'responses');
     assert.equal(wireOf(DEFAULT_AGENT_CONFIG.model_providers.openai), 'responses');
   });
 
@@ -261,12 +261,12 @@ describe('the agent loop over both wires', () => {
     ({ kind: 'tool_call', name: 'shell', arguments: { command: argv }, callId }) as const;
 
   test('chat, then responses, then chat again: one stored conversation, each call on its wire', async () => {
-    // Turn 1, no wire_api: Chat Completions.
+    // Turn 1, wire_api = "chat": Chat Completions.
     model.script(
       { ...shell(['ls'], 'call_1'), usage: { input_tokens: 10, output_tokens: 1 } },
       { kind: 'text', text: 'one', usage: { input_tokens: 20, output_tokens: 2 } },
     );
-    const first = await turn(undefined, 'q1');
+    const first = await turn('chat', 'q1');
     assert.deepEqual(first.outcome, {
       status: 'completed',
       usage: { input_tokens: 30, cached_input_tokens: 0, output_tokens: 3 },

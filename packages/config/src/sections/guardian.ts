@@ -114,6 +114,13 @@ export const GuardianSection = Type.Object(
     verdict_cache_ttl_ms: Type.Optional(
       Type.Integer({ minimum: 1000, default: 3_600_000, description: 'How long a verdict is kept' }),
     ),
+    policy_wording: Type.Optional(
+      Type.Enum(['paddock', 'codex'], {
+        default: 'paddock',
+        description:
+          "The review prompt's frame and default policy: Paddock's, or Codex's guardian policy (0.169.0 wording); the verdict rules in code apply to both",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

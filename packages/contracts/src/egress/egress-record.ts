@@ -3,7 +3,7 @@
 // request is escalated. One JSON value per sandbox in Redis (keyspace.ts, egressKeys), re-read on every request.
 import Type, { type Static } from 'typebox';
 import { HTTP_METHODS, NETWORK_MODES } from '@paddock/config';
-import { PolicyContext } from '../review/contract.ts';
+import { PolicyContext, TranscriptItem } from '../review/contract.ts';
 import { TraceCarrier } from '@paddock/platform';
 
 // Same grammar as the config's network.allowed_domains: `example.com`, `*.example.com`, `**.example.com`.
@@ -76,6 +76,10 @@ export const ExecCredential = Type.Object(
     extra_allowed_domains: Type.Optional(Type.Array(Type.String({ pattern: DOMAIN_PATTERN }))),
     /** The exec's trace context: the proxy's decisions for it join the turn's trace. */
     trace: Type.Optional(TraceCarrier),
+    /** The command this exec runs: a network review names it as the request's trigger. */
+    command: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+    /** The turn's compact transcript when the exec started: a network review sees what a command review sees. */
+    transcript: Type.Optional(Type.Array(TranscriptItem, { maxItems: 100 })),
   },
   { additionalProperties: false },
 );

@@ -38,6 +38,10 @@ export const NetworkAction = Type.Object(
     port: Type.Integer({ minimum: 1, maximum: 65535 }),
     protocol: Type.Enum(['http', 'https']),
     method: Type.Optional(Type.String()),
+    /** The command whose run made the request (Codex's `trigger`), when the proxy knows it. */
+    trigger: Type.Optional(
+      Type.Object({ argv: Type.Array(Type.String(), { minItems: 1 }) }, { additionalProperties: false }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -26,6 +26,8 @@ export type ThreadItem =
       status: 'completed' | 'failed';
     }
   | { id: string; type: 'error'; message: string }
+  /** The model's reasoning summary (Codex's `reasoning` item), when the model returns one. */
+  | { id: string; type: 'reasoning'; text: string }
   | {
       id: string;
       type: 'approval_request';
@@ -64,6 +66,8 @@ export type ThreadEvent =
   | { type: 'turn.started'; turn_id: string }
   | { type: 'turn.completed'; turn_id: string; usage: Usage; changes?: FilesChanged }
   | { type: 'turn.failed'; turn_id: string; error: { message: string; code?: string } }
+  /** An unrecoverable error at top level (Codex's `error` event), stored before `turn.failed`. */
+  | { type: 'error'; turn_id?: string; message: string }
   | { type: 'item.started' | 'item.completed'; turn_id?: string; item: ThreadItem }
   | { type: 'item.updated'; turn_id?: string; item: ThreadItem | CommandOutputDelta };
 

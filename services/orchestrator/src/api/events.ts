@@ -45,6 +45,10 @@ const FileChangeItem = Type.Object({
   status: Type.Union([Type.Literal('completed'), Type.Literal('failed')]),
 });
 const ErrorItem = Type.Object({ id: Type.String(), type: Type.Literal('error'), message: Type.String() });
+const ReasoningItem = Type.Object(
+  { id: Type.String(), type: Type.Literal('reasoning'), text: Type.String() },
+  { description: "The model's reasoning summary, when the model returns one" },
+);
 const ApprovalRequestItem = Type.Object({
   id: Type.String(),
   type: Type.Literal('approval_request'),
@@ -68,7 +72,7 @@ const ReviewItem = Type.Object({
 });
 
 export const ThreadItem = Type.Union(
-  [AgentMessageItem, CommandExecutionItem, FileChangeItem, ErrorItem, ApprovalRequestItem, ReviewItem],
+  [AgentMessageItem, CommandExecutionItem, FileChangeItem, ErrorItem, ReasoningItem, ApprovalRequestItem, ReviewItem],
   { description: 'One item of a turn: a message, a command, file changes, an error, an approval request, a review' },
 );
 
@@ -84,16 +88,33 @@ export const CommandOutputDelta = Type.Object(
   { description: "A running command's item.updated: only the output since its previous update" },
 );
 
+/** The paths a turn changed against its start (on turn.completed), at most a few hundred named. */
+const FilesChanged = Type.Object({
+  files: Type.Array(Type.String()),
+  count: Type.Integer(),
+  truncated: Type.Optional(Type.Boolean()),
+});
+
 const ItemRef = ref<typeof ThreadItem>('ThreadItem');
 export const ThreadEvent = Type.Union(
   [
     Type.Object({ type: Type.Literal('thread.started'), thread_id: Type.String() }),
     Type.Object({ type: Type.Literal('turn.started'), turn_id: Type.String() }),
-    Type.Object({ type: Type.Literal('turn.completed'), turn_id: Type.String(), usage: ref<typeof Usage>('Usage') }),
+    Type.Object({
+      type: Type.Literal('turn.completed'),
+      turn_id: Type.String(),
+      usage: ref<typeof Usage>('Usage'),
+      changes: Type.Optional(FilesChanged),
+    }),
     Type.Object({
       type: Type.Literal('turn.failed'),
       turn_id: Type.String(),
       error: Type.Object({ message: Type.String(), code: Type.Optional(Type.String()) }),
+    }),
+    Type.Object({
+      type: Type.Literal('error'),
+      turn_id: Type.Optional(Type.String()),
+      message: Type.String({ description: 'An unrecoverable error at top level, stored before turn.failed' }),
     }),
     Type.Object({
       type: Type.Union([Type.Literal('item.started'), Type.Literal('item.completed')]),

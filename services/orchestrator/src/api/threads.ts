@@ -17,6 +17,12 @@ export const CreateEnvironmentBody = Type.Object(
     setup_script: Type.Optional(Type.String({ maxLength: 65_536 })),
     config: Type.Optional(Type.String({ maxLength: 65_536, description: 'Agent config layer (TOML)' })),
     repository: Type.Optional(RepositorySpec),
+    rules: Type.Optional(
+      Type.String({
+        maxLength: 65_536,
+        description: "A Codex rules file: prefix_rule(pattern, decision, justification, match, not_match) calls; examples are checked now",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -30,8 +36,12 @@ export const Environment = Type.Object({
   setup_script: Type.String(),
   config: Type.String(),
   repository: Type.Optional(RepositorySpec),
+  /** The environment's Codex rules file, as given (its rules join the environment layer's). */
+  rules: Type.Optional(Type.String()),
   created_by: Type.String(),
   created_at: Timestamp,
+  /** In a create answer only: the Codex keys of the request's config that do not apply here (dotted paths). */
+  ignored_keys: Type.Optional(Type.Array(Type.String())),
 });
 export type Environment = Static<typeof Environment>;
 export const EnvironmentPage = Page(Environment);
@@ -61,6 +71,8 @@ export const Thread = Type.Object({
   effective_config: Type.Record(Type.String(), Type.Unknown()),
   created_by: Type.String(),
   created_at: Timestamp,
+  /** In a create answer only: the Codex keys of the request's config that do not apply here (dotted paths). */
+  ignored_keys: Type.Optional(Type.Array(Type.String())),
 });
 export type Thread = Static<typeof Thread>;
 
@@ -91,7 +103,17 @@ export const Turn = Type.Object({
 });
 
 export const EventsQuery = Type.Object(
-  { format: Type.Optional(Type.Enum(['sse', 'jsonl'])) },
+  {
+    format: Type.Optional(Type.Enum(['sse', 'jsonl'])),
+    follow: Type.Optional(
+      Type.Boolean({ description: 'format=jsonl only: keep the response open and write each event as it happens' }),
+    ),
+    view: Type.Optional(
+      Type.Enum(['paddock', 'codex'], {
+        description: "codex: only Codex's ThreadEvent/ThreadItem types (also Accept: application/jsonl; profile=codex)",
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 

@@ -2,7 +2,8 @@
 // image must be on the operator's allowlist, decided from the list alone (the engine is never asked).
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { imageAllowed, imageNotAllowedMessage, newId, PaddockError } from '@paddock/platform';
-import { readAgentLayer } from '@paddock/config';
+import { parseRulesFile, readAgentLayer } from '@paddock/config';
+import { ignoredKeysInfo } from '../effective-config.ts';
 import { CreateEnvironmentBody, Environment, EnvironmentPage, IdParams } from '../api/threads.ts';
 import { ErrorResponse, PageQuery } from '../api/common.ts';
 import type { FastifyInstance } from 'fastify';
@@ -32,7 +33,24 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
     async (req, reply) => {
       const p = principalOf(req);
       const config = req.body.config ?? '';
-      readAgentLayer({ source: 'config', text: config }, 'environment'); // refuses bad TOML, keys and keys a member may not set, naming them
+      const ignored: string[] = [];
+      // Refuses bad TOML, unknown keys and keys a member may not set, naming them; Codex keys that do
+      // not apply here are reported (ignored_keys, one log line), never a reason to refuse the file.
+      readAgentLayer({ source: 'config', text: config }, 'environment', {
+        onIgnoredKeys: (source, keys) => {
+          ignored.push(...keys);
+          ignoredKeysInfo(req.log)(source, keys);
+        },
+      });
+      if (req.body.rules !== undefined) {
+        // Codex's rules file: parsed and its examples checked now, so a bad file is refused at once.
+        const file = parseRulesFile(req.body.rules, 'rules');
+        const calls = file.ignored.map((c) => `rules.${c.call} (line ${c.line})`);
+        if (calls.length > 0) {
+          ignored.push(...calls);
+          ignoredKeysInfo(req.log)('rules', calls);
+        }
+      }
       if (!imageAllowed(ctx.settings.allowedImages, req.body.image))
         throw new PaddockError('image_not_allowed', imageNotAllowedMessage(req.body.image), {
           status: 400,
@@ -46,12 +64,13 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
         setup_script: req.body.setup_script ?? '',
         config,
         ...(req.body.repository ? { repository: req.body.repository } : {}),
+        ...(req.body.rules !== undefined ? { rules: req.body.rules } : {}),
         created_by: p.email,
         created_at: new Date().toISOString(),
       };
       await saveNewEnvironment(ctx.redis, env);
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'environment.created', env.id, { image: env.image });
-      return reply.code(201).send(env);
+      return reply.code(201).send(ignored.length > 0 ? { ...env, ignored_keys: ignored } : env);
     },
   );
 

@@ -1,21 +1,26 @@
 // A thread's events: SSE that follows the stream live and resumes after Last-Event-ID (each event
-// exactly once: the resume point is exclusive), or JSONL of what is stored so far. An SSE stream
+// exactly once: the resume point is exclusive), JSONL of what is stored so far, or JSONL followed live
+// (`follow=true`, like `codex exec --json`); `view=codex` keeps only Codex's types. A live stream
 // re-checks its token at least once per heartbeat and ends, with an `error` event saying why, when
 // it was revoked or expired; open streams are capped per orchestrator and per workspace.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { badRequest, PaddockError } from '@paddock/platform';
 import { ErrorResponse } from '../api/common.ts';
 import { EventsQuery, IdParams } from '../api/threads.ts';
+import type { ThreadEvent } from '@paddock/contracts';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { principalOf } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { recheckStreamToken } from '../stream-auth.ts';
+import { codexView, newCodexViewState, paddockView } from '../codex-view.ts';
 import { eventsAfter, nextEvents } from '../stores/events.ts';
 import { loadThread } from '../stores/threads.ts';
 
 const STREAM_ID = /^\d+-\d+$/;
 const READ_BATCH = 500;
+/** `Accept: application/jsonl; profile=codex` (or `text/event-stream; profile="codex"`) asks for the codex view. */
+const CODEX_PROFILE = /;\s*profile\s*=\s*"?codex"?/i;
 
 export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -27,7 +32,8 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
       config: { scope: 'threads.read' },
       schema: {
         operationId: 'getThreadEvents',
-        summary: 'Thread events: SSE (resume with Last-Event-ID), or ?format=jsonl for what is stored',
+        summary:
+          'Thread events: SSE (resume with Last-Event-ID), ?format=jsonl for what is stored, &follow=true to stream it live; view=codex for Codex types only',
         tags: ['events'],
         params: IdParams,
         querystring: EventsQuery,
@@ -49,20 +55,33 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
         throw badRequest('Last-Event-ID must be an event id this API sent', 'Last-Event-ID');
       }
       const after = lastId ?? '0-0';
+      const accept = typeof req.headers.accept === 'string' ? req.headers.accept : '';
+      const codex = req.query.view === 'codex' || (req.query.view === undefined && CODEX_PROFILE.test(accept));
+      const jsonl = req.query.format === 'jsonl';
+      if (req.query.follow !== undefined && !jsonl) {
+        throw badRequest('follow applies to format=jsonl (an SSE stream always follows)', 'follow');
+      }
+      // Each stored event -> the lines of the chosen view; the codex view holds a running command's output.
+      const codexState = newCodexViewState();
+      const render = (e: { id: string; event: ThreadEvent }): string[] => {
+        if (codex) return codexView(e.event, codexState).map((line) => JSON.stringify(line));
+        const event = paddockView(e.event);
+        return [jsonl ? JSON.stringify({ id: e.id, ...event }) : JSON.stringify(event)];
+      };
 
-      if (req.query.format === 'jsonl') {
+      if (jsonl && req.query.follow !== true) {
         const lines: string[] = [];
         let from = after;
         for (;;) {
           const batch = await eventsAfter(ctx.redis, thread.id, from, READ_BATCH);
-          for (const e of batch.events) lines.push(JSON.stringify({ id: e.id, ...e.event }));
+          for (const e of batch.events) lines.push(...render(e));
           if (!batch.full || batch.lastId === undefined) break;
           from = batch.lastId;
         }
         return reply.type('application/jsonl').send(lines.length ? `${lines.join('\n')}\n` : '');
       }
 
-      // SSE: a connection of its own, since XREAD BLOCK holds it; bounded, so overload is refused.
+      // Live (SSE or followed JSONL): a connection of its own, since XREAD BLOCK holds it; bounded.
       if (openStreams >= ctx.settings.maxEventStreams) {
         throw new PaddockError(
           'too_many_streams',
@@ -85,7 +104,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
+        'content-type': jsonl ? 'application/jsonl; charset=utf-8' : 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
@@ -101,8 +120,13 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
       let checkedAt = Number.NEGATIVE_INFINITY; // checked on the first round
       let expiresAtMs: number | undefined;
       const sinceCheckMs = () => performance.now() - checkedAt;
+      // JSONL has no comment or named-event syntax: its end is a top-level `error` line (Codex's shape).
       const ended = (code: string, message: string) =>
-        res.write(`event: error\ndata: ${JSON.stringify({ error: { code, message } })}\n\n`);
+        res.write(
+          jsonl
+            ? `${JSON.stringify({ type: 'error', message, error: { code, message } })}\n`
+            : `event: error\ndata: ${JSON.stringify({ error: { code, message } })}\n\n`,
+        );
       try {
         while (open) {
           if (sinceCheckMs() >= heartbeatMs || (expiresAtMs !== undefined && ctx.now() >= expiresAtMs)) {
@@ -120,11 +144,14 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
           const got = await nextEvents(reader, thread.id, cursor, READ_BATCH, blockMs);
           if (!open) break;
           if (got.lastId === undefined) {
-            if (sinceCheckMs() >= heartbeatMs) res.write(': heartbeat\n\n');
+            // A JSONL consumer parses every line: no heartbeat line there (the token is re-checked all the same).
+            if (!jsonl && sinceCheckMs() >= heartbeatMs) res.write(': heartbeat\n\n');
             continue;
           }
           let chunk = '';
-          for (const e of got.events) chunk += `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
+          for (const e of got.events) {
+            for (const line of render(e)) chunk += jsonl ? `${line}\n` : `id: ${e.id}\ndata: ${line}\n\n`;
+          }
           cursor = got.lastId;
           res.write(chunk);
         }

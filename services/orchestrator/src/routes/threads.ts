@@ -29,7 +29,14 @@ import { audit } from '../stores/audit.ts';
 import { actorOf, principalOf } from '../auth.ts';
 import { clientOf } from '../client-family.ts';
 import type { RouteContext } from '../context.ts';
-import { apiLayer, droppedKeyWarning, effectiveConfig, queueCaps } from '../effective-config.ts';
+import {
+  apiLayer,
+  droppedKeyWarning,
+  effectiveConfig,
+  environmentLayer,
+  ignoredKeysInfo,
+  queueCaps,
+} from '../effective-config.ts';
 import { loadEnvironment } from '../stores/environments.ts';
 import { loadThread, loadTurn, saveNewThread, type ThreadRecord } from '../stores/threads.ts';
 
@@ -100,12 +107,17 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         });
       }
       const threadLayer = apiLayer('thread', req.body.config);
+      const ignored: string[] = [];
       const effective = await effectiveConfig(
         ctx.redis,
         ctx.clusterFile,
         p.workspaceId,
-        [{ layer: 'environment', source: `environment ${env.id}`, text: env.config }, threadLayer],
+        [environmentLayer(env), threadLayer],
         droppedKeyWarning(req.log),
+        (source, keys) => {
+          ignored.push(...keys);
+          ignoredKeysInfo(req.log)(source, keys);
+        },
       );
       const thread: ThreadRecord = {
         id: newId('thr'),
@@ -123,7 +135,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'thread.created', thread.id, {
         environment_id: env.id,
       });
-      return reply.code(201).send(thread);
+      return reply.code(201).send(ignored.length > 0 ? { ...thread, ignored_keys: ignored } : thread);
     },
   );
 
@@ -209,7 +221,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
             ctx.clusterFile,
             p.workspaceId,
             [
-              { layer: 'environment', source: `environment ${env.id}`, text: env.config },
+              environmentLayer(env),
               apiLayer('thread', threadConfig),
               apiLayer('turn', req.body.config),
             ],

@@ -102,16 +102,22 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
       const p = requireWorkspace(req, req.params.ws);
       requireRole(p, ['owner', 'admin'], 'changing requirements');
       const body = req.body as unknown;
+      const ignored: string[] = [];
+      const onIgnoredKeys = (source: string, keys: string[]) => {
+        ignored.push(...keys);
+        req.log.info({ source, ignored_keys: keys }, `config: ${keys.length} Codex requirement key(s) do not apply here and are ignored`);
+      };
       const requirements =
         typeof body === 'string'
-          ? readRequirements({ source: 'requirements', text: body })
-          : readRequirements({ source: 'requirements', value: body ?? {} });
+          ? readRequirements({ source: 'requirements', text: body }, onIgnoredKeys)
+          : readRequirements({ source: 'requirements', value: body ?? {} }, onIgnoredKeys);
       checkRequirementsFit(ctx.clusterFile.requirements ?? {}, requirements);
       await saveRequirements(ctx.redis, p.workspaceId, requirements);
       await audit(ctx.redis, p.workspaceId, actorOf(p), 'requirements.updated', p.workspaceId, {
         requirements,
       });
-      return requirements;
+      // The requirements as stored, and (only in this answer) the Codex keys that do not apply here.
+      return ignored.length > 0 ? { ...requirements, ignored_keys: ignored } : requirements;
     },
   );
 

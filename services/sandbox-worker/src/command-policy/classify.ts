@@ -87,15 +87,12 @@ export function classifyExec(req: ExecRequest, ctx: ClassifyContext): Classifica
     };
   }
   if (verdict.decision === 'allow') {
-    // Only the operator's or the workspace's own rules let an escalation skip review.
-    const tenantRule = verdict.rules.find((r) => !isOperatorRule(r));
-    if (!escalatedMode || !tenantRule || ctx.sandbox_mode === 'danger-full-access')
-      return { kind: 'run', sandbox_mode: runMode, reason: `allowed by rule ${ruleText(verdict.rules[0]!)}` };
-    return decideApproval(
-      ctx,
-      `asks for escalated permissions: ${req.escalate!.justification} (rule ${ruleText(tenantRule)} is a tenant rule: it does not skip review)`,
-      escalatedMode,
-    );
+    // As Codex's execpolicy: a command every part of which an `allow` rule covers needs no approval,
+    // escalation included — within the ceilings: the escalated mode passed allowed_sandbox_modes above,
+    // and tenant allow rules exist only where allow_tenant_allow_rules lets them. Unlike Codex, a
+    // command that did not ask for escalation stays in the sandbox (decisions.md).
+    const by = verdict.rules.find((r) => !isOperatorRule(r)) ?? verdict.rules[0]!;
+    return { kind: 'run', sandbox_mode: runMode, reason: `allowed by rule ${ruleText(by)}` };
   }
   const why =
     verdict.decision === 'prompt' ? verdict.reason : needsApproval(req, ctx, analysis);
@@ -118,7 +115,9 @@ function decideApproval(ctx: ClassifyContext, why: string, escalatedMode: Sandbo
   if (ctx.approval_policy === 'never') {
     return { kind: 'reject', code: 'approval_never', reason: `${why}; approval_policy "never" rejects it without review` };
   }
-  return { kind: 'review', reviewer: ctx.approvals_reviewer, reason: why, escalated_mode: escalatedMode };
+  // Codex routes only on-request (and granular) prompts to the guardian; under "untrusted" the user decides.
+  const reviewer = ctx.approval_policy === 'untrusted' ? 'user' : ctx.approvals_reviewer;
+  return { kind: 'review', reviewer, reason: why, escalated_mode: escalatedMode };
 }
 
 /**

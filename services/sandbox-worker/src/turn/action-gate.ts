@@ -14,6 +14,7 @@ import {
   askPerson,
   countReview,
   type DenialRecord,
+  NETWORK_DENIAL_SOURCE,
   recordDenial,
   takeOverride,
 } from '@paddock/turn-queue';
@@ -130,6 +131,30 @@ export class ActionGate {
       source,
     });
     void emitWebhookEvent(this.d.redis, this.d.job.workspace_id, { type: 'review.denied', data: { thread_id: this.d.job.thread_id, turn_id: this.d.job.turn_id, action, rationale, source } });
+  }
+
+  /**
+   * Counts the network denials the egress proxy recorded for this turn since `sinceIso` (its guardian
+   * reviews of held requests) toward the breaker; throws BreakerTripped, like `decide`, when it trips.
+   */
+  async countNetworkDenials(sinceIso: string): Promise<void> {
+    const kept = await this.d.redis.lrange(keys.denials(this.d.job.thread_id), 0, -1).catch(() => [] as string[]);
+    const fresh = kept
+      .map((raw) => JSON.parse(raw) as DenialRecord)
+      .filter((x) => x.source === NETWORK_DENIAL_SOURCE && x.turn_id === this.d.job.turn_id && x.created_at >= sinceIso);
+    for (let i = 0; i < fresh.length; i++) {
+      const tripped = this.breaker.record('denied');
+      if (tripped) {
+        const message = `denial circuit breaker: ${tripped}; the turn stops`;
+        await this.d.events.completed({ id: this.d.events.newItemId(), type: 'error', message });
+        throw new BreakerTripped(message);
+      }
+    }
+  }
+
+  /** The turn's compact transcript so far, as a review request carries it. */
+  transcript(): TranscriptItem[] {
+    return this.d.transcript();
   }
 
   /** The person's one retry of exactly this action, with who granted it. */

@@ -139,10 +139,17 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
   }
   const env = d.env ?? process.env;
   const wire = wireOf(provider);
+  // Codex's provider keys: extra query parameters and headers (static, or from the worker's environment:
+  // an unset variable sends no header), and the retry count of a failed request.
+  const envHeaders = Object.entries(provider.env_http_headers ?? {}).flatMap(([header, name]) =>
+    env[name] ? [[header, env[name]] as const] : [],
+  );
   const client = new OpenAI({
     baseURL: provider.base_url,
     apiKey: (provider.env_key ? env[provider.env_key] : undefined) ?? 'unset',
-    maxRetries: 1,
+    maxRetries: provider.request_max_retries ?? 1,
+    ...(provider.query_params ? { defaultQuery: provider.query_params } : {}),
+    defaultHeaders: { ...provider.http_headers, ...Object.fromEntries(envHeaders) },
   });
   const checkpointKey = keys.turnCheckpoint(d.job.turn_id);
   const [stored, checkpoint] = await Promise.all([

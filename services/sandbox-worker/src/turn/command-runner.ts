@@ -80,7 +80,10 @@ type RunCommandDeps = {
 export function runCommand(d: RunCommandDeps): Promise<CommandResult> {
   const program = basename(d.spec.argv[0] ?? '');
   return inSpan(tracer, 'turn.action', { attributes: { 'paddock.action': 'exec', 'paddock.command.program': program } }, async (span) => {
+    const startedAt = new Date().toISOString();
     const r = await gateAndRun(d);
+    // The proxy's guardian denials of this command's requests count toward the breaker too.
+    if (r.ran) await d.gate.countNetworkDenials(startedAt);
     span.setAttribute('paddock.action.ran', r.ran);
     if (r.exitCode !== null) span.setAttribute('paddock.action.exit_code', r.exitCode);
     return r;
@@ -156,7 +159,8 @@ async function gateAndRun(d: RunCommandDeps): Promise<CommandResult> {
         ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}),
       },
       (chunk) => live.push(chunk.data.toString('utf8')),
-      { execId: spec.id, turnId: d.job.turn_id, signal: d.signal },
+      // A network review of this exec sees the command that made the request and the turn so far.
+      { execId: spec.id, turnId: d.job.turn_id, signal: d.signal, review: { command: spec.argv, transcript: d.gate.transcript() } },
     );
     await live.flush();
     const output = r.stdout.text + r.stderr.text;

@@ -21,8 +21,8 @@ import type { Usage } from '@paddock/contracts';
 
 export type Wire = 'chat' | 'responses';
 
-/** The provider's wire: Chat Completions unless it says `wire_api = "responses"`. */
-export const wireOf = (provider: { wire_api?: Wire | undefined }): Wire => provider.wire_api ?? 'chat';
+/** The provider's wire: the Responses API unless it says `wire_api = "chat"` (Codex's default, issue 15). */
+export const wireOf = (provider: { wire_api?: Wire | undefined }): Wire => provider.wire_api ?? 'responses';
 
 export type ModelRequest = {
   model: string;
