@@ -19,6 +19,8 @@ import { eventRoutes } from './routes/events.ts';
 import { threadRoutes } from './routes/threads.ts';
 import { memberRoutes } from './routes/members.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
+import { whoamiRoutes } from './routes/whoami.ts';
+import { eventStreamSchemas } from './api/events.ts';
 
 export type AppDeps = RouteContext & { logger: Logger };
 
@@ -68,7 +70,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'Paddock orchestrator', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+        // The event stream's shapes, for SDK generators (api/events.ts).
+        schemas: eventStreamSchemas as Record<string, object>,
+      },
       security: [{ bearer: [] }],
     },
   });
@@ -118,6 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     eventRoutes(api, deps);
     approvalRoutes(api, deps);
     analyticsRoutes(api, deps);
+    whoamiRoutes(api);
   });
   return app;
 }

@@ -109,3 +109,4 @@ async function listenMetrics(at: { host: string; port: number }): Promise<Server
 
 // What other processes (main.ts, the e2e suite, the benchmarks) may use of this service.
 export { orchestratorSettings } from './settings.ts';
+export { openApiDocument } from './openapi.ts';

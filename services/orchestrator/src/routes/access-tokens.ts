@@ -45,6 +45,7 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
     {
       config: { scope: 'tokens.manage' },
       schema: {
+        operationId: 'createAccessToken',
         summary: 'Create an access token for yourself; the secret is in this answer only',
         tags: ['tenancy'],
         params: WorkspaceParams,
@@ -80,6 +81,7 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
     {
       config: { scope: 'tokens.manage' },
       schema: {
+        operationId: 'listAccessTokens',
         summary: 'List tokens (owners and admins: all; members: their own); never the secrets',
         tags: ['tenancy'],
         params: WorkspaceParams,
@@ -119,6 +121,7 @@ export function accessTokenRoutes(app: FastifyInstance, ctx: RouteContext): void
     {
       config: { scope: 'tokens.manage' },
       schema: {
+        operationId: 'revokeAccessToken',
         summary: 'Revoke a token, effective at once',
         tags: ['tenancy'],
         params: TokenParams,

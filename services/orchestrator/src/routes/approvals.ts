@@ -37,6 +37,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.read' },
       schema: {
+        operationId: 'listThreadApprovals',
         summary: "The thread's approval requests, newest first (at most max_page_size)",
         tags: ['approvals'],
         params: IdParams,
@@ -59,6 +60,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.write' },
       schema: {
+        operationId: 'decideApproval',
         summary: 'Decide an approval request: approve, approve_for_thread, deny or abort',
         tags: ['approvals'],
         params: IdParams,
@@ -89,6 +91,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.read' },
       schema: {
+        operationId: 'listThreadDenials',
         summary: `The thread's last ${DENIALS_KEPT} denials, newest first`,
         tags: ['approvals'],
         params: IdParams,
@@ -106,6 +109,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.write' },
       schema: {
+        operationId: 'approveDenial',
         summary: 'Allow one retry of exactly the denied action (the retry is still reviewed)',
         tags: ['approvals'],
         params: DenialParams,

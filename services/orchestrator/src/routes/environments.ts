@@ -22,6 +22,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
     {
       config: { scope: 'environments.write' },
       schema: {
+        operationId: 'createEnvironment',
         summary: 'Create an environment',
         tags: ['environments'],
         body: CreateEnvironmentBody,
@@ -58,6 +59,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
     {
       config: { scope: 'environments.read' },
       schema: {
+        operationId: 'listEnvironments',
         summary: "List the workspace's environments",
         tags: ['environments'],
         querystring: PageQuery,
@@ -81,6 +83,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
     {
       config: { scope: 'environments.read' },
       schema: {
+        operationId: 'getEnvironment',
         summary: 'One environment',
         tags: ['environments'],
         params: IdParams,

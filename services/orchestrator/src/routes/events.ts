@@ -26,6 +26,7 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.read' },
       schema: {
+        operationId: 'getThreadEvents',
         summary: 'Thread events: SSE (resume with Last-Event-ID), or ?format=jsonl for what is stored',
         tags: ['events'],
         params: IdParams,

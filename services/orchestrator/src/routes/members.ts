@@ -56,6 +56,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'members.manage' },
       schema: {
+        operationId: 'addMember',
         summary: 'Add a member (owners and admins); answers their first access token, once',
         tags: ['tenancy'],
         params: WorkspaceParams,
@@ -104,6 +105,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'members.manage' },
       schema: {
+        operationId: 'listMembers',
         summary: 'List members by e-mail (owners and admins)',
         tags: ['tenancy'],
         params: WorkspaceParams,
@@ -129,6 +131,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'members.manage' },
       schema: {
+        operationId: 'updateMember',
         summary: "Change a member's role, token or analytics permission (owners; admins for non-owners)",
         tags: ['tenancy'],
         params: MemberParams,
@@ -171,6 +174,7 @@ export function memberRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'members.manage' },
       schema: {
+        operationId: 'removeMember',
         summary: 'Remove a member and revoke their tokens (owners; admins for non-owners)',
         tags: ['tenancy'],
         params: MemberParams,

@@ -83,6 +83,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.write' },
       schema: {
+        operationId: 'createThread',
         summary: 'Open a thread in an environment; the config is resolved and checked now',
         tags: ['threads'],
         body: CreateThreadBody,
@@ -131,6 +132,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.read' },
       schema: {
+        operationId: 'getThread',
         summary: 'One thread',
         tags: ['threads'],
         params: IdParams,
@@ -145,6 +147,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.write' },
       schema: {
+        operationId: 'deleteThread',
         summary:
           'Close a thread (its creator, owners and admins): queued turns are cancelled, the running one ' +
           'interrupted, its sandbox and workspace destroyed',
@@ -172,6 +175,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.write' },
       schema: {
+        operationId: 'createTurn',
         summary: 'Queue a turn (input, or scripted commands); honours Idempotency-Key',
         tags: ['turns'],
         params: IdParams,
@@ -273,6 +277,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.read' },
       schema: {
+        operationId: 'getTurn',
         summary: 'One turn',
         tags: ['turns'],
         params: TurnParams,
@@ -294,6 +299,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.write' },
       schema: {
+        operationId: 'interruptTurn',
         summary: 'Interrupt a turn: a queued one never runs, a running one is told to stop',
         tags: ['turns'],
         params: TurnParams,

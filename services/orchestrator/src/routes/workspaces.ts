@@ -33,6 +33,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
       onRequest: authenticateOperator(authDeps),
       config: { public: true },
       schema: {
+        operationId: 'createWorkspace',
         summary: 'Create a workspace and its first owner (operator key only)',
         tags: ['tenancy'],
         body: CreateWorkspaceBody,
@@ -79,7 +80,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
 
   r.get(
     '/v1/workspaces/:ws/requirements',
-    { config: { scope: 'requirements.read' }, schema: { summary: 'Managed requirements (owners and admins)', ...requirementsSchema } },
+    { config: { scope: 'requirements.read' }, schema: { operationId: 'getRequirements', summary: 'Managed requirements (owners and admins)', ...requirementsSchema } },
     async (req) => {
       const p = requireWorkspace(req, req.params.ws);
       requireRole(p, ['owner', 'admin'], 'reading requirements');
@@ -92,6 +93,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
     {
       config: { scope: 'requirements.write' },
       schema: {
+        operationId: 'putRequirements',
         summary: 'Replace managed requirements: JSON, or TOML as application/toml (owners and admins)',
         ...requirementsSchema,
       },
@@ -118,6 +120,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
     {
       config: { scope: 'audit.read' },
       schema: {
+        operationId: 'getAuditLog',
         summary: 'Audit log, oldest first, by time range and cursor (owners and admins)',
         tags: ['tenancy'],
         params: WorkspaceParams,
@@ -140,6 +143,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: RouteContext, authDep
     {
       config: { scope: 'audit.read' },
       schema: {
+        operationId: 'exportAuditLog',
         summary:
           'Export the audit log as a streamed file, oldest first: JSONL or CSV, start_time inclusive, end_time exclusive (owners and admins)',
         tags: ['tenancy'],
