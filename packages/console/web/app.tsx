@@ -2,7 +2,7 @@
 // navigation and the current view. A 401 from any call, or a stream ending because the token was
 // revoked or expired, forgets the token and returns here with the reason.
 import { useEffect, useState } from 'preact/hooks';
-import { get, setUnauthorizedHandler } from './api.ts';
+import { ok, sdk, setUnauthorizedHandler } from './api.ts';
 import { href, type Route, useRoute } from './router.ts';
 import { session, type Who } from './session.ts';
 import { SignIn } from './views/signin.tsx';
@@ -38,7 +38,7 @@ export function App() {
   useEffect(() => {
     setUnauthorizedHandler((message) => signOut(`Signed out: ${message}`));
     if (!session.token()) return;
-    get<Who>('/v1/whoami')
+    ok(sdk().api.GET('/v1/whoami'))
       .then(setWho)
       .catch(() => signOut('Signed out: the saved token is no longer valid'))
       .finally(() => setChecking(false));

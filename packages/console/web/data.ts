@@ -1,6 +1,6 @@
 // What the views read, each a call (or a few) on the public API. The inbox and the denials span the
 // workspace's threads: they list the threads, then ask each one, like any client could.
-import { get } from './api.ts';
+import { ok, rawText, sdk } from './api.ts';
 
 export type Thread = {
   id: string;
@@ -39,16 +39,17 @@ export type ThreadEvent = { id?: string; type: string; turn_id?: string; item?: 
 const MAX_THREADS = 50;
 
 export async function listThreads(): Promise<Thread[]> {
-  const page = await get<{ items?: Thread[]; data?: Thread[] }>(`/v1/threads?limit=${MAX_THREADS}`);
-  return page.items ?? page.data ?? [];
+  const res = await sdk().raw('GET', `/v1/threads?limit=${MAX_THREADS}`);
+  const page = (await res.json()) as { items: Thread[] };
+  return page.items;
 }
 
 export async function pendingApprovals(): Promise<Approval[]> {
   const threads = (await listThreads()).filter((t) => t.status !== 'deleted');
   const lists = await Promise.all(
     threads.map((t) =>
-      get<{ items: Approval[] }>(`/v1/threads/${encodeURIComponent(t.id)}/approvals?status=pending`).then(
-        (r) => r.items,
+      ok(sdk().api.GET('/v1/threads/{id}/approvals', { params: { path: { id: t.id }, query: { status: 'pending' } } })).then(
+        (r) => r.items as Approval[],
         () => [] as Approval[],
       ),
     ),
@@ -60,8 +61,8 @@ export async function recentDenials(): Promise<Denial[]> {
   const threads = (await listThreads()).filter((t) => t.status !== 'deleted');
   const lists = await Promise.all(
     threads.map((t) =>
-      get<{ items: Denial[] }>(`/v1/threads/${encodeURIComponent(t.id)}/denials`).then(
-        (r) => r.items,
+      ok(sdk().api.GET('/v1/threads/{id}/denials', { params: { path: { id: t.id } } })).then(
+        (r) => r.items as Denial[],
         () => [] as Denial[],
       ),
     ),
@@ -71,8 +72,8 @@ export async function recentDenials(): Promise<Denial[]> {
 
 /** The stored events of a thread (JSONL), parsed. */
 export async function threadEvents(threadId: string): Promise<ThreadEvent[]> {
-  const text = await get<string>(`/v1/threads/${encodeURIComponent(threadId)}/events?format=jsonl`);
-  return String(text)
+  const text = await rawText(`/v1/threads/${encodeURIComponent(threadId)}/events?format=jsonl`);
+  return text
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as ThreadEvent);

@@ -1,7 +1,7 @@
 // The approvals inbox: every pending approval request of the workspace's threads, oldest first, with
 // the action, the reason, the time left, and the three decisions. Refreshed every 2 s.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, post } from '../api.ts';
+import { ApiError, ok, sdk } from '../api.ts';
 import { type Approval, describeAction, pendingApprovals } from '../data.ts';
 import { usePoll } from '../poll.ts';
 import { href } from '../router.ts';
@@ -25,7 +25,7 @@ export function Approvals() {
 
   const decide = async (a: Approval, decision: 'approve' | 'approve_for_thread' | 'deny') => {
     try {
-      await post(`/v1/approvals/${encodeURIComponent(a.id)}`, { decision });
+      await ok(sdk().api.POST('/v1/approvals/{id}', { params: { path: { id: a.id } }, body: { decision } }));
       setMessage(`${decision === 'deny' ? 'Denied' : 'Approved'}: ${describeAction(a.action)}`);
     } catch (e) {
       setMessage(e instanceof ApiError ? `${e.message} (${e.code})` : String(e));

@@ -1,7 +1,7 @@
 // Recent denials across the workspace's threads (each thread keeps its last ten), with "approve one
 // retry": the same action, once, still reviewed when it runs again.
 import { useState } from 'preact/hooks';
-import { ApiError, post } from '../api.ts';
+import { ApiError, ok, sdk } from '../api.ts';
 import { type Denial, describeAction, recentDenials } from '../data.ts';
 import { usePoll } from '../poll.ts';
 import { href } from '../router.ts';
@@ -11,7 +11,11 @@ export function Denials() {
   const [message, setMessage] = useState<string | undefined>(undefined);
   const approve = async (d: Denial) => {
     try {
-      await post(`/v1/threads/${encodeURIComponent(d.thread_id)}/denials/${encodeURIComponent(d.id)}/approve`);
+      await ok(
+        sdk().api.POST('/v1/threads/{id}/denials/{denial_id}/approve', {
+          params: { path: { id: d.thread_id, denial_id: d.id } },
+        }),
+      );
       setMessage(`One retry approved: ${describeAction(d.action)}`);
     } catch (e) {
       setMessage(e instanceof ApiError ? `${e.message} (${e.code})` : String(e));

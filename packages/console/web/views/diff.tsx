@@ -1,14 +1,14 @@
 // A unified diff rendered line by line (added, removed, hunk headers), loaded on demand from
 // GET /v1/threads/{id}/diff. Text only: the diff is never interpreted as markup.
 import { useState } from 'preact/hooks';
-import { get } from '../api.ts';
+import { rawText } from '../api.ts';
 
 export function DiffView(props: { threadId: string }) {
   const [diff, setDiff] = useState<string | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const load = async () => {
     try {
-      setDiff(String(await get<string>(`/v1/threads/${encodeURIComponent(props.threadId)}/diff`)));
+      setDiff(await rawText(`/v1/threads/${encodeURIComponent(props.threadId)}/diff`));
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
     }

@@ -1,7 +1,7 @@
 // Sign-in with an access token. The token is checked with GET /v1/whoami before it is kept, and then
 // only in sessionStorage.
 import { useState } from 'preact/hooks';
-import { ApiError, get } from '../api.ts';
+import { ApiError, ok, sdk } from '../api.ts';
 import { session, type Who } from '../session.ts';
 
 export function SignIn(props: { notice?: string; onSignedIn: (who: Who) => void }) {
@@ -20,7 +20,7 @@ export function SignIn(props: { notice?: string; onSignedIn: (who: Who) => void 
     setError(undefined);
     session.save(value);
     try {
-      const who = await get<Who>('/v1/whoami');
+      const who: Who = await ok(sdk().api.GET('/v1/whoami'));
       setToken('');
       props.onSignedIn(who);
     } catch (err) {

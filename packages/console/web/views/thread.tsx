@@ -2,7 +2,7 @@
 // their output as it streams, file changes with the rendered diff, reviews, approval requests — and
 // each turn's end with its usage. A running turn can be interrupted from here.
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, followEvents, post } from '../api.ts';
+import { ApiError, followEvents, ok, sdk } from '../api.ts';
 import type { Item } from '../data.ts';
 import { DiffView } from './diff.tsx';
 
@@ -68,7 +68,7 @@ export function ThreadView(props: { id: string }) {
   useEffect(() => {
     const abort = new AbortController();
     setState({ turns: [], byItem: new Map(), output: new Map() });
-    followEvents(props.id, (e) => setState((s) => fold(s, e.data)), abort.signal).catch((err) => {
+    followEvents(props.id, (e) => setState((s) => fold(s, e.event as unknown as Record<string, unknown>)), abort.signal).catch((err) => {
       if (!abort.signal.aborted) setStreamError(err instanceof Error ? err.message : String(err));
     });
     return () => abort.abort();
@@ -79,7 +79,11 @@ export function ThreadView(props: { id: string }) {
   const interrupt = async () => {
     if (!running) return;
     try {
-      await post(`/v1/threads/${encodeURIComponent(props.id)}/turns/${encodeURIComponent(running.id)}/interrupt`);
+      await ok(
+        sdk().api.POST('/v1/threads/{id}/turns/{turn_id}/interrupt', {
+          params: { path: { id: props.id, turn_id: running.id } },
+        }),
+      );
       setMessage('Interrupt sent.');
     } catch (e) {
       setMessage(e instanceof ApiError ? `${e.message} (${e.code})` : String(e));

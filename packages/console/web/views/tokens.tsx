@@ -1,7 +1,7 @@
 // The workspace's access tokens as the permission model shows them (owners and admins: all; members:
 // their own, when allowed a token page at all), with revoke. Secrets are never shown here.
 import { useState } from 'preact/hooks';
-import { ApiError, del, get } from '../api.ts';
+import { ApiError, ok, sdk } from '../api.ts';
 import { usePoll } from '../poll.ts';
 import type { Who } from '../session.ts';
 
@@ -16,13 +16,19 @@ type Token = {
 };
 
 export function Tokens(props: { who: Who }) {
-  const base = `/v1/workspaces/${encodeURIComponent(props.who.workspace_id)}/access-tokens`;
-  const { value, error, refresh } = usePoll(() => get<{ items: Token[] }>(`${base}?limit=100`), 10_000);
+  const ws = props.who.workspace_id;
+  const { value, error, refresh } = usePoll(
+    async () =>
+      (await ok(sdk().api.GET('/v1/workspaces/{ws}/access-tokens', { params: { path: { ws }, query: { limit: 100 } } }))) as {
+        items: Token[];
+      },
+    10_000,
+  );
   const [message, setMessage] = useState<string | undefined>(undefined);
   const revoke = async (t: Token) => {
     if (t.id === props.who.token_id && !confirm('This is the token you are signed in with. Revoke it?')) return;
     try {
-      await del(`${base}/${encodeURIComponent(t.id)}`);
+      await ok(sdk().api.DELETE('/v1/workspaces/{ws}/access-tokens/{id}', { params: { path: { ws, id: t.id } } }));
       setMessage(`Revoked ${t.name}.`);
     } catch (e) {
       setMessage(e instanceof ApiError ? `${e.message} (${e.code})` : String(e));

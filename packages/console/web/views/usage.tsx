@@ -1,7 +1,7 @@
 // Usage from the analytics API: the workspace's turns, tokens and credits by day or week over the last
 // 30 days (workspace rows, a bar chart each), and the same period per member and per client.
 import { useState } from 'preact/hooks';
-import { get } from '../api.ts';
+import { ok, sdk } from '../api.ts';
 import { usePoll } from '../poll.ts';
 import type { Who } from '../session.ts';
 
@@ -25,12 +25,19 @@ const METRICS: { key: keyof Totals; label: string }[] = [
   { key: 'credits', label: 'Credits' },
 ];
 
-async function allRows(path: string): Promise<Row[]> {
+/** Every row of the period, page after page (bounded). */
+async function allRows(
+  workspaceId: string,
+  query: { start_time: number; group_by: 'day' | 'week'; group?: 'workspace' },
+): Promise<Row[]> {
   const rows: Row[] = [];
   let page: string | null = null;
   for (let i = 0; i < 20; i++) {
-    const sep = path.includes('?') ? '&' : '?';
-    const p: Page = await get<Page>(page ? `${path}${sep}page=${encodeURIComponent(page)}` : path);
+    const p = (await ok(
+      sdk().api.GET('/v1/analytics/workspaces/{workspace_id}/usage', {
+        params: { path: { workspace_id: workspaceId }, query: page ? { page } : query },
+      }),
+    )) as Page;
     rows.push(...p.data);
     if (!p.has_more || !p.next_page) break;
     page = p.next_page;
@@ -41,24 +48,38 @@ async function allRows(path: string): Promise<Row[]> {
 const sum = (rows: Totals[], key: keyof Totals) => rows.reduce((s, r) => s + (r[key] ?? 0), 0);
 const fmt = (n: number) => (Number.isInteger(n) ? n.toLocaleString() : n.toFixed(2));
 
-function Bars(props: { rows: Row[]; metric: keyof Totals; label: string; width: 'day' | 'week' }) {
-  const max = Math.max(1, ...props.rows.map((r) => r[props.metric] ?? 0));
+/** Every bucket start of the period (UTC days, or weeks from Monday), so empty days show as gaps. */
+function bucketStarts(startSec: number, width: 'day' | 'week'): number[] {
+  const day = 86_400;
+  let first = Math.floor(startSec / day) * day;
+  if (width === 'week') first -= ((new Date(first * 1000).getUTCDay() + 6) % 7) * day;
+  const step = width === 'week' ? 7 * day : day;
+  const out: number[] = [];
+  for (let t = first; t <= Date.now() / 1000 && out.length < 60; t += step) out.push(t);
+  return out;
+}
+
+function Bars(props: { rows: Row[]; start: number; metric: keyof Totals; label: string; width: 'day' | 'week' }) {
+  const byStart = new Map(props.rows.map((r) => [r.start_time, r]));
+  const buckets = bucketStarts(props.start, props.width);
+  const values = buckets.map((t) => byStart.get(t)?.[props.metric] ?? 0);
+  const max = Math.max(1, ...values);
   const w = 600;
   const h = 120;
-  const bw = props.rows.length ? w / props.rows.length : w;
+  const bw = buckets.length ? w / buckets.length : w;
   return (
     <figure class="chart">
       <figcaption>
         {props.label} per {props.width}: {fmt(sum(props.rows, props.metric))}
       </figcaption>
       <svg viewBox={`0 0 ${w} ${h}`} role="img" aria-label={`${props.label} per ${props.width}`} preserveAspectRatio="none">
-        {props.rows.map((r, i) => {
-          const v = r[props.metric] ?? 0;
+        {buckets.map((t, i) => {
+          const v = values[i] ?? 0;
           const bh = (v / max) * (h - 4);
           return (
-            <rect key={r.start_time} x={i * bw + 1} y={h - bh} width={Math.max(1, bw - 2)} height={bh} class="bar">
+            <rect key={t} x={i * bw + 1} y={h - bh} width={Math.max(1, bw - 2)} height={bh} class="bar">
               <title>
-                {new Date(r.start_time * 1000).toISOString().slice(0, 10)}: {fmt(v)}
+                {new Date(t * 1000).toISOString().slice(0, 10)}: {fmt(v)}
               </title>
             </rect>
           );
@@ -70,13 +91,12 @@ function Bars(props: { rows: Row[]; metric: keyof Totals; label: string; width: 
 
 export function Usage(props: { who: Who }) {
   const [width, setWidth] = useState<'day' | 'week'>('day');
-  const base = `/v1/analytics/workspaces/${encodeURIComponent(props.who.workspace_id)}/usage`;
   const start = Math.floor(Date.now() / 1000) - DAYS * 86400;
   const { value, error } = usePoll(
     async () => {
       const [workspace, members] = await Promise.all([
-        allRows(`${base}?start_time=${start}&group_by=${width}&group=workspace`),
-        allRows(`${base}?start_time=${start}&group_by=${width}`),
+        allRows(props.who.workspace_id, { start_time: start, group_by: width, group: 'workspace' }),
+        allRows(props.who.workspace_id, { start_time: start, group_by: width }),
       ]);
       return { workspace, members };
     },
@@ -120,7 +140,7 @@ export function Usage(props: { who: Who }) {
           </dl>
           <div class="charts">
             {METRICS.map((m) => (
-              <Bars key={m.key} rows={value.workspace} metric={m.key} label={m.label} width={width} />
+              <Bars key={m.key} rows={value.workspace} start={start} metric={m.key} label={m.label} width={width} />
             ))}
           </div>
           <h2>By member</h2>
