@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import paddock from './scripts/eslint/import-boundaries.js';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.paddock/**'] },
+  { ignores: ['**/node_modules/**', '.paddock/**', 'packages/console/dist/**', 'tests/e2e/output/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -16,6 +16,19 @@ export default tseslint.config(
       'paddock/import-boundaries': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
       'no-control-regex': 'off',
+    },
+  },
+  // The web console runs in a browser: its globals, not Node's (its own tsconfig type-checks it).
+  {
+    files: ['packages/console/web/**/*.{ts,tsx}'],
+    languageOptions: {
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly',
+        Response: 'readonly', TextDecoderStream: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly',
+        HTMLInputElement: 'readonly', HTMLSelectElement: 'readonly', Event: 'readonly', confirm: 'readonly',
+        addEventListener: 'readonly', removeEventListener: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly',
+        setInterval: 'readonly', clearInterval: 'readonly', console: 'readonly',
+      },
     },
   },
 );

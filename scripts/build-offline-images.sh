@@ -74,6 +74,9 @@ fi
 git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done > "$work/files"
 tar --null -T "$work/files" -cf "$work/context.tar"
+# The console's built assets are git-ignored: build them when missing and add them to the context.
+[ -f packages/console/dist/index.html ] || npm run build -w @paddock/console >&2
+tar -rf "$work/context.tar" packages/console/dist
 # Behind a TLS-intercepting proxy npm inside the build needs the proxy's CA, as on this host.
 ca_file="${PADDOCK_BUILD_CA_FILE:-${NODE_EXTRA_CA_CERTS:-}}"
 if [ -n "$ca_file" ] && [ -f "$ca_file" ]; then

@@ -42,6 +42,11 @@ if (
   run('npm', ['ci', '--no-audit', '--no-fund']);
   writeFileSync(stamp, lockHash);
 }
+// The web console's assets (npm ci's postinstall builds them; a checkout installed before may lack them).
+if (!existsSync(join(root, 'packages/console/dist/index.html'))) {
+  log('building the web console (packages/console)');
+  run('npm', ['run', 'build', '-w', '@paddock/console']);
+}
 
 // 2. System packages.
 const needed = [
@@ -61,6 +66,8 @@ const needed = [
   ['haproxy', 'haproxy'],
   // `npm run bench:proxy` measures the egress proxy against Debian's Squid in the same run.
   ['squid', 'squid'],
+  // The console's browser tests drive Debian's Chromium (playwright-core, no browser download).
+  ['chromium', 'chromium'],
 ].filter(([cmd]) => !have(cmd) && !existsSync(`/usr/sbin/${cmd}`));
 // A static link needs the C library's archive (libc6-dev), which a bare gcc may lack.
 if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/aarch64-linux-gnu/libc.a')) {

@@ -11,6 +11,7 @@ import { authenticate } from './auth.ts';
 import { installRateLimits } from './rate-limit.ts';
 import type { RouteContext } from './context.ts';
 import type { Scope } from './scopes.ts';
+import { registerConsole } from './console.ts';
 import { accessTokenRoutes } from './routes/access-tokens.ts';
 import { analyticsRoutes } from './routes/analytics.ts';
 import { approvalRoutes } from './routes/approvals.ts';
@@ -83,6 +84,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await registerConsole(app);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
