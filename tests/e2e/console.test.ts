@@ -126,6 +126,12 @@ describe('web console', () => {
     const turnId = await submit(threadId, { input: 'create a file' });
     const card = page.locator('.approval', { hasText: 'touch approved-in-console' });
     await card.waitFor({ timeout: 90_000 });
+    // What a person needs to decide: the time left and what led to the request.
+    assert.match((await card.textContent()) ?? '', /\d+ (min|s)\b.* left/);
+    assert.match((await card.locator('.transcript').textContent()) ?? '', /user: create a file/);
+    const pending = await call('GET', `/v1/threads/${threadId}/approvals?status=pending`, ws.owner);
+    const asked = pending.json.items[0];
+    assert.ok(Date.parse(asked.expires_at) > Date.parse(asked.created_at), JSON.stringify(asked));
     await card.getByRole('button', { name: 'Approve', exact: true }).click();
     await page.getByRole('status').filter({ hasText: 'Approved' }).waitFor();
     const end = await waitForTurnEnd(c, threadId, turnId, 120_000);

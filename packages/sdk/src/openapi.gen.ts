@@ -2019,11 +2019,15 @@ export interface operations {
                         decided_by?: string;
                         /** @enum {unknown} */
                         decision?: "approve" | "approve_for_thread" | "deny" | "abort";
+                        /** @description ISO 8601 time */
+                        expires_at?: string;
                         id: string;
                         reason: string;
                         /** @enum {unknown} */
                         status: "pending" | "approved" | "denied" | "aborted" | "expired";
                         thread_id: string;
+                        /** @description The last entries of the turn's transcript */
+                        transcript?: string;
                         turn_id: string;
                     };
                 };
@@ -2800,11 +2804,15 @@ export interface operations {
                             decided_by?: string;
                             /** @enum {unknown} */
                             decision?: "approve" | "approve_for_thread" | "deny" | "abort";
+                            /** @description ISO 8601 time */
+                            expires_at?: string;
                             id: string;
                             reason: string;
                             /** @enum {unknown} */
                             status: "pending" | "approved" | "denied" | "aborted" | "expired";
                             thread_id: string;
+                            /** @description The last entries of the turn's transcript */
+                            transcript?: string;
                             turn_id: string;
                         }[];
                     };

@@ -26,6 +26,10 @@ export type ApprovalRecord = {
   reason: string;
   status: ApprovalStatus;
   created_at: string;
+  /** When the asker stops waiting (then the request ends as expired). */
+  expires_at?: string;
+  /** The last few entries of the turn's transcript, so a person sees what led here. */
+  transcript?: string;
   decision?: ApprovalDecision;
   decided_by?: string;
   decided_at?: string;
@@ -49,6 +53,21 @@ export const NETWORK_DENIAL_SOURCE = 'guardian:network';
 /** Denials kept per thread. */
 export const DENIALS_KEPT = 10;
 
+const EXCERPT_ENTRIES = 6;
+const EXCERPT_ENTRY_CHARS = 300;
+
+/** The transcript's last entries as `role: text` lines, each cut to a few hundred characters. */
+function transcriptExcerpt(transcript: { role: string; content: string }[] | undefined): string | undefined {
+  if (!transcript || transcript.length === 0) return undefined;
+  return transcript
+    .slice(-EXCERPT_ENTRIES)
+    .map((t) => {
+      const text = t.content.length > EXCERPT_ENTRY_CHARS ? `${t.content.slice(0, EXCERPT_ENTRY_CHARS)}…` : t.content;
+      return `${t.role}: ${text}`;
+    })
+    .join('\n');
+}
+
 /** Records an approval request (askPerson writes it, shows it on the turn and waits for it). */
 export async function createApprovalRequest(
   redis: Redis,
@@ -58,8 +77,14 @@ export async function createApprovalRequest(
     workspaceId: string;
     action: Record<string, unknown>;
     reason: string;
+    /** How long the asker waits: the request's `expires_at`, for whoever decides it. */
+    timeoutMs?: number;
+    /** The turn's compact transcript so far: its last entries become the request's excerpt. */
+    transcript?: { role: string; content: string }[];
   },
 ): Promise<ApprovalRecord> {
+  const now = Date.now();
+  const excerpt = transcriptExcerpt(a.transcript);
   const rec: ApprovalRecord = {
     id: newId('apr'),
     thread_id: a.threadId,
@@ -68,7 +93,9 @@ export async function createApprovalRequest(
     action: a.action,
     reason: a.reason,
     status: 'pending',
-    created_at: new Date().toISOString(),
+    created_at: new Date(now).toISOString(),
+    ...(a.timeoutMs !== undefined ? { expires_at: new Date(now + a.timeoutMs).toISOString() } : {}),
+    ...(excerpt ? { transcript: excerpt } : {}),
   };
   await redis
     .multi()

@@ -136,6 +136,8 @@ export const Approval = Type.Object({
   reason: Type.String(),
   status: Type.Enum(['pending', 'approved', 'denied', 'aborted', 'expired']),
   created_at: Timestamp,
+  expires_at: Type.Optional(Timestamp),
+  transcript: Type.Optional(Type.String({ description: "The last entries of the turn's transcript" })),
   decision: Type.Optional(Type.Enum([...APPROVAL_DECISIONS])),
   decided_by: Type.Optional(Type.String()),
   decided_at: Type.Optional(Timestamp),

@@ -230,6 +230,7 @@ export class ActionGate {
       action,
       reason: override ? `${reason} (retry of denial ${override.denial_id} approved by ${override.approved_by})` : reason,
       timeoutMs: this.d.approvalTimeoutMs,
+      transcript: this.d.transcript(),
       items: this.d.events,
       signal: this.d.signal,
     });
