@@ -96,6 +96,22 @@ describe('the files API', () => {
     assert.equal((await raw('GET', `/v1/threads/${thread}/files/copy/src/hello.txt`, owner)).status, 404);
   });
 
+  test("the thread shows its sandbox: running, then stopped (workspace kept, sized); files work either way", async () => {
+    const running = await call('GET', `/v1/threads/${thread}`, owner);
+    assert.equal(running.status, 200);
+    assert.equal(running.json.sandbox.state, 'running');
+    assert.ok(Date.parse(running.json.sandbox.expires_at) > Date.now());
+    // The idle sweep as if the idle TTL had passed: the container goes, the workspace stays.
+    assert.equal(await c.workers[0]!.manager.sweepIdle(Date.now() + 24 * 3600_000), 1);
+    const stopped = await call('GET', `/v1/threads/${thread}`, owner);
+    assert.equal(stopped.json.sandbox.state, 'stopped');
+    assert.ok(stopped.json.sandbox.workspace_bytes > 0, JSON.stringify(stopped.json.sandbox));
+    const got = await raw('GET', `/v1/threads/${thread}/files/src/hello.txt`, owner);
+    assert.equal(got.status, 200);
+    assert.equal(await got.text(), 'hello files\n');
+    assert.equal((await call('GET', `/v1/threads/${thread}`, owner)).json.sandbox.state, 'running');
+  });
+
   test('path escapes are refused with 400 naming the path: ../, absolute, a symlink to /etc', async () => {
     await runCommands(owner, thread, [{ argv: ['ln', '-s', '/etc', 'etc-link'] }]);
     const cases = [

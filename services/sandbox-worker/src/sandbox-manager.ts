@@ -34,6 +34,7 @@ import {
   workspaceVolumeExists,
 } from './sandbox.ts';
 import { WarmPool } from './warm-pool.ts';
+import { workspaceBytes } from './files/workspace-files.ts';
 
 export type SandboxManagerOptions = {
   docker: Docker;
@@ -296,6 +297,8 @@ export class SandboxManager {
     if (!entry) return false;
     this.byThread.delete(threadKey(ref));
     const { sandbox } = entry;
+    // The size the thread's view shows while no container runs (measured while one still does).
+    const bytes = await workspaceBytes(sandbox);
     sandbox.close();
     await removeSandboxEgress(this.opts.redis, {
       sandbox_id: sandbox.id,
@@ -308,6 +311,7 @@ export class SandboxManager {
       containerId: '',
       ip: '',
       lastUsedAt: String(entry.lastUsedAt),
+      ...(bytes !== undefined ? { workspaceBytes: String(bytes) } : {}),
     });
     return true;
   }

@@ -1,4 +1,5 @@
 // HTTP schemas of environments, threads, turns, approvals and denials.
+import { SandboxView } from './files.ts';
 import Type, { type Static } from 'typebox';
 import { APPROVAL_DECISIONS } from '@paddock/turn-queue';
 import { Command, TURN_STATUSES } from '@paddock/contracts';
@@ -59,6 +60,7 @@ export const Thread = Type.Object({
   effective_config: Type.Record(Type.String(), Type.Unknown()),
   created_by: Type.String(),
   created_at: Timestamp,
+  sandbox: Type.Optional(SandboxView),
 });
 export type Thread = Static<typeof Thread>;
 

@@ -32,6 +32,7 @@ import type { RouteContext } from '../context.ts';
 import { apiLayer, droppedKeyWarning, effectiveConfig } from '../effective-config.ts';
 import { loadEnvironment } from '../stores/environments.ts';
 import { loadThread, loadTurn, saveNewThread, type ThreadRecord } from '../stores/threads.ts';
+import { sandboxView } from './files.ts';
 
 const tracer = paddockTracer('orchestrator');
 
@@ -137,7 +138,10 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: { 200: Thread, ...errors },
       },
     },
-    async (req) => loadThread(ctx.redis, principalOf(req), req.params.id),
+    async (req) => {
+      const thread = await loadThread(ctx.redis, principalOf(req), req.params.id);
+      return { ...thread, sandbox: await sandboxView(ctx.redis, ctx.settings, thread.workspace_id, thread.id) };
+    },
   );
 
   r.delete(
