@@ -218,6 +218,15 @@ describe('the files API', () => {
     assert.ok(growthMb < sizeMb / 2, `RSS grew ${growthMb.toFixed(1)} MB over idle while streaming ${sizeMb} MB`);
   });
 
+  test("an environment naming an allowed image that no worker's engine has is a 400 naming image", async () => {
+    const missing = await call('POST', '/v1/environments', owner, { name: 'nope', image: 'paddock/sandbox-base:no-such-tag' });
+    assert.equal(missing.status, 400, JSON.stringify(missing.json));
+    assert.equal(missing.json.error.code, 'image_missing');
+    assert.equal(missing.json.error.field, 'image');
+    const present = await call('POST', '/v1/environments', owner, { name: 'yes', image: c.image });
+    assert.equal(present.status, 201, JSON.stringify(present.json));
+  });
+
   test('an upload past files_max_upload_bytes is 413 (declared length, at the edge)', async () => {
     const res = await raw('PUT', `/v1/threads/${thread}/files/huge.bin`, owner, 'x', {
       'content-type': 'application/octet-stream',
