@@ -64,6 +64,17 @@ export const Thread = Type.Object({
 });
 export type Thread = Static<typeof Thread>;
 
+export const ThreadListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, description: 'Page size (capped by the server)' })),
+    cursor: Type.Optional(Type.String({ minLength: 1, description: 'next_cursor of the previous page' })),
+    environment_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    status: Type.Optional(Type.Enum(['active', 'deleted'])),
+  },
+  { additionalProperties: false },
+);
+export const ThreadPage = Type.Object({ items: Type.Array(Thread), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+
 export const CreateTurnBody = Type.Object(
   {
     input: Type.Optional(Type.String({ minLength: 1, maxLength: 262_144 })),
@@ -89,6 +100,7 @@ export const Turn = Type.Object({
   interrupt_requested: Type.Boolean(),
   model: Type.String(),
 });
+export const TurnPage = Type.Object({ items: Type.Array(Turn), next_cursor: Type.Union([Type.String(), Type.Null()]) });
 
 export const EventsQuery = Type.Object(
   { format: Type.Optional(Type.Enum(['sse', 'jsonl'])) },
