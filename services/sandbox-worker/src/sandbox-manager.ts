@@ -271,8 +271,9 @@ export class SandboxManager {
     const record = await this.opts.redis.hgetall(sandboxKeys.sandbox(id));
     await this.forget(id, record, ref);
     await destroySandbox(this.opts.docker, {
-      containerId: entry?.sandbox.containerId ?? record['containerId'] ?? `pdk-${id}`,
-      volumeName: entry?.sandbox.volumeName ?? record['volume'] ?? `pdk-ws-${id}`,
+      // A stopped workspace's record has no container id (''): the name is still `pdk-<id>`.
+      containerId: entry?.sandbox.containerId || record['containerId'] || `pdk-${id}`,
+      volumeName: entry?.sandbox.volumeName || record['volume'] || `pdk-ws-${id}`,
       close: () => entry?.sandbox.close(),
     });
     return true;
