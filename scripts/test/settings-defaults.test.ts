@@ -74,6 +74,10 @@ const RENAMES = {
     redisDurability: 'orchestrator.redis_durability',
     maxTokensPerMember: 'orchestrator.max_tokens_per_member',
     auditRetentionDays: 'orchestrator.audit_retention_days',
+    // Read by the API too (the thread's sandbox view, the files API's edge limit).
+    workspaceRetentionMs: 'sandbox_worker.workspace_retention_ms',
+    filesMaxUploadBytes: 'sandbox_worker.files_max_upload_bytes',
+    sandboxIdleTtlMs: 'sandbox_worker.idle_ttl_ms',
   },
   guardian: {
     host: 'guardian.host',
@@ -123,6 +127,10 @@ const RENAMES = {
     'outputCaps.itemBytes': 'sandbox_worker.output_caps.item_bytes',
     'outputCaps.turnBytes': 'sandbox_worker.output_caps.turn_bytes',
     'outputCaps.threadBytes': 'sandbox_worker.output_caps.thread_bytes',
+    workspaceRetentionMs: 'sandbox_worker.workspace_retention_ms',
+    filesMaxUploadBytes: 'sandbox_worker.files_max_upload_bytes',
+    'internal.host': 'sandbox_worker.internal_host',
+    'internal.port': 'sandbox_worker.internal_port',
     leaseMs: 'sandbox_worker.lease_ms',
     reapIntervalMs: 'sandbox_worker.reap_interval_ms',
     idleTtlMs: 'sandbox_worker.idle_ttl_ms',

@@ -126,6 +126,11 @@ export const sandboxKeys = {
    * (files API), refreshed with its lease; the orchestrator picks a live one for a thread without a sandbox.
    */
   workerDirectory: () => `${P}:worker:directory`,
+  /**
+   * Hash workerId -> JSON WorkerImageInventory {images, expires_at_ms}: the allowed images each live
+   * worker's engine holds, so environment creation refuses an image no engine has (orchestrator reads).
+   */
+  workerImages: () => `${P}:worker:images`,
 };
 
 export const sandboxChannels = {

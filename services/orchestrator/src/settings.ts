@@ -54,6 +54,8 @@ export type OrchestratorSettings = {
   workspaceRetentionMs: number;
   /** Largest files API upload (`[sandbox_worker] files_max_upload_bytes`): refused at the edge too. */
   filesMaxUploadBytes: number;
+  /** `[sandbox_worker] idle_ttl_ms`: a running sandbox's container stops after this idle. */
+  sandboxIdleTtlMs: number;
 };
 
 export function orchestratorSettings(
@@ -101,5 +103,6 @@ export function orchestratorSettings(
     workerServiceToken: env[serviceTokenEnvOf(cluster.file)] || undefined,
     workspaceRetentionMs: worker.workspace_retention_ms,
     filesMaxUploadBytes: worker.files_max_upload_bytes,
+    sandboxIdleTtlMs: worker.idle_ttl_ms,
   };
 }

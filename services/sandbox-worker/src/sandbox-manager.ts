@@ -34,6 +34,7 @@ import {
   workspaceVolumeExists,
 } from './sandbox.ts';
 import { WarmPool } from './warm-pool.ts';
+import { workspaceBytes } from './files/workspace-files.ts';
 
 export type SandboxManagerOptions = {
   docker: Docker;
@@ -271,8 +272,9 @@ export class SandboxManager {
     const record = await this.opts.redis.hgetall(sandboxKeys.sandbox(id));
     await this.forget(id, record, ref);
     await destroySandbox(this.opts.docker, {
-      containerId: entry?.sandbox.containerId ?? record['containerId'] ?? `pdk-${id}`,
-      volumeName: entry?.sandbox.volumeName ?? record['volume'] ?? `pdk-ws-${id}`,
+      // A stopped workspace's record has no container id (''): the name is still `pdk-<id>`.
+      containerId: entry?.sandbox.containerId || record['containerId'] || `pdk-${id}`,
+      volumeName: entry?.sandbox.volumeName || record['volume'] || `pdk-ws-${id}`,
       close: () => entry?.sandbox.close(),
     });
     return true;
@@ -297,6 +299,8 @@ export class SandboxManager {
     if (!entry) return false;
     this.byThread.delete(threadKey(ref));
     const { sandbox } = entry;
+    // The size the thread's view shows while no container runs (measured while one still does).
+    const bytes = await workspaceBytes(sandbox);
     sandbox.close();
     await removeSandboxEgress(this.opts.redis, {
       sandbox_id: sandbox.id,
@@ -309,6 +313,7 @@ export class SandboxManager {
       containerId: '',
       ip: '',
       lastUsedAt: String(entry.lastUsedAt),
+      ...(bytes !== undefined ? { workspaceBytes: String(bytes) } : {}),
     });
     return true;
   }

@@ -7,7 +7,14 @@ import { createRedis } from '@paddock/platform';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ModelProviders } from '@paddock/config';
-import { createGuardianClient, publishWorkerEndpoint, removeWorkerEndpoint, sandboxKeys } from '@paddock/contracts';
+import {
+  createGuardianClient,
+  publishWorkerEndpoint,
+  publishWorkerImages,
+  removeWorkerEndpoint,
+  sandboxKeys,
+} from '@paddock/contracts';
+import { DEFAULT_ALLOWED_IMAGES, imageAllowed } from '@paddock/platform';
 import { createInternalServer, listenInternal } from './internal/internal-server.ts';
 import { createSandboxNetwork, removeSandboxNetwork } from './sandbox-network.ts';
 import { startTurnConsumer, type TurnConsumer, type UsagePricing } from '@paddock/turn-queue';
@@ -154,12 +161,24 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const internalPort = await listenInternal(internalServer, internalHost, o.internal?.port ?? 0);
   const internalUrl = o.internal?.url ?? `http://${internalHost.includes(':') ? `[${internalHost}]` : internalHost}:${internalPort}`;
   manager.setInternalUrl(internalUrl);
-  const publish = () =>
-    publishWorkerEndpoint(redis, workerId, internalUrl, o.leaseMs).catch((err: Error) =>
+  // The engine's allowed images, for the API's check at environment creation (refreshed with the lease).
+  const allowed = [...(o.allowedImages ?? DEFAULT_ALLOWED_IMAGES), o.image];
+  const publishImages = async () => {
+    const tags = (await o.docker.listImages()).flatMap((i) => i.RepoTags ?? []);
+    const images = [...new Set(tags.filter((t) => t !== '<none>:<none>' && imageAllowed(allowed, t)))].slice(0, 1000);
+    await publishWorkerImages(redis, workerId, images, Math.max(o.leaseMs, 30_000) * 2);
+  };
+  let imagesDueAt = 0;
+  const publish = async () => {
+    await publishWorkerEndpoint(redis, workerId, internalUrl, o.leaseMs).catch((err: Error) =>
       o.logger.warn({ err: err.message }, 'worker endpoint refresh failed'),
     );
+    if (Date.now() < imagesDueAt) return;
+    imagesDueAt = Date.now() + 30_000;
+    await publishImages().catch((err: Error) => o.logger.warn({ err: err.message }, 'image inventory refresh failed'));
+  };
   await publish();
-  const publishTimer = setInterval(publish, Math.max(100, Math.floor(o.leaseMs / 3)));
+  const publishTimer = setInterval(() => void publish(), Math.max(100, Math.floor(o.leaseMs / 3)));
   publishTimer.unref();
   // A deleted thread's sandbox goes at once (not after the idle TTL).
   const teardown = await startThreadTeardown({ redis, redisUrl: o.redisUrl, manager, workerId, logger: o.logger });
@@ -197,6 +216,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       await consumer.close(drainMs);
       clearInterval(publishTimer);
       await removeWorkerEndpoint(redis, workerId).catch(() => {});
+      await redis.hdel(sandboxKeys.workerImages(), workerId).catch(() => 0);
       const closed = new Promise<void>((resolve) => internalServer.close(() => resolve()));
       internalServer.closeAllConnections();
       await closed;

@@ -100,8 +100,12 @@ describe('filesystem', () => {
         return { root: f[3]!, point: f[4]!, options: f[5]! };
       });
     const allowed =
-      /^(\/|\/proc(\/.*)?|\/dev(\/.*)?|\/sys(\/.*)?|\/tmp|\/home\/sandbox|\/workspace|\/opt\/paddock\/(node|agent)|\/etc\/(hosts|hostname|resolv\.conf))$/;
+      /^(\/|\/proc(\/.*)?|\/dev(\/.*)?|\/sys(\/.*)?|\/tmp|\/home\/sandbox|\/workspace|\/opt\/paddock\/(node|agent)|\/etc\/(hosts|hostname|resolv\.conf)|(\/usr)?\/sbin\/docker-init)$/;
     for (const m of mounts) assert.match(m.point, allowed, `unexpected mount ${m.point} (${m.root})`);
+    // Docker's own init (HostConfig.Init) is the one host file bind-mounted, read-only.
+    const init = mounts.find((m) => /^(\/usr)?\/sbin\/docker-init$/.test(m.point));
+    assert.ok(init, 'Docker init is PID 1');
+    assert.match(init.options, /^ro\b/, 'docker-init must be read-only');
     const runtime = mounts.filter((m) => m.point.startsWith('/opt/paddock/'));
     assert.equal(runtime.length, 2);
     for (const m of runtime) assert.match(m.options, /^ro\b/, `${m.point} must be read-only`);

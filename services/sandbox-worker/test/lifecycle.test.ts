@@ -130,6 +130,13 @@ describe('a thread sandbox', () => {
       assert.equal((await again.sandbox.readFile('kept.txt')).toString(), 'still here');
       assert.equal(await m.release(idleRef), true);
       await assert.rejects(fx.docker.getVolume(idle.sandbox.volumeName).inspect(), /404|no such volume/i);
+      // A thread closed while its workspace is stopped: the workspace goes too.
+      const stoppedRef = { workspace: 'tenant-a', thread: 'thread-stopped' };
+      const stopped = await m.forThread(stoppedRef);
+      assert.equal(await m.sweepIdle(Date.now() + 1_500), 1);
+      assert.equal(await m.release(stoppedRef), true);
+      await assert.rejects(fx.docker.getVolume(stopped.sandbox.volumeName).inspect(), /404|no such volume/i);
+      assert.equal(await redis.exists(sandboxKeys.sandbox(stopped.sandbox.id)), 0);
     } finally {
       await m.close();
     }

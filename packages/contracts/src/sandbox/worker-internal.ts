@@ -48,3 +48,31 @@ export async function liveWorkerEndpoints(redis: Redis, now = Date.now()): Promi
   }
   return live;
 }
+
+export type WorkerImageInventory = { images: string[]; expires_at_ms: number };
+
+/** Publishes the images this worker's engine holds (only those on the allowlist: a bounded list). */
+export async function publishWorkerImages(redis: Redis, workerId: string, images: string[], ttlMs: number): Promise<void> {
+  const entry: WorkerImageInventory = { images, expires_at_ms: Date.now() + ttlMs };
+  await redis.hset(sandboxKeys.workerImages(), workerId, JSON.stringify(entry));
+}
+
+/**
+ * Whether some live worker's engine holds `image`: `undefined` when no live worker published an
+ * inventory (nothing to ask; the worker still refuses a missing image when a turn starts).
+ */
+export async function imageOnSomeEngine(redis: Redis, image: string, now = Date.now()): Promise<boolean | undefined> {
+  const all = await redis.hgetall(sandboxKeys.workerImages());
+  let anyLive = false;
+  for (const raw of Object.values(all)) {
+    try {
+      const e = JSON.parse(raw) as WorkerImageInventory;
+      if (e.expires_at_ms <= now || !Array.isArray(e.images)) continue;
+      anyLive = true;
+      if (e.images.includes(image)) return true;
+    } catch {
+      // a malformed entry holds nothing
+    }
+  }
+  return anyLive ? false : undefined;
+}

@@ -1,4 +1,5 @@
 // HTTP schemas of environments, threads, turns, approvals and denials.
+import { SandboxView } from './files.ts';
 import Type, { type Static } from 'typebox';
 import { APPROVAL_DECISIONS } from '@paddock/turn-queue';
 import { Command, RepositorySpec, TURN_STATUSES } from '@paddock/contracts';
@@ -73,8 +74,20 @@ export const Thread = Type.Object({
   created_at: Timestamp,
   /** In a create answer only: the Codex keys of the request's config that do not apply here (dotted paths). */
   ignored_keys: Type.Optional(Type.Array(Type.String())),
+  sandbox: Type.Optional(SandboxView),
 });
 export type Thread = Static<typeof Thread>;
+
+export const ThreadListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, description: 'Page size (capped by the server)' })),
+    cursor: Type.Optional(Type.String({ minLength: 1, description: 'next_cursor of the previous page' })),
+    environment_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    status: Type.Optional(Type.Enum(['active', 'deleted'])),
+  },
+  { additionalProperties: false },
+);
+export const ThreadPage = Type.Object({ items: Type.Array(Thread), next_cursor: Type.Union([Type.String(), Type.Null()]) });
 
 export const CreateTurnBody = Type.Object(
   {
@@ -101,6 +114,7 @@ export const Turn = Type.Object({
   interrupt_requested: Type.Boolean(),
   model: Type.String(),
 });
+export const TurnPage = Type.Object({ items: Type.Array(Turn), next_cursor: Type.Union([Type.String(), Type.Null()]) });
 
 export const EventsQuery = Type.Object(
   {

@@ -1,5 +1,7 @@
 // Environments: image, setup script, and an agent config layer (TOML) checked when created. The
-// image must be on the operator's allowlist, decided from the list alone (the engine is never asked).
+// image must be on the operator's allowlist and, when workers have published their engines' image
+// inventories, held by one of them (the orchestrator has no engine of its own to ask).
+import { imageOnSomeEngine } from '@paddock/contracts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { imageAllowed, imageNotAllowedMessage, newId, PaddockError } from '@paddock/platform';
 import { parseRulesFile, readAgentLayer } from '@paddock/config';
@@ -53,6 +55,12 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
       }
       if (!imageAllowed(ctx.settings.allowedImages, req.body.image))
         throw new PaddockError('image_not_allowed', imageNotAllowedMessage(req.body.image), {
+          status: 400,
+          field: 'image',
+        });
+      // Allowed, but does an engine have it? The workers publish their inventories (no registry here).
+      if ((await imageOnSomeEngine(ctx.redis, req.body.image.trim())) === false)
+        throw new PaddockError('image_missing', `image ${JSON.stringify(req.body.image)} is on no sandbox worker's engine`, {
           status: 400,
           field: 'image',
         });

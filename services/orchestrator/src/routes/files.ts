@@ -15,7 +15,7 @@ import { forbidden, PaddockError } from '@paddock/platform';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Static } from 'typebox';
-import { ArchiveWritten, DeleteQuery, FileWritten, Listing, PathQuery } from '../api/files.ts';
+import { ArchiveWritten, DeleteQuery, FileWritten, Listing, PathQuery, type SandboxView } from '../api/files.ts';
 import { ErrorResponse } from '../api/common.ts';
 import { IdParams } from '../api/threads.ts';
 import { principalOf, type Principal } from '../auth.ts';
@@ -57,6 +57,30 @@ function filePath(req: FastifyRequest): string {
   if (path.length === 0 || path.length > 4096)
     throw new PaddockError('bad_path', 'give a file path of 1 to 4096 characters', { status: 400, field: 'path' });
   return path;
+}
+
+/** The thread's sandbox as its owner records it: running, stopped (workspace kept) or none; size; expiry. */
+export async function sandboxView(
+  redis: Redis,
+  settings: { workspaceRetentionMs: number; sandboxIdleTtlMs: number },
+  workspace: string,
+  thread: string,
+): Promise<SandboxView> {
+  const none: SandboxView = { state: 'none', workspace_bytes: null, expires_at: null };
+  const id = await redis.get(sandboxKeys.threadSandbox(workspace, thread));
+  if (!id) return none;
+  const rec = await redis.hgetall(sandboxKeys.sandbox(id));
+  if (Object.keys(rec).length === 0) return none;
+  const stopped = rec['state'] === 'stopped';
+  const lastUsedAt = Number(rec['lastUsedAt']);
+  const bytes = Number(rec['workspaceBytes']);
+  // A running sandbox first idles out of its container, then the kept workspace waits its retention.
+  const expiresAtMs = lastUsedAt + settings.workspaceRetentionMs + (stopped ? 0 : settings.sandboxIdleTtlMs);
+  return {
+    state: stopped ? 'stopped' : 'running',
+    workspace_bytes: rec['workspaceBytes'] !== undefined && Number.isFinite(bytes) ? bytes : null,
+    expires_at: Number.isFinite(expiresAtMs) ? new Date(expiresAtMs).toISOString() : null,
+  };
 }
 
 type Forward = {

@@ -17,11 +17,15 @@ import {
   CreateTurnBody,
   IdParams,
   Thread,
+  ThreadListQuery,
+  ThreadPage,
   Turn,
+  TurnPage,
   TurnAccepted,
   TurnParams,
 } from '../api/threads.ts';
-import { ErrorResponse } from '../api/common.ts';
+import { ErrorResponse, PageQuery } from '../api/common.ts';
+import { decodeOffset, encodeOffset, pageLimit, zsetPage } from '../paging.ts';
 import { announceThreadDeleted, appendEvent, keys, type TurnJob, type TurnRecord } from '@paddock/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type from 'typebox';
@@ -39,6 +43,7 @@ import {
 } from '../effective-config.ts';
 import { loadEnvironment } from '../stores/environments.ts';
 import { loadThread, loadTurn, saveNewThread, type ThreadRecord } from '../stores/threads.ts';
+import { sandboxView } from './files.ts';
 
 const tracer = paddockTracer('orchestrator');
 
@@ -140,6 +145,76 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   r.get(
+    '/v1/threads',
+    {
+      config: { scope: 'threads.read' },
+      schema: {
+        summary: "List the workspace's threads, oldest first; filter by environment_id and status",
+        tags: ['threads'],
+        querystring: ThreadListQuery,
+        response: { 200: ThreadPage, ...errors },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const limit = pageLimit(ctx.settings, req.query.limit);
+      let offset = decodeOffset(req.query.cursor);
+      const items: ThreadRecord[] = [];
+      // Filters apply while walking the workspace's threads: a page holds up to `limit` matches and
+      // the cursor names where the walk stopped (bounded per request, so a rare filter still answers).
+      const SCAN_BATCH = 100;
+      const MAX_SCANNED = 5_000;
+      let scanned = 0;
+      let exhausted = false;
+      while (items.length < limit && scanned < MAX_SCANNED) {
+        const ids = await ctx.redis.zrange(keys.workspaceThreads(p.workspaceId), String(offset), String(offset + SCAN_BATCH - 1));
+        if (ids.length === 0) {
+          exhausted = true;
+          break;
+        }
+        for (const id of ids) {
+          offset++;
+          scanned++;
+          const t = await loadThread(ctx.redis, p, id).catch(() => undefined);
+          if (!t) continue;
+          if (req.query.environment_id !== undefined && t.environment_id !== req.query.environment_id) continue;
+          if (req.query.status !== undefined && t.status !== req.query.status) continue;
+          items.push(t);
+          if (items.length === limit) break;
+        }
+      }
+      const more = !exhausted && (await ctx.redis.zcard(keys.workspaceThreads(p.workspaceId))) > offset;
+      return { items, next_cursor: more ? encodeOffset(offset) : null };
+    },
+  );
+
+  r.get(
+    '/v1/threads/:id/turns',
+    {
+      config: { scope: 'threads.read' },
+      schema: {
+        summary: "List a thread's turns in order",
+        tags: ['turns'],
+        params: IdParams,
+        querystring: PageQuery,
+        response: { 200: TurnPage, ...errors },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const thread = await loadThread(ctx.redis, p, req.params.id);
+      const page = await zsetPage(
+        (start, stop) => ctx.redis.zrange(keys.threadTurns(thread.id), String(start), String(stop)),
+        req.query.cursor,
+        pageLimit(ctx.settings, req.query.limit),
+      );
+      const turns = await Promise.all(page.ids.map(async (id) => turnView(await loadTurn(ctx.redis, id))));
+      const items = turns.filter((t): t is NonNullable<typeof t> => t !== undefined && t.thread_id === thread.id);
+      return { items, next_cursor: page.next_cursor };
+    },
+  );
+
+  r.get(
     '/v1/threads/:id',
     {
       config: { scope: 'threads.read' },
@@ -151,7 +226,10 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: { 200: Thread, ...errors },
       },
     },
-    async (req) => loadThread(ctx.redis, principalOf(req), req.params.id),
+    async (req) => {
+      const thread = await loadThread(ctx.redis, principalOf(req), req.params.id);
+      return { ...thread, sandbox: await sandboxView(ctx.redis, ctx.settings, thread.workspace_id, thread.id) };
+    },
   );
 
   r.delete(
