@@ -4,7 +4,8 @@
 // cache), again for a new branch head (cache fetched) and again at a known commit (no network), against
 // a plain `git clone` over the same server in the same run. Containers and volumes carry this run's
 // labels and are removed at the end. The last stdout line is one JSON object.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +53,8 @@ try {
   for (let s = 0; s < SAMPLES; s++) {
     const dest = join(dir, `plain-${s}`);
     const t = performance.now();
-    execFileSync(
+    // Async: the git server answers from this same process.
+    await promisify(execFile)(
       'git',
       ['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, 'clone', '-q', url, dest],
       { env: gitEnv },
