@@ -6,7 +6,7 @@
 // or any Redis value. A checkout that cannot succeed is a turn.failed naming the repository.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -190,7 +190,14 @@ describe('a thread on a repository at a given commit', () => {
     assert.ok(everything.includes('AT-COMMIT'), 'the scan sees the events');
     assert.ok(everything.includes(`url = ${git.url}/repo.git`), 'the sandbox printed .git/config (the clean URL)');
     assert.ok(everything.includes('PADDOCK_E2E_MODEL_KEY') === false, "the worker's own env is not the sandbox's");
-    for (const secret of [TOKEN, TOKEN_B64]) assert.equal(everything.includes(secret), false, 'the token leaked');
+    // The worker's own mirror cache (no data dir here: under the OS temp dir) holds no token either.
+    const mirrors = join(tmpdir(), 'repo-mirrors');
+    const mirrorConfigs = readdirSync(mirrors).filter((m) => m.endsWith('.git')).map((m) => readFileSync(join(mirrors, m, 'config'), 'utf8'));
+    assert.ok(mirrorConfigs.some((cfg) => cfg.includes(`${git.url}/repo.git`)), 'the mirror of this repository is there');
+    for (const secret of [TOKEN, TOKEN_B64]) {
+      assert.equal(everything.includes(secret), false, 'the token leaked');
+      assert.equal(mirrorConfigs.join('\n').includes(secret), false, 'the token is in a mirror config');
+    }
   });
 });
 
