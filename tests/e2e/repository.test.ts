@@ -199,6 +199,17 @@ describe('a thread on a repository at a given commit', () => {
       assert.equal(mirrorConfigs.join('\n').includes(secret), false, 'the token is in a mirror config');
     }
   });
+
+  test('the sandbox moving refs/paddock/base does not move the base the diff is taken against', async () => {
+    const before = await (await fetch(`${c.apiUrl}/v1/threads/${threadId}/diff`, { headers: { authorization: `Bearer ${ws.owner}` } })).text();
+    const r = await turn(ws.owner, threadId, [
+      { cmd: 'git -c user.name=x -c user.email=x@x commit -qam moved && git update-ref refs/paddock/base HEAD && git rev-parse refs/paddock/base' },
+    ]);
+    assert.equal(r.end.type, 'turn.completed', JSON.stringify(r.end));
+    const res = await fetch(`${c.apiUrl}/v1/threads/${threadId}/diff`, { headers: { authorization: `Bearer ${ws.owner}` } });
+    assert.equal(res.headers.get('x-paddock-diff-from'), firstCommit);
+    assert.equal(await res.text(), before);
+  });
 });
 
 describe('a checkout that cannot succeed ends the turn naming the repository and the reason', () => {
