@@ -4,11 +4,12 @@
 // cache), again for a new branch head (cache fetched) and again at a known commit (no network), against
 // a plain `git clone` over the same server in the same run. Containers and volumes carry this run's
 // labels and are removed at the end. The last stdout line is one JSON object.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkoutIntoSandbox, planCheckout } from '@paddock/sandbox-worker';
+import { copyIntoWorkspace, makeWorkTree, planCheckout } from '@paddock/sandbox-worker';
 import { ensureDocker, removeLabeled, startGitServer, testRun } from '@paddock/testing';
 import { ensureSandboxImage } from '@paddock/platform';
 
@@ -52,7 +53,8 @@ try {
   for (let s = 0; s < SAMPLES; s++) {
     const dest = join(dir, `plain-${s}`);
     const t = performance.now();
-    execFileSync(
+    // Async: the git server answers from this same process.
+    await promisify(execFile)(
       'git',
       ['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, 'clone', '-q', url, dest],
       { env: gitEnv },
@@ -78,16 +80,24 @@ try {
   const checkout = async (ref: string) => {
     const ctr = await container();
     const plan = planCheckout({ url, ref, credential: 'bench' }, settings, env);
+    // The same two steps as checkoutIntoSandbox, timed apart: the work tree, then the copy in.
+    const dest = join(dir, `tree-${n}`);
+    const signal = AbortSignal.timeout(300_000);
     const t = performance.now();
-    const r = await checkoutIntoSandbox({ docker, containerId: ctr.id, cacheDir, plan, uidGid: '1000:1000', signal: AbortSignal.timeout(300_000) });
+    const r = await makeWorkTree(cacheDir, plan, dest, signal);
+    const treeMs = performance.now() - t;
+    await copyIntoWorkspace(docker, ctr.id, dest, '1000:1000', signal);
     const ms = performance.now() - t;
+    rmSync(dest, { recursive: true, force: true });
     await ctr.remove({ force: true, v: true });
-    return { ms, ...r };
+    log(`  checkout ${ref.slice(0, 12)}: work tree ${treeMs.toFixed(0)} ms, copy in ${(ms - treeMs).toFixed(0)} ms (${r.mirror})`);
+    return { ms, treeMs, ...r };
   };
   const first = await checkout('main');
   log(`first checkout (empty mirror cache): ${first.ms.toFixed(0)} ms (${first.mirror})`);
   const fetched: number[] = [];
   const cached: number[] = [];
+  const treeOnly: number[] = [];
   for (let s = 0; s < SAMPLES; s++) {
     const f = await checkout('main');
     if (f.mirror !== 'fetched') throw new Error(`expected a fetch, got ${f.mirror}`);
@@ -95,6 +105,7 @@ try {
     const k = await checkout(first.commit);
     if (k.mirror !== 'cached') throw new Error(`expected the cache, got ${k.mirror}`);
     cached.push(k.ms);
+    treeOnly.push(k.treeMs);
   }
   log(`repeat checkout of a branch (mirror fetched): ${fetched.map((x) => x.toFixed(0)).join(', ')} ms`);
   log(`repeat checkout of a commit (mirror as is): ${cached.map((x) => x.toFixed(0)).join(', ')} ms`);
@@ -108,7 +119,9 @@ try {
       first_checkout_ms: Number(first.ms.toFixed(1)),
       repeat_branch_checkout_ms: median(fetched),
       repeat_commit_checkout_ms: median(cached),
+      repeat_commit_work_tree_ms: median(treeOnly),
       repeat_commit_vs_plain_clone_ratio: Number((median(cached) / baseline).toFixed(3)),
+      repeat_commit_work_tree_vs_plain_clone_ratio: Number((median(treeOnly) / baseline).toFixed(3)),
       note: 'checkout = into a container /workspace volume; plain clone = a local dir, no container copy',
     }),
   );

@@ -6,7 +6,7 @@
 // or any Redis value. A checkout that cannot succeed is a turn.failed naming the repository.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -190,7 +190,25 @@ describe('a thread on a repository at a given commit', () => {
     assert.ok(everything.includes('AT-COMMIT'), 'the scan sees the events');
     assert.ok(everything.includes(`url = ${git.url}/repo.git`), 'the sandbox printed .git/config (the clean URL)');
     assert.ok(everything.includes('PADDOCK_E2E_MODEL_KEY') === false, "the worker's own env is not the sandbox's");
-    for (const secret of [TOKEN, TOKEN_B64]) assert.equal(everything.includes(secret), false, 'the token leaked');
+    // The worker's own mirror cache (no data dir here: under the OS temp dir) holds no token either.
+    const mirrors = join(tmpdir(), 'repo-mirrors');
+    const mirrorConfigs = readdirSync(mirrors).filter((m) => m.endsWith('.git')).map((m) => readFileSync(join(mirrors, m, 'config'), 'utf8'));
+    assert.ok(mirrorConfigs.some((cfg) => cfg.includes(`${git.url}/repo.git`)), 'the mirror of this repository is there');
+    for (const secret of [TOKEN, TOKEN_B64]) {
+      assert.equal(everything.includes(secret), false, 'the token leaked');
+      assert.equal(mirrorConfigs.join('\n').includes(secret), false, 'the token is in a mirror config');
+    }
+  });
+
+  test('the sandbox moving refs/paddock/base does not move the base the diff is taken against', async () => {
+    const before = await (await fetch(`${c.apiUrl}/v1/threads/${threadId}/diff`, { headers: { authorization: `Bearer ${ws.owner}` } })).text();
+    const r = await turn(ws.owner, threadId, [
+      { cmd: 'git -c user.name=x -c user.email=x@x commit -qam moved && git update-ref refs/paddock/base HEAD && git rev-parse refs/paddock/base' },
+    ]);
+    assert.equal(r.end.type, 'turn.completed', JSON.stringify(r.end));
+    const res = await fetch(`${c.apiUrl}/v1/threads/${threadId}/diff`, { headers: { authorization: `Bearer ${ws.owner}` } });
+    assert.equal(res.headers.get('x-paddock-diff-from'), firstCommit);
+    assert.equal(await res.text(), before);
   });
 });
 

@@ -11,6 +11,6 @@ export type { Sandbox } from './sandbox.ts';
 export { startWorker } from './worker.ts';
 export type { RunningWorker, WorkerOptions } from './worker.ts';
 export { sandboxWorkerSettings, usagePricing } from './settings.ts';
-export { checkoutIntoSandbox, makeWorkTree } from './repo/checkout.ts';
+export { checkoutIntoSandbox, copyIntoWorkspace, makeWorkTree } from './repo/checkout.ts';
 export { planCheckout } from './repo/repo-policy.ts';
 export type { RepositorySettings } from './repo/repo-policy.ts';

@@ -35,11 +35,15 @@ export class TurnChanges {
   /** Base commit and turn start; answers why tracking is off, or undefined. */
   async start(): Promise<string | undefined> {
     try {
-      this.base = await this.git.ensureBase();
+      const key = keys.threadDiffs(this.o.threadId);
+      // Recorded by the worker (the checkout's commit, or the first snapshot): the sandbox may move
+      // refs/paddock/base, but not what the diff is taken against.
+      const known = (await this.o.redis.hget(key, 'base_commit')) ?? undefined;
+      this.base = await this.git.ensureBase(known);
       this.startTree = await this.git.markTurnStart(this.o.turnId, this.base);
       this.lastTree = this.startTree;
       this.enabled = true;
-      await this.o.redis.hset(keys.threadDiffs(this.o.threadId), `start:${this.o.turnId}`, this.startTree);
+      await this.o.redis.hset(key, 'base_commit', this.base, `start:${this.o.turnId}`, this.startTree);
       return undefined;
     } catch (err) {
       const message = `changes are not tracked in this turn: ${(err as Error).message}`;

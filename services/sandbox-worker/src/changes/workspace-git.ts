@@ -70,11 +70,13 @@ export class WorkspaceGit {
    * The base commit: the checkout's (refs/paddock/base), else HEAD of a repository the setup made,
    * else a first commit of what the workspace holds now (`git init` when there is no repository).
    */
-  async ensureBase(): Promise<string> {
+  async ensureBase(known?: string): Promise<string> {
     const out = await this.script(
       [
         'cd /workspace',
         'if [ ! -d .git ]; then g init -q . >/dev/null; fi',
+        // The base the worker recorded wins over whatever the sandbox left on the ref since.
+        'if [ -n "$1" ] && g cat-file -e "$1^{commit}" 2>/dev/null; then g update-ref refs/paddock/base "$1"; echo "$1"; exit 0; fi',
         'if b=$(g rev-parse --verify --quiet refs/paddock/base^{commit}); then echo "$b"; exit 0; fi',
         'if h=$(g rev-parse --verify --quiet HEAD^{commit}); then g update-ref refs/paddock/base "$h"; echo "$h"; exit 0; fi',
         't=$(snap)',
@@ -84,6 +86,7 @@ export class WorkspaceGit {
         'g update-ref HEAD "$c" 2>/dev/null || true',
         'echo "$c"',
       ].join('\n'),
+      [known && /^[0-9a-f]{40}$/.test(known) ? known : ''],
     );
     return out.trim();
   }

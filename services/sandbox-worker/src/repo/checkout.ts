@@ -71,9 +71,9 @@ export async function ensureMirror(
 }
 
 /**
- * A work tree of `plan.ref` at `dest` (created): cloned from the mirror with its objects copied in
- * (`--no-hardlinks`: the sandbox may write them, the cache must not change), the clean URL as origin,
- * the commit on a branch when the ref is one, and BASE_REF on the commit.
+ * A work tree of `plan.ref` at `dest` (created): a local clone of the mirror (objects hardlinked: the
+ * tree is a temporary the sandbox never sees, it gets a tar copy, and git never rewrites an object
+ * file), the clean URL as origin, the commit on a branch when the ref is one, BASE_REF on the commit.
  */
 export async function makeWorkTree(
   cacheDir: string,
@@ -83,7 +83,7 @@ export async function makeWorkTree(
 ): Promise<CheckoutResult> {
   const m = await ensureMirror(cacheDir, plan, signal);
   const local = { protocols: 'local' as const, signal };
-  await runGit(['clone', '--quiet', '--no-checkout', '--no-hardlinks', '--', m.dir, dest], local);
+  await runGit(['clone', '--quiet', '--no-checkout', '--local', '--', m.dir, dest], local);
   const inTree = { ...local, cwd: dest };
   await runGit(['remote', 'set-url', 'origin', plan.url], inTree);
   const isBranch = await runGit(['show-ref', '--verify', '--quiet', `refs/heads/${plan.ref}`], inTree).then(

@@ -6,7 +6,7 @@ import type { ModelProviders } from '@paddock/config';
 import type { Command, GuardianClient, TranscriptItem } from '@paddock/contracts';
 import type { RunTurn, TurnOutcome } from '@paddock/turn-queue';
 import { checkSetupScript } from '../command-policy/classify.ts';
-import { sandboxKeys } from '@paddock/contracts';
+import { keys, sandboxKeys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { SandboxShape } from '../container-spec.ts';
 import type { Sandbox } from '../sandbox.ts';
@@ -231,19 +231,22 @@ async function checkoutOnce(
     return failed((err as Error).message);
   }
   const budget = AbortSignal.any([signal, AbortSignal.timeout(repos.checkoutTimeoutMs)]);
+  let commit: string;
   try {
-    await checkoutIntoSandbox({
+    ({ commit } = await checkoutIntoSandbox({
       docker: o.docker,
       containerId: sandbox.containerId,
       cacheDir: join(o.dataDir ?? tmpdir(), 'repo-mirrors'),
       plan,
       uidGid: SANDBOX_UID_GID,
       signal: budget,
-    });
+    }));
   } catch (err) {
     if (signal.aborted) throw err;
     return failed(budget.aborted ? `timed out after ${repos.checkoutTimeoutMs} ms` : (err as Error).message);
   }
+  // The base the thread's diffs are taken against: what the worker checked out, not what a ref says later.
+  await redis.hset(keys.threadDiffs(job.thread_id), 'base_commit', commit);
   await redis.hset(recordKey, 'repositoryDone', '1');
   return undefined;
 }
