@@ -25,6 +25,8 @@ import { bootstrapLocal, checkModel, loadOrCreateOperatorKey } from './first-sta
 import { prettyLogLine } from './log-format.ts';
 
 const root = resolve(import.meta.dirname, '..');
+// A first start on a busy 2-core machine (the worker compiles its launcher, fills its warm pool) can pass 30 s.
+const START_TIMEOUT_MS = 120_000;
 const settings = loadClusterSettings();
 const children: { name: string; proc: ChildProcess }[] = [];
 let stopping = false;
@@ -145,7 +147,7 @@ for (const s of services) {
 try {
   await Promise.all(
     services.map((s) =>
-      waitFor(async () => (await fetch(s.health, { signal: AbortSignal.timeout(1000) })).ok, 30_000, s.name),
+      waitFor(async () => (await fetch(s.health, { signal: AbortSignal.timeout(1000) })).ok, START_TIMEOUT_MS, s.name),
     ),
   );
 } catch (err) {

@@ -4,7 +4,7 @@
 // task completing and `paddock diff` showing its change. Needs the diff route (GET /v1/threads/{id}/diff).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -16,9 +16,17 @@ const work = mkdtempSync(join(tmpdir(), 'paddock-quickstart-'));
 let cluster: ChildProcess | undefined;
 let model: FakeModel | undefined;
 after(async () => {
-  if (cluster?.pid && cluster.exitCode === null) {
-    process.kill(-cluster.pid, 'SIGTERM');
-    await waitFor(() => cluster?.exitCode !== null, 40_000, 'npm start to stop').catch(() => process.kill(-cluster!.pid!, 'SIGKILL'));
+  const running = () => cluster?.exitCode === null && cluster.signalCode === null;
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-cluster!.pid!, signal);
+    } catch {
+      // the group is gone already
+    }
+  };
+  if (cluster?.pid && running()) {
+    signalGroup('SIGTERM');
+    await waitFor(() => !running(), 40_000, 'npm start to stop').catch(() => signalGroup('SIGKILL'));
   }
   await model?.close();
   await removeLabeled(await ensureDocker(), run.runId);
@@ -59,7 +67,10 @@ test('the README quick start, verbatim, from a fresh clone to the first task’s
   const dir = join(work, cloneMatch[2]!);
   const cloned = spawnSync('git', ['clone', '-q', REPO_ROOT, dir], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(cloned.status, 0, cloned.stderr);
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  const workspaces = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+  for (const ws of ['.', ...workspaces]) {
+    if (existsSync(join(REPO_ROOT, ws, 'node_modules'))) symlinkSync(join(REPO_ROOT, ws, 'node_modules'), join(dir, ws, 'node_modules'));
+  }
 
   model = await startFakeModel();
   model.setHandler(fakeModel);
