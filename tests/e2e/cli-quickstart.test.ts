@@ -111,7 +111,14 @@ test('the README quick start, verbatim, from a fresh clone to the first task’s
   const results = [];
   for (const command of rest) {
     const r = spawnSync('bash', ['-c', command], { cwd: dir, env, encoding: 'utf8', timeout: 180_000 });
-    assert.equal(r.status, 0, `${command}\n${r.stdout}\n${r.stderr}`);
+    if (r.status !== 0) {
+      // What the cluster said and what the thread holds, to see why.
+      const login = JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8')) as { token: string; last_thread?: string };
+      const events = login.last_thread
+        ? await (await fetch(`${apiUrl}/v1/threads/${login.last_thread}/events?format=jsonl`, { headers: { authorization: `Bearer ${login.token}` } })).text()
+        : '';
+      assert.fail(`${command} exited ${r.status}\n${r.stdout}\n${r.stderr}\n--- events ---\n${events}\n--- cluster ---\n${output.slice(-4000)}`);
+    }
     results.push(r);
   }
   const [exec, diff] = results;
