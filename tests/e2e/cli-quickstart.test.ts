@@ -43,6 +43,22 @@ export function quickStartCommands(readme: string): string[] {
     .filter((l) => l && !l.startsWith('#'));
 }
 
+/** `bash -c command` to its end (bounded), without blocking this process's event loop. */
+function runShell(command: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number) {
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+    const child = spawn('bash', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      done({ status, stdout, stderr });
+    });
+  });
+}
+
 /** The agent writes hello.txt, then answers; a review (no tools offered) is allowed. */
 function fakeModel(req: RecordedRequest): ScriptedReply {
   const body = req.body as { tools?: unknown[]; messages?: { role: string }[]; input?: { type: string }[] };
@@ -110,7 +126,8 @@ test('the README quick start, verbatim, from a fresh clone to the first task’s
   // 3. The remaining commands, verbatim, in the clone.
   const results = [];
   for (const command of rest) {
-    const r = spawnSync('bash', ['-c', command], { cwd: dir, env, encoding: 'utf8', timeout: 180_000 });
+    // Asynchronously: the fake model answers from this process, so it must not be blocked.
+    const r = await runShell(command, dir, env, 180_000);
     if (r.status !== 0) {
       // What the cluster said and what the thread holds, to see why.
       const login = JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8')) as { token: string; last_thread?: string };
