@@ -95,6 +95,8 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PADDOCK_DATA_DIR: dataDir,
+    // First start writes the CLI's login: into the test's folder, never the machine's ~/.config.
+    PADDOCK_CONFIG_DIR: join(dataDir, 'cli'),
     PADDOCK_START_TEST_SENTINEL: sentinel,
     CLOUD_SECRET_ACCESS_KEY: sentinel,
     PADDOCK_OPERATOR_KEY: operatorKey,

@@ -10,8 +10,10 @@ export type CliConfig = {
   token?: string;
   /** The environment `exec` and `run` use without --env (id). */
   environment?: string;
-  /** The operator key for `workspaces create`; only first start writes it here, and only locally. */
+  /** Where the operator key is for `workspaces create` (first start writes its local one here). */
   operator_key_file?: string;
+  /** The thread the last `exec`/`run` created: `diff` and `apply` default to it. */
+  last_thread?: string;
 };
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {

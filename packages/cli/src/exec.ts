@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { followEvents, ok, PaddockApiError, type PaddockClient, readEvents, type ThreadEvent } from '@paddock/sdk';
-import { type Connection, UsageError } from './config.ts';
+import { type Connection, UsageError, writeConfig } from './config.ts';
 import { changedFilesOf, describeAction, TurnRenderer, type TurnOutcome } from './render.ts';
 
 export type TurnRequest =
@@ -90,6 +90,11 @@ export async function execTurn(conn: Connection, client: PaddockClient, req: Tur
   if (Object.keys(o.config).length) body['config'] = o.config;
   if (o.repository) body['repository'] = o.repository;
   const thread = await ok(client.api.POST('/v1/threads', { body: body as { environment_id: string } }));
+  try {
+    writeConfig({ last_thread: thread.id }); // so `paddock diff` / `apply` find it without an id
+  } catch {
+    // A read-only config folder only loses the default; the thread id is printed anyway.
+  }
   const turnBody = req.kind === 'agent' ? { input: req.prompt } : { commands: [{ argv: req.argv }] };
   // An idempotency key: a retried submit never queues (and runs) the turn twice.
   const turn = await ok(

@@ -15,6 +15,11 @@ const connected = () => {
   const c = connection();
   return { conn: c, client: clientOf(c) };
 };
+const lastThread = (given: string | undefined): string => {
+  const id = given ?? readConfig().last_thread;
+  if (!id) throw new UsageError('give the thread id (no `paddock exec` or `run` has created one here yet)');
+  return id;
+};
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -145,20 +150,22 @@ export function buildProgram(): Command {
 
   program
     .command('diff')
-    .description("Print the thread's changes as a unified diff")
-    .argument('<thread>', 'thread id')
+    .description("Print the thread's changes as a unified diff (default: the last exec/run's thread)")
+    .argument('[thread]', 'thread id')
     .option('--since-turn <turn>', 'only the changes after this turn')
-    .action(async (thread: string, o: { sinceTurn?: string }) => {
-      process.stdout.write(await cmd.threadDiff(connected().client, thread, o.sinceTurn));
+    .action(async (thread: string | undefined, o: { sinceTurn?: string }) => {
+      process.stdout.write(await cmd.threadDiff(connected().client, lastThread(thread), o.sinceTurn));
     });
 
   program
     .command('apply')
-    .description("Apply the thread's diff to the local git work tree (like `codex cloud apply`)")
-    .argument('<thread>', 'thread id')
+    .description("Apply the thread's diff to the local git work tree, like `codex cloud apply` (default: the last thread)")
+    .argument('[thread]', 'thread id')
     .option('--since-turn <turn>', 'only the changes after this turn')
     .option('--check', 'only check that it applies')
-    .action(async (thread: string, o: { sinceTurn?: string; check?: boolean }) => cmd.apply(connected().client, thread, o));
+    .action(async (thread: string | undefined, o: { sinceTurn?: string; check?: boolean }) =>
+      cmd.apply(connected().client, lastThread(thread), o),
+    );
 
   const files = program.command('files').description("Read and write files in a thread's workspace");
   files

@@ -1,0 +1,121 @@
+// The CLI on the routes other areas of issue 18's wave add (GET /v1/threads/{id}/diff, the files
+// routes, GET /v1/threads): `apply` reproduces an agent task's changes in a local git repository,
+// `diff` prints them, `files put|get` round-trips bytes, `threads` lists, and the approvals inbox
+// finds a pending request across threads and denies it. Passes once those routes are merged.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { waitFor } from '@paddock/testing';
+import { apiOf, type Cluster, newWorkspace, startCluster, waitForTurnEnd } from './cluster.ts';
+import { runCli } from './support/cli-driver.ts';
+
+let c: Cluster;
+let call: ReturnType<typeof apiOf>;
+let ws: { id: string; owner: string };
+let env: Record<string, string>;
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'paddock-cli-changes-'));
+  dirs.push(d);
+  return d;
+};
+const git = (cwd: string, ...args: string[]) => {
+  const r = spawnSync('git', ['-c', 'user.email=t@t.test', '-c', 'user.name=t', ...args], { cwd, encoding: 'utf8' });
+  assert.equal(r.status, 0, `git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+};
+
+before(async () => {
+  c = await startCluster('e2e-cli-changes');
+  call = apiOf(c);
+  c.guardianModel.setHandler(() => ({
+    kind: 'json',
+    value: { risk_level: 'low', user_authorization: 'unknown', outcome: 'allow', rationale: 'routine' },
+  }));
+  ws = await newWorkspace(c, 'cli-changes');
+  const e = await call('POST', '/v1/environments', ws.owner, { name: 'default', image: c.image });
+  assert.equal(e.status, 201, JSON.stringify(e.json));
+  env = { PADDOCK_URL: c.apiUrl, PADDOCK_TOKEN: ws.owner, PADDOCK_CONFIG_DIR: tempDir(), HOME: tempDir() };
+});
+after(async () => {
+  await c?.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('changes made by a task, on the local machine', () => {
+  test('exec, then diff and apply reproduce the changes in a local git repository', async () => {
+    c.agentModel.script(
+      { kind: 'tool_call', name: 'shell', arguments: { command: ['bash', '-c', 'mkdir -p src && printf "hello\\n" > hello.txt && printf "x = 1\\n" > src/app.py'] } },
+      { kind: 'text', text: 'Wrote two files.' },
+    );
+    const r = await runCli(['exec', 'write hello.txt and src/app.py'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /changed files \(2\):/);
+    assert.match(r.stdout, /A hello\.txt/);
+
+    const diff = await runCli(['diff'], env); // the last thread
+    assert.equal(diff.code, 0, diff.stderr);
+    assert.match(diff.stdout, /^\+hello$/m);
+
+    const repo = tempDir();
+    git(repo, 'init', '-q');
+    writeFileSync(join(repo, 'README'), 'local\n');
+    git(repo, 'add', '.');
+    git(repo, 'commit', '-qm', 'base');
+    const applied = await runCli(['apply'], env, { cwd: repo });
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /applied 2 files/);
+    assert.equal(readFileSync(join(repo, 'hello.txt'), 'utf8'), 'hello\n');
+    assert.equal(readFileSync(join(repo, 'src', 'app.py'), 'utf8'), 'x = 1\n');
+    assert.deepEqual(git(repo, 'status', '--porcelain').trim().split('\n').sort(), ['?? hello.txt', '?? src/']);
+    // Outside a git work tree: a usage error naming what to do.
+    const outside = await runCli(['apply'], env, { cwd: tempDir() });
+    assert.equal(outside.code, 2);
+    assert.match(outside.stderr, /not inside a git work tree/);
+  });
+
+  test('files put and get round-trip bytes; threads lists the thread', async () => {
+    const r = await runCli(['run', '--', 'true'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const threadId = /thread (thr_\S+)/.exec(r.stdout)?.[1];
+    assert.ok(threadId);
+    const local = join(tempDir(), 'data.bin');
+    writeFileSync(local, Buffer.from([0, 1, 2, 255, 10]));
+    assert.equal((await runCli(['files', 'put', threadId, 'in/data.bin', local], env)).code, 0);
+    const out = join(tempDir(), 'back.bin');
+    const got = await runCli(['files', 'get', threadId, 'in/data.bin', '-o', out], env);
+    assert.equal(got.code, 0, got.stderr);
+    assert.deepEqual([...readFileSync(out)], [0, 1, 2, 255, 10]);
+    const list = await runCli(['threads', '--json'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.ok((JSON.parse(list.stdout) as { id: string }[]).some((t) => t.id === threadId));
+  });
+
+  test('the approvals inbox finds a pending request across threads; deny answers it', async () => {
+    const envs = await call('GET', '/v1/environments', ws.owner);
+    const t = await call('POST', '/v1/threads', ws.owner, { environment_id: envs.json.items[0].id, config: { approvals_reviewer: 'user' } });
+    const turn = await call('POST', `/v1/threads/${t.json.id}/turns`, ws.owner, {
+      commands: [{ argv: ['bash', '-c', 'echo no > "$HOME/x.txt"'], escalate: { justification: 'inbox test' } }],
+    });
+    assert.equal(turn.status, 202);
+    let inbox = '';
+    await waitFor(
+      async () => {
+        inbox = (await runCli(['approvals', '--json'], env)).stdout;
+        return inbox.includes(t.json.id);
+      },
+      60_000,
+      'the pending approval in the inbox',
+    );
+    const pending = (JSON.parse(inbox) as { id: string; thread_id: string }[]).find((a) => a.thread_id === t.json.id)!;
+    const denied = await runCli(['approvals', 'deny', pending.id], env);
+    assert.equal(denied.code, 0, denied.stderr);
+    const end = await waitForTurnEnd(c, t.json.id, turn.json.id);
+    assert.equal(end.type, 'turn.completed');
+    const after = await runCli(['approvals', '--thread', t.json.id], env);
+    assert.match(after.stdout, /no pending approval requests/);
+  });
+});
