@@ -206,13 +206,23 @@ export class WebhookDelivery {
     }
     const body = JSON.stringify(rec.payload);
     const started = Date.now();
+    let secret: string;
+    try {
+      secret = this.d.sealer.open(hook.secret_sealed);
+    } catch {
+      // Sealed under another operator key (rotated): it can never be signed; give up rather than loop.
+      rec.status = 'failed';
+      rec.attempt_log = [...rec.attempt_log, { at: new Date(started).toISOString(), duration_ms: 0, error: 'the signing secret cannot be unsealed (operator key changed?); re-create the webhook' }].slice(-ATTEMPTS_KEPT);
+      await redis.multi().set(keys.webhooks.delivery(id), JSON.stringify(rec), 'KEEPTTL').zrem(keys.webhooks.due(), id).exec();
+      return;
+    }
     const result = await post(hook.url, body, {
       'content-type': 'application/json',
       'user-agent': 'Paddock-Webhooks/1',
       'paddock-event': rec.type,
       'paddock-event-id': rec.event_id,
       'paddock-delivery': rec.id,
-      'paddock-signature': signatureHeader(this.d.sealer.open(hook.secret_sealed), Math.floor(started / 1000), body),
+      'paddock-signature': signatureHeader(secret, Math.floor(started / 1000), body),
     }, this.d.settings.webhooks);
     const entry: DeliveryAttempt = { at: new Date(started).toISOString(), duration_ms: Date.now() - started, ...result };
     rec.attempts += 1;
