@@ -27,6 +27,10 @@ import { signatureHeader } from './signature.ts';
 export const OUTBOX_GROUP = 'webhook-delivery';
 const READ_BLOCK_MS = 1000;
 const READ_COUNT = 50;
+/** Attempts of one webhook in flight per orchestrator: a receiver that hangs holds only these slots. */
+export const IN_FLIGHT_PER_WEBHOOK = 2;
+/** A delivery whose webhook is at that bound is put back this far ahead. */
+const BUSY_WEBHOOK_DELAY_MS = 200;
 
 // Claims up to ARGV[3] deliveries due at ARGV[1] (ms) by moving their due time to ARGV[2] (the lease).
 const CLAIM = `
@@ -57,6 +61,7 @@ export class WebhookDelivery {
   private pollTimer: NodeJS.Timeout | undefined;
   private readLoop: Promise<void> | undefined;
   private readonly attempts = new Set<Promise<void>>();
+  private readonly inFlightByWebhook = new Map<string, number>();
 
   constructor(d: WebhookDeliveryDeps) {
     this.d = d;
@@ -195,6 +200,24 @@ export class WebhookDelivery {
       return;
     }
     const rec = JSON.parse(raw) as DeliveryRecord;
+    const busy = this.inFlightByWebhook.get(rec.webhook_id) ?? 0;
+    if (busy >= IN_FLIGHT_PER_WEBHOOK) {
+      // This webhook's receiver is slow: leave the slot to other webhooks, try again shortly.
+      await redis.zadd(keys.webhooks.due(), Date.now() + BUSY_WEBHOOK_DELAY_MS, id);
+      return;
+    }
+    this.inFlightByWebhook.set(rec.webhook_id, busy + 1);
+    try {
+      await this.attemptOwned(id, rec);
+    } finally {
+      const left = (this.inFlightByWebhook.get(rec.webhook_id) ?? 1) - 1;
+      if (left <= 0) this.inFlightByWebhook.delete(rec.webhook_id);
+      else this.inFlightByWebhook.set(rec.webhook_id, left);
+    }
+  }
+
+  private async attemptOwned(id: string, rec: DeliveryRecord): Promise<void> {
+    const redis = this.d.redis;
     const hook = await loadWebhook(redis, rec.workspace_id, rec.webhook_id);
     if (!hook || rec.status !== 'pending' || !this.d.sealer) {
       if (rec.status === 'pending') {
