@@ -12,6 +12,7 @@ import { emitWebhookEvent, keys, WEBHOOK_EVENTS } from '@paddock/contracts';
 import { type RedisServer, startRedis, waitFor } from '@paddock/testing';
 import { Redis } from 'ioredis';
 import type { Orchestrator } from '../src/orchestrator.ts';
+import { backoffMs } from '../src/webhooks/delivery.ts';
 import { api, newWorkspace, start, testSettings } from './helpers.ts';
 
 type Received = { headers: IncomingHttpHeaders; body: string };
@@ -77,9 +78,13 @@ after(async () => {
 });
 
 // The orchestrator in these tests runs no dispatcher but does run the delivery loop.
-async function restart(webhookDelivery: boolean) {
+async function restart(webhookDelivery: boolean, operatorKey?: string) {
   await orch.close();
-  orch = await start(redis.urlFor('orchestrator'), { dispatch: false, webhookDelivery, settings: { webhooks: loopbackPolicy } });
+  orch = await start(redis.urlFor('orchestrator'), {
+    dispatch: false,
+    webhookDelivery,
+    settings: { webhooks: loopbackPolicy, ...(operatorKey ? { operatorKey } : {}) },
+  });
 }
 
 async function createHook(token: string, ws: string, url: string, events: readonly string[] = WEBHOOK_EVENTS) {
@@ -233,6 +238,29 @@ describe('webhooks', () => {
       await sleep(300);
       assert.equal(rx.got.length, 0);
     } finally {
+      await rx.close();
+    }
+  });
+
+  test('backoff doubles per attempt, up to the cap, with half of each step jittered', () => {
+    const low = [1, 2, 3, 4, 5].map((n) => backoffMs(n, 100, 500, () => 0));
+    const high = [1, 2, 3, 4, 5].map((n) => backoffMs(n, 100, 500, () => 1));
+    assert.deepEqual(low, [50, 100, 200, 250, 250]);
+    assert.deepEqual(high, [100, 200, 400, 500, 500]);
+  });
+
+  test('a secret sealed under another operator key fails its delivery at once, signing nothing', async () => {
+    const ws = await newWorkspace(call, 'wh7');
+    const rx = await receiver();
+    try {
+      const hook = await createHook(ws.owner, ws.id, rx.url, ['turn.failed']);
+      await restart(true, 'a-rotated-operator-key');
+      await emitWebhookEvent(worker, ws.id, { type: 'turn.failed', data: {} });
+      await waitFor(async () => (await deliveries(ws.owner, ws.id, hook.id))[0]?.status === 'failed', 10_000, 'failed');
+      assert.match((await deliveries(ws.owner, ws.id, hook.id))[0]!.attempt_log[0]!.error!, /cannot be unsealed/);
+      assert.equal(rx.got.length, 0);
+    } finally {
+      await restart(true);
       await rx.close();
     }
   });

@@ -27,12 +27,28 @@ import { signatureHeader } from './signature.ts';
 export const OUTBOX_GROUP = 'webhook-delivery';
 const READ_BLOCK_MS = 1000;
 const READ_COUNT = 50;
+/** Attempts of one webhook in flight per orchestrator: a receiver that hangs holds only these slots. */
+export const IN_FLIGHT_PER_WEBHOOK = 2;
 
-// Claims up to ARGV[3] deliveries due at ARGV[1] (ms) by moving their due time to ARGV[2] (the lease).
+// Claims up to ARGV[3] deliveries due at ARGV[1] (ms) by moving their due time to ARGV[2] (the lease),
+// at most ARGV[4] per webhook minus what this process already has in flight for it (ARGV[5..]: pairs
+// of webhook id and count). Members are "<webhook id>|<delivery id>", so a slow webhook is skipped
+// here instead of being claimed and put back.
 const CLAIM = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
-return ids
+local left = {}
+for i = 5, #ARGV, 2 do left[ARGV[i]] = tonumber(ARGV[4]) - tonumber(ARGV[i + 1]) end
+local out = {}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)) do
+  if #out >= tonumber(ARGV[3]) then break end
+  local hook = string.match(m, '^([^|]+)|') or m
+  local l = left[hook] or tonumber(ARGV[4])
+  if l > 0 then
+    left[hook] = l - 1
+    redis.call('ZADD', KEYS[1], ARGV[2], m)
+    out[#out + 1] = m
+  end
+end
+return out
 `;
 
 export type WebhookDeliveryDeps = {
@@ -57,6 +73,7 @@ export class WebhookDelivery {
   private pollTimer: NodeJS.Timeout | undefined;
   private readLoop: Promise<void> | undefined;
   private readonly attempts = new Set<Promise<void>>();
+  private readonly inFlightByWebhook = new Map<string, number>();
 
   constructor(d: WebhookDeliveryDeps) {
     this.d = d;
@@ -153,7 +170,7 @@ export class WebhookDelivery {
               .multi()
               .lpush(keys.webhooks.deliveries(hook.id), id)
               .ltrim(keys.webhooks.deliveries(hook.id), 0, this.d.settings.webhooks.deliveriesKept - 1)
-              .zadd(keys.webhooks.due(), Date.now(), id)
+              .zadd(keys.webhooks.due(), Date.now(), `${hook.id}|${id}`)
               .exec();
           }
         }
@@ -168,51 +185,82 @@ export class WebhookDelivery {
     const free = this.d.settings.webhooks.maxConcurrentDeliveries - this.inFlight;
     if (free <= 0) return;
     const now = Date.now();
-    let ids: string[];
+    let members: string[];
     try {
       const leaseUntil = now + this.d.settings.webhooks.requestTimeoutMs + 5000;
-      ids = (await this.d.redis.eval(CLAIM, 1, keys.webhooks.due(), String(now), String(leaseUntil), String(free))) as string[];
+      const busy = [...this.inFlightByWebhook].flatMap(([hook, n]) => [hook, String(n)]);
+      members = (await this.d.redis.eval(
+        CLAIM,
+        1,
+        keys.webhooks.due(),
+        String(now),
+        String(leaseUntil),
+        String(free),
+        String(IN_FLIGHT_PER_WEBHOOK),
+        ...busy,
+      )) as string[];
     } catch {
       return; // Redis unreachable: the next tick tries again
     }
-    for (const id of ids) {
+    for (const member of members) {
+      const sep = member.indexOf('|');
+      const hookId = member.slice(0, sep);
       this.inFlight++;
-      const p = this.attempt(id)
-        .catch((err: unknown) => this.d.logger.warn({ err: (err as Error).message, delivery: id }, 'webhook attempt failed to record'))
+      this.inFlightByWebhook.set(hookId, (this.inFlightByWebhook.get(hookId) ?? 0) + 1);
+      const p = this.attempt(member, member.slice(sep + 1))
+        .catch((err: unknown) => this.d.logger.warn({ err: (err as Error).message, delivery: member }, 'webhook attempt failed to record'))
         .finally(() => {
           this.inFlight--;
+          const left = (this.inFlightByWebhook.get(hookId) ?? 1) - 1;
+          if (left <= 0) this.inFlightByWebhook.delete(hookId);
+          else this.inFlightByWebhook.set(hookId, left);
           this.attempts.delete(p);
+          void this.poll(); // a slot is free: take the next due one now, not at the next tick
         });
       this.attempts.add(p);
     }
   }
 
-  private async attempt(id: string): Promise<void> {
+  private async attempt(member: string, id: string): Promise<void> {
     const redis = this.d.redis;
     const raw = await redis.get(keys.webhooks.delivery(id));
     if (!raw) {
-      await redis.zrem(keys.webhooks.due(), id); // expired record: nothing left to deliver
+      await redis.zrem(keys.webhooks.due(), member); // expired record: nothing left to deliver
       return;
     }
-    const rec = JSON.parse(raw) as DeliveryRecord;
+    await this.attemptOwned(member, id, JSON.parse(raw) as DeliveryRecord);
+  }
+
+  private async attemptOwned(member: string, id: string, rec: DeliveryRecord): Promise<void> {
+    const redis = this.d.redis;
     const hook = await loadWebhook(redis, rec.workspace_id, rec.webhook_id);
     if (!hook || rec.status !== 'pending' || !this.d.sealer) {
       if (rec.status === 'pending') {
         rec.status = 'cancelled';
         await redis.set(keys.webhooks.delivery(id), JSON.stringify(rec), 'KEEPTTL');
       }
-      await redis.zrem(keys.webhooks.due(), id);
+      await redis.zrem(keys.webhooks.due(), member);
       return;
     }
     const body = JSON.stringify(rec.payload);
     const started = Date.now();
+    let secret: string;
+    try {
+      secret = this.d.sealer.open(hook.secret_sealed);
+    } catch {
+      // Sealed under another operator key (rotated): it can never be signed; give up rather than loop.
+      rec.status = 'failed';
+      rec.attempt_log = [...rec.attempt_log, { at: new Date(started).toISOString(), duration_ms: 0, error: 'the signing secret cannot be unsealed (operator key changed?); re-create the webhook' }].slice(-ATTEMPTS_KEPT);
+      await redis.multi().set(keys.webhooks.delivery(id), JSON.stringify(rec), 'KEEPTTL').zrem(keys.webhooks.due(), member).exec();
+      return;
+    }
     const result = await post(hook.url, body, {
       'content-type': 'application/json',
       'user-agent': 'Paddock-Webhooks/1',
       'paddock-event': rec.type,
       'paddock-event-id': rec.event_id,
       'paddock-delivery': rec.id,
-      'paddock-signature': signatureHeader(this.d.sealer.open(hook.secret_sealed), Math.floor(started / 1000), body),
+      'paddock-signature': signatureHeader(secret, Math.floor(started / 1000), body),
     }, this.d.settings.webhooks);
     const entry: DeliveryAttempt = { at: new Date(started).toISOString(), duration_ms: Date.now() - started, ...result };
     rec.attempts += 1;
@@ -230,8 +278,8 @@ export class WebhookDelivery {
       rec.next_attempt_at = new Date(Date.now() + backoffMs(rec.attempts, w.initialBackoffMs, w.maxBackoffMs)).toISOString();
     }
     const tx = redis.multi().set(keys.webhooks.delivery(id), JSON.stringify(rec), 'KEEPTTL');
-    if (rec.status === 'pending') tx.zadd(keys.webhooks.due(), Date.parse(rec.next_attempt_at!), id);
-    else tx.zrem(keys.webhooks.due(), id);
+    if (rec.status === 'pending') tx.zadd(keys.webhooks.due(), Date.parse(rec.next_attempt_at!), member);
+    else tx.zrem(keys.webhooks.due(), member);
     await tx.exec();
   }
 }
