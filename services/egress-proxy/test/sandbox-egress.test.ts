@@ -21,6 +21,7 @@ import {
   removeLabeled,
   startRedis,
   testRun,
+  waitFor,
 } from '@paddock/testing';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
@@ -66,6 +67,9 @@ let proxyPort: number;
 let budgetProxy: EgressProxy;
 let budgetPort: number;
 let budgetProxyUrl: string;
+/** A proxy the drain test closes (the others serve every test). */
+let drainProxy: EgressProxy;
+let drainPort: number;
 let sandbox: Sandbox;
 let proxyUrl: string;
 let token: string;
@@ -168,7 +172,9 @@ before(async () => {
     options: { ...options, requestHeaderTimeoutMs: BUDGET_MS, upstreamResponseTimeoutMs: BUDGET_MS },
   });
   budgetPort = await budgetProxy.listen({ network: sandboxNet.name, host: sandboxNet.gateway, port: 0 });
-  await addFirewall(sandboxNet, [proxyPort, budgetPort]);
+  drainProxy = createEgressProxy({ redis, guardian: switching, lookup, logger, options });
+  drainPort = await drainProxy.listen({ network: sandboxNet.name, host: sandboxNet.gateway, port: 0 });
+  await addFirewall(sandboxNet, [proxyPort, budgetPort, drainPort]);
   sandbox = await startSandbox(docker, image, sandboxNet, run.labels);
   await record();
   const issued = await issueExecCredential(redis, {
@@ -184,6 +190,7 @@ before(async () => {
 after(async () => {
   await proxy?.close();
   await budgetProxy?.close();
+  await drainProxy?.close();
   await Promise.all([http?.close(), https?.close(), loopback?.close(), guardian?.close()]);
   await redisServer?.stop();
   // Rules before their network: another suite's reaper sweeps rules whose network is gone.
@@ -726,4 +733,24 @@ test('upstream answer budget: a plain request to an upstream that never answers 
   assert.equal(http.hits('allowed.test'), before + 1, 'the request did reach the silent upstream');
   const rec = (await decisions()).findLast((d) => d.thread_id === 'thread-budget' && d.kind === 'http');
   assert.equal(rec?.status, 504, JSON.stringify(rec));
+});
+
+test('drain: close(drainMs) stops accepting, lets an open tunnel finish its answer, and cuts what outlives the budget', async () => {
+  await record({ thread_id: `thread-drain-${threadCounter++}` });
+  const drainUrl = proxyUrl.replace(`:${proxyPort}`, `:${drainPort}`);
+  const via = (url: string) => curl(docker, sandbox.container, `-x '${drainUrl}' -k '${url}'`);
+  // A tunnel whose upstream answers late (/slow), open when the drain starts.
+  const slow = via(`https://allowed.test:${https.port}/slow`);
+  await waitFor(async () => drainProxy.openConnections() > 0, 10_000, 'the tunnel to open');
+  const closing = drainProxy.close(15_000);
+  const answered = await slow;
+  assert.equal(answered.connectStatus, 200, JSON.stringify(answered));
+  assert.equal(answered.status, 200, 'the open tunnel got its whole answer during the drain');
+  assert.match(answered.body, /GET \/slow/);
+  // Not accepting any more: a new connection is refused (curl exit 7), not served.
+  const late = await via(`https://allowed.test:${https.port}/secure`);
+  assert.equal(late.status, 0);
+  assert.notEqual(late.exit, 0);
+  await closing;
+  assert.equal(drainProxy.openConnections(), 0);
 });
