@@ -735,7 +735,7 @@ test('upstream answer budget: a plain request to an upstream that never answers 
   assert.equal(rec?.status, 504, JSON.stringify(rec));
 });
 
-test('drain: close(drainMs) stops accepting, lets an open tunnel finish its answer, and cuts what outlives the budget', async () => {
+test('drain: close(drainMs) stops accepting, lets an open tunnel finish its answer, and takes no new connection', async () => {
   await record({ thread_id: `thread-drain-${threadCounter++}` });
   const drainUrl = proxyUrl.replace(`:${proxyPort}`, `:${drainPort}`);
   const via = (url: string) => curl(docker, sandbox.container, `-x '${drainUrl}' -k '${url}'`);
