@@ -176,7 +176,7 @@ describe('failure', () => {
     }
   });
 
-  test('a worker SIGKILLed mid-model-call: the agent turn resumes from its checkpoint; a started command is reported unknown, not rerun', async () => {
+  test('a worker SIGKILLed mid-model-call: the agent turn resumes from its checkpoint; the finished command is not run again', async () => {
     const { child, exited, ready } = spawnWorker();
     let rescuer: Awaited<ReturnType<typeof startWorker>> | undefined;
     try {
@@ -216,8 +216,8 @@ describe('failure', () => {
   });
 
   test('SIGTERM drains a worker: a turn that cannot finish within the budget is handed over and resumed, not failed', async () => {
-    // A 6 s grace: the drain point is a few seconds after the signal.
-    const { child, exited, ready } = spawnWorker({ SHUTDOWN_GRACE_MS: '6000' });
+    // An 8 s grace: the drain point is a few seconds after the signal; sandboxes kept, as main.ts does.
+    const { child, exited, ready } = spawnWorker({ SHUTDOWN_GRACE_MS: '8000', KEEP_SANDBOXES: '1' });
     let rescuer: Awaited<ReturnType<typeof startWorker>> | undefined;
     try {
       await ready;
@@ -231,11 +231,10 @@ describe('failure', () => {
         ],
       });
       await commandStarted(threadId, turnId, /sleep 60/);
-      const signalledAt = Date.now();
       child.kill('SIGTERM');
       const [code] = (await exited) as [number | null];
+      // 0: closed within its own deadline (past it, lifecycle.ts exits 1), before a supervisor's SIGKILL.
       assert.equal(code, 0, 'the drained worker exits cleanly within its budget');
-      assert.ok(Date.now() - signalledAt < 6000, 'before the supervisor would SIGKILL it');
       assert.equal(await c.client.hget(keys.turn(turnId), 'status'), 'running', 'handed over, not failed');
       rescuer = await startWorker(c.workerOptions());
       const end = await waitForTurnEnd(c, threadId, turnId, 60_000);

@@ -23,6 +23,7 @@ import {
   removeLabeled,
   startRedis,
   testRun,
+  waitFor,
 } from '@paddock/testing';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
@@ -68,6 +69,9 @@ let proxyPort: number;
 let budgetProxy: EgressProxy;
 let budgetPort: number;
 let budgetProxyUrl: string;
+/** A proxy the drain test closes (the others serve every test). */
+let drainProxy: EgressProxy;
+let drainPort: number;
 let sandbox: Sandbox;
 let proxyUrl: string;
 let token: string;
@@ -170,7 +174,9 @@ before(async () => {
     options: { ...options, requestHeaderTimeoutMs: BUDGET_MS, upstreamResponseTimeoutMs: BUDGET_MS },
   });
   budgetPort = await budgetProxy.listen({ network: sandboxNet.name, host: sandboxNet.gateway, port: 0 });
-  await addFirewall(sandboxNet, [proxyPort, budgetPort]);
+  drainProxy = createEgressProxy({ redis, guardian: switching, lookup, logger, options });
+  drainPort = await drainProxy.listen({ network: sandboxNet.name, host: sandboxNet.gateway, port: 0 });
+  await addFirewall(sandboxNet, [proxyPort, budgetPort, drainPort]);
   sandbox = await startSandbox(docker, image, sandboxNet, run.labels);
   await record();
   const issued = await issueExecCredential(redis, {
@@ -186,6 +192,7 @@ before(async () => {
 after(async () => {
   await proxy?.close();
   await budgetProxy?.close();
+  await drainProxy?.close();
   await Promise.all([http?.close(), https?.close(), loopback?.close(), guardian?.close()]);
   await redisServer?.stop();
   // Rules before their network: another suite's reaper sweeps rules whose network is gone.
@@ -775,4 +782,22 @@ test("a network review carries the turn's transcript and the triggering command,
   await revokeExecCredential(redis, SANDBOX_ID, retry.token);
   assert.equal(passed.status, 200, JSON.stringify(passed));
   assert.equal(guardian.requests.at(-1)!.policy_context.user_override?.denial_id, denial.id, 'the retry is reviewed with the override');
+test('drain: close(drainMs) stops accepting, lets an open tunnel finish its answer, and takes no new connection', async () => {
+  await record({ thread_id: `thread-drain-${threadCounter++}` });
+  const drainUrl = proxyUrl.replace(`:${proxyPort}`, `:${drainPort}`);
+  const via = (url: string) => curl(docker, sandbox.container, `-x '${drainUrl}' -k '${url}'`);
+  // A tunnel whose upstream answers late (/slow), open when the drain starts.
+  const slow = via(`https://allowed.test:${https.port}/slow`);
+  await waitFor(async () => drainProxy.openConnections() > 0, 10_000, 'the tunnel to open');
+  const closing = drainProxy.close(15_000);
+  const answered = await slow;
+  assert.equal(answered.connectStatus, 200, JSON.stringify(answered));
+  assert.equal(answered.status, 200, 'the open tunnel got its whole answer during the drain');
+  assert.match(answered.body, /GET \/slow/);
+  // Not accepting any more: a new connection is refused (curl exit 7), not served.
+  const late = await via(`https://allowed.test:${https.port}/secure`);
+  assert.equal(late.status, 0);
+  assert.notEqual(late.exit, 0);
+  await closing;
+  assert.equal(drainProxy.openConnections(), 0);
 });

@@ -3,8 +3,8 @@
 // interrupts, restarts of the orchestrator and of Redis, and Redis down.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTurnConsumer, type TurnConsumer } from '@paddock/turn-queue';
-import { type TurnJob } from '@paddock/contracts';
+import { startTurnConsumer, type TurnConsumer, type TurnHandover } from '@paddock/turn-queue';
+import { keys, parseEntries, TURN_QUEUE, TURN_QUEUE_PREFIX, type ThreadEvent, type TurnJob } from '@paddock/contracts';
 import { type RedisServer, startRedis, waitFor } from '@paddock/testing';
 import type { Orchestrator } from '../src/orchestrator.ts';
 import { api, newThread, newWorkspace, start } from './helpers.ts';
@@ -62,6 +62,11 @@ before(async () => {
   redis = await startRedis({ appendonly: true });
 });
 after(() => redis?.stop());
+
+async function events(threadId: string): Promise<(ThreadEvent & { turn_id?: string })[]> {
+  const c = redis.client();
+  return parseEntries((await c.xrange(keys.events(threadId), '-', '+')) as [string, string[]][]).map((e) => e.event);
+}
 
 async function turnStatus(call: ReturnType<typeof api>, token: string, threadId: string, turnId: string) {
   const r = await call('GET', `/v1/threads/${threadId}/turns/${turnId}`, token);
@@ -218,6 +223,49 @@ describe('turns', () => {
       assert.ok(!stub.started.some((s) => s.turnId === second.json.id));
     } finally {
       await stub.consumer.close();
+    }
+  });
+
+  test("a consumer that loses a turn's lock stops it before another takes it; the next resumes it, one closing event", async () => {
+    const ws = await newWorkspace(call, 'lock');
+    const { threadId } = await newThread(call, ws.owner);
+    const turn = await call('POST', `/v1/threads/${threadId}/turns`, ws.owner, { input: 'long' });
+    const turnId = turn.json.id as string;
+    const seen: { who: string; attempt: number; at: number; stoppedAt?: number; why?: string }[] = [];
+    const consumerFor = (who: string) =>
+      startTurnConsumer({
+        redisUrl: redis.url,
+        concurrency: 1,
+        lockDurationMs: 2_000,
+        run: async (_job, { signal, attempt }) => {
+          const entry: (typeof seen)[number] = { who, attempt, at: Date.now() };
+          seen.push(entry);
+          if (who === 'second') return { status: 'completed' };
+          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+          entry.stoppedAt = Date.now();
+          entry.why = (signal.reason as TurnHandover).why;
+          // A stale worker that carries on as if it had finished: it must change nothing.
+          return { status: 'completed' };
+        },
+      });
+    const first = await consumerFor('first');
+    let second: TurnConsumer | undefined;
+    try {
+      await waitFor(() => seen.length === 1, 10_000, 'the first consumer to start the turn');
+      second = await consumerFor('second');
+      // The lock goes (as when Redis lost it, or the worker stalled): the next renewal fails.
+      await redis.client().del(`${TURN_QUEUE_PREFIX}:${TURN_QUEUE}:${turnId}:lock`);
+      await waitFor(async () => (await turnStatus(call, ws.owner, threadId, turnId)) === 'completed', 30_000, 'the turn to end');
+      const [a, b] = seen;
+      assert.equal(a!.why, 'lock_lost');
+      assert.equal(b!.who, 'second');
+      assert.equal(b!.attempt, 2);
+      assert.ok(a!.stoppedAt! <= b!.at, 'stopped on the first consumer before the second started it');
+      const ends = (await events(threadId)).filter((e) => (e.type === 'turn.completed' || e.type === 'turn.failed') && e.turn_id === turnId);
+      assert.equal(ends.length, 1, 'one closing event');
+    } finally {
+      await first.close();
+      await second?.close();
     }
   });
 
