@@ -8,7 +8,7 @@ import {
   type UserAuthorization,
 } from '@paddock/contracts';
 import Type, { type Static } from 'typebox';
-import Value from 'typebox/value';
+import Compile from 'typebox/compile';
 
 export const ModelAnswer = Type.Object(
   {
@@ -38,6 +38,10 @@ export type ParsedAnswer =
   | { ok: true; answer: ModelAnswer }
   | { ok: false; reason: 'unparseable' | 'schema_invalid'; detail: string };
 
+// Compiled once: a review checks the model's answer on every call (the profile showed TypeBox's
+// interpreting checker among the guardian's own top costs).
+const modelAnswerValidator = Compile(ModelAnswer);
+
 export function parseModelAnswer(content: string): ParsedAnswer {
   let value: unknown;
   try {
@@ -49,8 +53,8 @@ export function parseModelAnswer(content: string): ParsedAnswer {
       detail: `model output is not JSON: ${(err as Error).message}`,
     };
   }
-  if (!Value.Check(ModelAnswer, value)) {
-    const first = [...Value.Errors(ModelAnswer, value)][0] as
+  if (!modelAnswerValidator.Check(value)) {
+    const first = modelAnswerValidator.Errors(value)[0] as
       | { instancePath?: string; message?: string }
       | undefined;
     return {
