@@ -2,7 +2,6 @@
 import { closeOnSignals, createLogger, createRedis, startTelemetry } from '@paddock/platform';
 import { loadClusterSettings, redisLimits, requireRedisUrl } from '@paddock/config';
 import { configureStreamRetention, requireServiceToken } from '@paddock/contracts';
-import type { Redis } from 'ioredis';
 import { startEgressProxy } from './egress-proxy.ts';
 import { egressProxySettings } from './settings.ts';
 
