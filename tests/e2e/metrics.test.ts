@@ -53,7 +53,7 @@ after(async () => {
  * the unit (ms) is not a suffix but a `# UNIT` line.
  */
 const DOCUMENTED = {
-  orchestrator: ['paddock_turns_queue_depth'],
+  orchestrator: ['paddock_turns_queue_depth', 'paddock_redis_memory_used_bytes', 'paddock_redis_memory_max_bytes'],
   sandboxWorker: ['paddock_turn_queue_wait', 'paddock_turn_duration'],
   guardian: [
     'guardian_reviews_total',

@@ -782,6 +782,8 @@ test("a network review carries the turn's transcript and the triggering command,
   await revokeExecCredential(redis, SANDBOX_ID, retry.token);
   assert.equal(passed.status, 200, JSON.stringify(passed));
   assert.equal(guardian.requests.at(-1)!.policy_context.user_override?.denial_id, denial.id, 'the retry is reviewed with the override');
+});
+
 test('drain: close(drainMs) stops accepting, lets an open tunnel finish its answer, and takes no new connection', async () => {
   await record({ thread_id: `thread-drain-${threadCounter++}` });
   const drainUrl = proxyUrl.replace(`:${proxyPort}`, `:${drainPort}`);

@@ -9,7 +9,7 @@ import {
   type UserAuthorization,
 } from '@paddock/contracts';
 import Type, { type Static } from 'typebox';
-import Value from 'typebox/value';
+import Compile from 'typebox/compile';
 
 /** The verdict after Codex's defaults are filled in: every field present. */
 export const ModelAnswer = Type.Object(
@@ -58,6 +58,10 @@ export type ParsedAnswer =
   | { ok: true; answer: ModelAnswer }
   | { ok: false; reason: 'unparseable' | 'schema_invalid'; detail: string };
 
+// Compiled once: a review checks the model's answer on every call (the profile showed TypeBox's
+// interpreting checker among the guardian's own top costs).
+const modelPayloadValidator = Compile(ModelPayload);
+
 /** The whole text as JSON, else the slice from the first `{` to the last `}` (prose or a fence around it). */
 function extractJson(content: string): { ok: true; value: unknown } | { ok: false; detail: string } {
   try {
@@ -80,8 +84,8 @@ export function parseModelAnswer(content: string): ParsedAnswer {
   const extracted = extractJson(content);
   if (!extracted.ok) return { ok: false, reason: 'unparseable', detail: extracted.detail };
   const value = extracted.value;
-  if (!Value.Check(ModelPayload, value)) {
-    const first = [...Value.Errors(ModelPayload, value)][0] as
+  if (!modelPayloadValidator.Check(value)) {
+    const first = modelPayloadValidator.Errors(value)[0] as
       | { instancePath?: string; message?: string }
       | undefined;
     return {
