@@ -144,7 +144,7 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
   };
   try {
     for (let step = 0; step < MAX_MODEL_STEPS; step++) {
-      const { message, usage: used } = await inSpan(
+      const { message, usage: used, reasoning } = await inSpan(
         tracer,
         'model.call',
         {
@@ -170,6 +170,10 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
       usage.output_tokens += used.output_tokens;
       const calls = message.tool_calls ?? [];
       fresh.push(message);
+      // Codex's `reasoning` items: the summaries the model returned, before what it says or runs.
+      for (const text of reasoning ?? []) {
+        await d.events.completed({ id: d.events.newItemId(), type: 'reasoning', text });
+      }
       if (message.content) {
         d.transcript.push({ role: 'assistant', content: message.content });
         await d.events.completed({ id: d.events.newItemId(), type: 'agent_message', text: message.content });
