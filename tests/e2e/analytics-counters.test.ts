@@ -41,10 +41,12 @@ async function submit(token: string, threadId: string, argv: string[]): Promise<
 describe('analytics counters end to end', () => {
   test('a turn with a guardian-reviewed command: the day bucket holds the review, its outcome, risk and latency', async () => {
     const ws = await newWorkspace(c, 'an-reviewed');
+    // A prompt rule under on-request: the guardian reviews it (as in Codex, `untrusted` goes to a person).
     const threadId = await newThread(c, ws.owner, {
       sandbox_mode: 'workspace-write',
-      approval_policy: 'untrusted',
+      approval_policy: 'on-request',
       approvals_reviewer: 'auto_review',
+      rules: [{ pattern: ['touch'], decision: 'prompt' }],
     });
     const turnId = await submit(ws.owner, threadId, ['touch', 'reviewed']);
     const end = await waitForTurnEnd(c, threadId, turnId, 120_000);

@@ -47,7 +47,7 @@ export const ModelProvider = Type.Object(
         description: 'Name of the environment variable that holds the API key',
       }),
     ),
-    wire_api: Type.Optional(oneOf(WIRE_APIS, 'chat (Chat Completions) or responses (Responses API)')),
+    wire_api: Type.Optional(oneOf(WIRE_APIS, 'responses (Responses API, the default as in Codex) or chat (Chat Completions)')),
     request_timeout_ms: Type.Optional(
       Type.Integer({ minimum: 1, description: 'Budget for one model request' }),
     ),

@@ -185,6 +185,21 @@ describe('model wires', () => {
     );
   });
 
+  test("a response's reasoning summaries come back beside the message (Codex's reasoning items), not in it", () => {
+    const step = fromResponse(
+      response({
+        output: [
+          { type: 'reasoning', id: 'rs_1', summary: [{ type: 'summary_text', text: '**Planning**' }, { type: 'summary_text', text: 'list, then edit' }] },
+          { type: 'reasoning', id: 'rs_2', summary: [] },
+          { type: 'message', id: 'm', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'done', annotations: [] }] },
+        ] as unknown as Response['output'],
+      }),
+    );
+    assert.deepEqual(step.reasoning, ['**Planning**\n\nlist, then edit']);
+    assert.deepEqual(step.message, { role: 'assistant', content: 'done' });
+    assert.equal(fromResponse(response({ output: [] })).reasoning, undefined);
+  });
+
   test('a chat completion → the same stored shape and usage', () => {
     const completion = {
       id: 'c1',

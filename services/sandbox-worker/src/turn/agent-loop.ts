@@ -215,7 +215,7 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
     // Resumed after the model asked for tools: the calls the lost attempt left unanswered come first.
     if (resuming) for (const call of unansweredCalls(history)) await answerCall(call);
     for (let step = stepsTaken; step < MAX_MODEL_STEPS; step++) {
-      const { message, usage: used } = await inSpan(
+      const { message, usage: used, reasoning } = await inSpan(
         tracer,
         'model.call',
         {
@@ -242,6 +242,10 @@ export async function runAgentLoop(d: AgentLoopDeps): Promise<AgentOutcome> {
       stepsTaken = step + 1;
       const calls = message.tool_calls ?? [];
       fresh.push(message);
+      // Codex's `reasoning` items: the summaries the model returned, before what it says or runs.
+      for (const text of reasoning ?? []) {
+        await d.events.completed({ id: d.events.newItemId(), type: 'reasoning', text });
+      }
       if (message.content) {
         d.transcript.push({ role: 'assistant', content: message.content });
         await d.events.completed({ id: d.events.newItemId(), type: 'agent_message', text: message.content });

@@ -35,6 +35,8 @@ export type ModelRequest = {
 export type ModelStep = {
   message: { role: 'assistant'; content: string | null; tool_calls?: ChatCompletionMessageFunctionToolCall[] };
   usage: Required<Usage>;
+  /** The reasoning summaries the model returned (Responses `reasoning` items): shown, never sent back. */
+  reasoning?: string[];
 };
 
 /** The provider answered, but with nothing the loop can use (a failed response, no message). */
@@ -126,7 +128,8 @@ export function toResponsesParams(req: ModelRequest): ResponseCreateParamsNonStr
 /**
  * A response → the stored assistant message: the text of its message items (joined by a blank
  * line when there are several), its function calls as tool calls with the same ids, and its usage.
- * Other items (reasoning, refusals) are not kept, as on the chat wire.
+ * Reasoning summaries come back beside the message (for the thread's `reasoning` items) and are not
+ * stored in the conversation; refusals are not kept, as on the chat wire.
  */
 export function fromResponse(r: Response): ModelStep {
   if (r.error || r.status === 'failed') {
@@ -134,8 +137,12 @@ export function fromResponse(r: Response): ModelStep {
   }
   const texts: string[] = [];
   const calls: ChatCompletionMessageFunctionToolCall[] = [];
+  const reasoning: string[] = [];
   for (const item of r.output) {
-    if (item.type === 'message') {
+    if (item.type === 'reasoning') {
+      const summary = (item.summary ?? []).map((s) => s.text).filter((t) => t.trim() !== '').join('\n\n');
+      if (summary) reasoning.push(summary);
+    } else if (item.type === 'message') {
       const text = item.content.flatMap((c) => (c.type === 'output_text' ? [c.text] : [])).join('');
       if (text) texts.push(text);
     } else if (item.type === 'function_call') {
@@ -153,6 +160,7 @@ export function fromResponse(r: Response): ModelStep {
       cached_input_tokens: r.usage?.input_tokens_details?.cached_tokens ?? 0,
       output_tokens: r.usage?.output_tokens ?? 0,
     },
+    ...(reasoning.length > 0 ? { reasoning } : {}),
   };
 }
 
