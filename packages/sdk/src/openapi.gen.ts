@@ -111,7 +111,129 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** List the workspace's threads, oldest first; filter by environment_id and status */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description next_cursor of the previous page */
+                    cursor?: string;
+                    environment_id?: string;
+                    /** @description Page size (capped by the server) */
+                    limit?: number;
+                    status?: "active" | "deleted";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** @description The thread layer as given */
+                                config: {
+                                    [key: string]: unknown;
+                                };
+                                /** @description ISO 8601 time */
+                                created_at: string;
+                                created_by: string;
+                                effective_config: {
+                                    [key: string]: unknown;
+                                };
+                                environment_id: string;
+                                id: string;
+                                ignored_keys?: string[];
+                                sandbox?: {
+                                    /** @description When an idle workspace is removed if unused (ISO 8601) */
+                                    expires_at: string | null;
+                                    /**
+                                     * @description running: a container serves the thread; stopped: only its workspace is kept; none: no workspace
+                                     * @enum {unknown}
+                                     */
+                                    state: "running" | "stopped" | "none";
+                                    /** @description Last measured size of the workspace */
+                                    workspace_bytes: number | null;
+                                };
+                                /** @enum {unknown} */
+                                status: "active" | "deleted";
+                                workspace_id: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         put?: never;
         /** Open a thread in an environment; the config is resolved and checked now */
         post: operations["createThread"];
@@ -1203,7 +1325,120 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** List a thread's turns in order */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description next_cursor of the previous page */
+                    cursor?: string;
+                    /** @description Page size (capped by the server) */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** @description ISO 8601 time */
+                                created_at: string;
+                                created_by: string;
+                                error: {
+                                    code: string;
+                                    message: string;
+                                } | null;
+                                /** @description ISO 8601 time */
+                                finished_at: string | null;
+                                id: string;
+                                interrupt_requested: boolean;
+                                model: string;
+                                seq: number;
+                                /** @description ISO 8601 time */
+                                started_at: string | null;
+                                /** @enum {unknown} */
+                                status: "queued" | "running" | "completed" | "failed" | "interrupted" | "cancelled";
+                                thread_id: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: unknown;
+                                field?: string;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         put?: never;
         /** Queue a turn (input, or scripted commands); honours Idempotency-Key */
         post: operations["createTurn"];
@@ -2495,6 +2730,17 @@ export interface operations {
                         environment_id: string;
                         id: string;
                         ignored_keys?: string[];
+                        sandbox?: {
+                            /** @description When an idle workspace is removed if unused (ISO 8601) */
+                            expires_at: string | null;
+                            /**
+                             * @description running: a container serves the thread; stopped: only its workspace is kept; none: no workspace
+                             * @enum {unknown}
+                             */
+                            state: "running" | "stopped" | "none";
+                            /** @description Last measured size of the workspace */
+                            workspace_bytes: number | null;
+                        };
                         /** @enum {unknown} */
                         status: "active" | "deleted";
                         workspace_id: string;
@@ -2598,6 +2844,17 @@ export interface operations {
                         environment_id: string;
                         id: string;
                         ignored_keys?: string[];
+                        sandbox?: {
+                            /** @description When an idle workspace is removed if unused (ISO 8601) */
+                            expires_at: string | null;
+                            /**
+                             * @description running: a container serves the thread; stopped: only its workspace is kept; none: no workspace
+                             * @enum {unknown}
+                             */
+                            state: "running" | "stopped" | "none";
+                            /** @description Last measured size of the workspace */
+                            workspace_bytes: number | null;
+                        };
                         /** @enum {unknown} */
                         status: "active" | "deleted";
                         workspace_id: string;
@@ -2701,6 +2958,17 @@ export interface operations {
                         environment_id: string;
                         id: string;
                         ignored_keys?: string[];
+                        sandbox?: {
+                            /** @description When an idle workspace is removed if unused (ISO 8601) */
+                            expires_at: string | null;
+                            /**
+                             * @description running: a container serves the thread; stopped: only its workspace is kept; none: no workspace
+                             * @enum {unknown}
+                             */
+                            state: "running" | "stopped" | "none";
+                            /** @description Last measured size of the workspace */
+                            workspace_bytes: number | null;
+                        };
                         /** @enum {unknown} */
                         status: "active" | "deleted";
                         workspace_id: string;
