@@ -36,12 +36,22 @@ export type Denial = {
 export type Item = { id: string; type: string; [k: string]: unknown };
 export type ThreadEvent = { id?: string; type: string; turn_id?: string; item?: Item; [k: string]: unknown };
 
-const MAX_THREADS = 50;
+const PAGE_SIZE = 100;
+const MAX_PAGES = 5;
 
+/** The workspace's active threads, newest first (every page, bounded). */
 export async function listThreads(): Promise<Thread[]> {
-  const res = await sdk().raw('GET', `/v1/threads?limit=${MAX_THREADS}`);
-  const page = (await res.json()) as { items: Thread[] };
-  return page.items;
+  const out: Thread[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < MAX_PAGES; i++) {
+    const page = await ok(
+      sdk().api.GET('/v1/threads', { params: { query: { status: 'active', limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) } } }),
+    );
+    out.push(...(page.items as Thread[]));
+    if (!page.next_cursor) break;
+    cursor = page.next_cursor;
+  }
+  return out.reverse();
 }
 
 export async function pendingApprovals(): Promise<Approval[]> {

@@ -22,6 +22,7 @@ export function changeRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.read' },
       schema: {
+        operationId: 'getThreadDiff',
         summary: "The thread workspace's changes as a unified diff (against the base commit, or a turn's start)",
         tags: ['threads'],
         params: IdParams,

@@ -180,6 +180,7 @@ export function fileRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         config: { scope: 'files.read' },
         schema: {
+          operationId: 'listThreadFiles',
           summary: "List a directory of the thread's workspace: names, types, sizes",
           tags: ['files'],
           params: IdParams,
@@ -198,6 +199,7 @@ export function fileRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         config: { scope: 'files.read' },
         schema: {
+          operationId: 'getThreadFile',
           summary: "Download one file of the thread's workspace (raw bytes)",
           tags: ['files'],
           response: { 200: Type_binary(), ...errors },
@@ -215,6 +217,7 @@ export function fileRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         config: { scope: 'files.write' },
         schema: {
+          operationId: 'putThreadFile',
           summary: "Upload one file into the thread's workspace (raw body with Content-Length; parents created)",
           tags: ['files'],
           response: { 201: FileWritten, ...errors },
@@ -238,6 +241,7 @@ export function fileRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         config: { scope: 'files.write' },
         schema: {
+          operationId: 'deleteThreadFile',
           summary: "Delete a file (or, with recursive, a directory) of the thread's workspace",
           tags: ['files'],
           querystring: DeleteQuery,
@@ -262,6 +266,7 @@ export function fileRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         config: { scope: 'files.read' },
         schema: {
+          operationId: 'getThreadArchive',
           summary: "Download a directory of the thread's workspace as a tar (application/x-tar)",
           tags: ['files'],
           params: IdParams,
@@ -281,6 +286,7 @@ export function fileRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         config: { scope: 'files.write' },
         schema: {
+          operationId: 'putThreadArchive',
           summary:
             "Upload a tar (application/x-tar) into a directory of the thread's workspace; escaping names, links and devices are refused",
           tags: ['files'],

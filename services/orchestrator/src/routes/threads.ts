@@ -149,6 +149,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.read' },
       schema: {
+        operationId: 'listThreads',
         summary: "List the workspace's threads, oldest first; filter by environment_id and status",
         tags: ['threads'],
         querystring: ThreadListQuery,
@@ -193,6 +194,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       config: { scope: 'threads.read' },
       schema: {
+        operationId: 'listTurns',
         summary: "List a thread's turns in order",
         tags: ['turns'],
         params: IdParams,
