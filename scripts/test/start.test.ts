@@ -126,7 +126,7 @@ test('npm start brings every service up and SIGTERM stops all with exit code 0',
   const exited = new Promise<number | null>((resolve) => cluster?.once('exit', (code) => resolve(code)));
 
   // Done waiting when the cluster says it is up, or when it stopped (the assertion below says why).
-  await waitFor(() => output.includes('cluster is up') || cluster?.exitCode !== null, 30_000, 'cluster start').catch((err) => {
+  await waitFor(() => output.includes('cluster is up') || cluster?.exitCode !== null, 150_000, 'cluster start').catch((err) => {
     throw new Error(`${(err as Error).message}\n${output}`);
   });
   assert.equal(cluster.exitCode, null, `the cluster stopped during start:\n${output}`);
