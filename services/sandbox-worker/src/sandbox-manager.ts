@@ -253,10 +253,11 @@ export class SandboxManager {
     return destroyed;
   }
 
-  /** Stop for a hand-over: the warm pool goes, the threads' sandboxes (their workspaces) stay. */
-  async closeKeepingThreads(): Promise<void> {
+  /** Stop for a hand-over: the warm pool goes, the threads' sandboxes (their workspaces) stay; returns how many. */
+  async closeKeepingThreads(): Promise<number> {
     clearInterval(this.idleTimer);
     await this.pool.close();
+    return this.byThread.size;
   }
 
   /** Graceful stop: what this worker owns is destroyed, so nothing waits for the reaper. */
