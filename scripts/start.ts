@@ -105,7 +105,8 @@ async function stopAll(code: number): Promise<never> {
         ({ name, proc }) =>
           new Promise<void>((done) => {
             if (proc.exitCode !== null || proc.signalCode !== null) return done();
-            const timer = setTimeout(() => proc.kill('SIGKILL'), 25_000);
+            // The one shutdown budget ([cluster] shutdown_grace_ms), as compose and Kubernetes give it.
+            const timer = setTimeout(() => proc.kill('SIGKILL'), settings.shutdownGraceMs);
             proc.once('exit', (exitCode, signal) => {
               clearTimeout(timer);
               if (exitCode !== 0) {

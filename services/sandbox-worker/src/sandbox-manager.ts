@@ -333,10 +333,11 @@ export class SandboxManager {
     return stopped;
   }
 
-  /** Stop for a hand-over: the warm pool goes, the threads' sandboxes stay running, for the next worker to adopt. */
-  async closeKeepingThreads(): Promise<void> {
+  /** Stop for a hand-over: the warm pool goes, the threads' sandboxes (their workspaces) stay running, for the next worker to adopt; returns how many. */
+  async closeKeepingThreads(): Promise<number> {
     clearInterval(this.idleTimer);
     await this.pool.close();
+    return this.byThread.size;
   }
 
   /** Graceful stop: warm sandboxes are destroyed; threads' containers stopped, their workspaces kept. */

@@ -222,11 +222,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       await closed;
       await teardown.stop();
       await reaper.stop();
-      if (o.keepSandboxesOnClose) {
-        // The warm pool holds no workspace; the threads' sandboxes stay, on their network.
-        await manager.closeKeepingThreads();
-      } else {
-        await manager.close();
+      // The warm pool holds no workspace; the threads' sandboxes stay (kept), on their network.
+      const kept = o.keepSandboxesOnClose ? await manager.closeKeepingThreads() : (await manager.close(), 0);
+      if (kept === 0) {
         await redis.del(sandboxKeys.network(network.name));
         await removeSandboxNetwork(o.docker, network.name);
       }
