@@ -151,12 +151,14 @@ describe('agent turns', () => {
       const completed = events.findIndex((e) => e.type === 'item.completed' && e.item.id === cmd.id);
       assert.ok(started >= 0 && started < completed, `${cmd.command}: started before completed`);
     }
-    // The escalation was reviewed (approved) before it ran; the forbidden fetch went to the guardian.
+    // The escalation was reviewed (approved) before it ran; the forbidden fetch went to the guardian,
+    // whose network review is a review item on the turn too (issue 15).
     const reviews = completedItems(events, turnId).filter((i) => i.type === 'review');
     assert.deepEqual(
       reviews.map((r) => (r as { outcome: string }).outcome),
-      ['approved'],
+      ['approved', 'denied'],
     );
+    assert.match((reviews[1] as { rationale: string }).rationale, /^network http/);
     const guardianCalls = c.guardianModel.requests.slice(guardianCallsBefore).map((r) => JSON.stringify(r.body));
     assert.equal(guardianCalls.length, 2, 'one review for the escalation, one for the forbidden host');
     assert.ok(guardianCalls.some((b) => b.includes('outside.txt')));
