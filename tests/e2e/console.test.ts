@@ -150,10 +150,12 @@ describe('web console', () => {
       value: { risk_level: 'high', user_authorization: 'low', outcome: 'deny', rationale: 'not in the task' },
     }));
     try {
+      // A prompt rule under on-request: the guardian reviews it (as in Codex, `untrusted` goes to a person).
       const threadId = await newThread(c, ws.owner, {
         sandbox_mode: 'workspace-write',
-        approval_policy: 'untrusted',
+        approval_policy: 'on-request',
         approvals_reviewer: 'auto_review',
+        rules: [{ pattern: ['touch'], decision: 'prompt' }],
       });
       const turnId = await submit(threadId, { commands: [{ argv: ['touch', 'denied-by-guardian'] }] });
       await waitForTurnEnd(c, threadId, turnId, 120_000);
