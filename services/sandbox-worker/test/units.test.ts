@@ -164,3 +164,11 @@ test('internal endpoint: the environment sets it per host; a wildcard bind publi
     /PADDOCK_SANDBOX_WORKER_INTERNAL_PORT must be a TCP port/,
   );
 });
+
+test("a kept workspace's retention: the cluster's, or the lower one its workspace's requirement recorded", async () => {
+  const { retentionOf } = await import('../src/reaper.ts');
+  assert.equal(retentionOf({}, 7_000), 7_000);
+  assert.equal(retentionOf({ retentionMs: '2000' }, 7_000), 2_000);
+  assert.equal(retentionOf({ retentionMs: '9000' }, 7_000), 7_000, 'never raised');
+  assert.equal(retentionOf({ retentionMs: 'junk' }, 7_000), 7_000);
+});
