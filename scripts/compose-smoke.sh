@@ -258,6 +258,22 @@ files_round_trip() {
     fail "files API: PUT $put_status ($(head -c 300 "$http_dir/body")), GET $get_status, bytes $(cmp -s "$sent" "$got" && echo same || echo differ)"
   fi
 }
+# close_thread THREAD TOKEN: DELETE the thread; its kept workspace volume must go, as a user closing
+# it expects (a worker's stop keeps workspaces, so `down -v` alone would leave them; the check after
+# `down -v` then finds nothing of ours).
+close_thread() {
+  local before gone="" started=$SECONDS
+  before=$(docker volume ls -q --filter "label=$scope_label" 2>/dev/null | sort)
+  api DELETE "/v1/threads/$1" "$2"
+  if [ "${status:0:1}" != 2 ]; then fail "DELETE thread: $status $body"; return; fi
+  while [ $((SECONDS - started)) -lt 60 ]; do
+    gone=$(comm -23 <(echo "$before") <(docker volume ls -q --filter "label=$scope_label" 2>/dev/null | sort) | grep . || true)
+    [ -z "$gone" ] || break
+    sleep 2
+  done
+  if [ -n "$gone" ]; then pass "thread closed ($status): its workspace volume $(echo $gone) removed"; else
+    fail "thread closed ($status) but no workspace volume went within 60 s"; fi
+}
 scripted_turn() {
   local token env_id thread_id turn_id marker state events="" started
   marker="smoke-output-$$-$RANDOM"
@@ -307,6 +323,7 @@ scripted_turn() {
     fail "no item.completed event with the proxy's refusal '$refusal'"
   fi
   files_round_trip "$thread_id" "$token"
+  close_thread "$thread_id" "$token"
   if [ "$state" != "turn.completed output-seen refusal-seen" ]; then
     say "events of the thread:"; echo "$events" | tail -n 20 | cut -c1-400 >&2
     compose logs --tail 40 sandbox-worker orchestrator >&2 || true
