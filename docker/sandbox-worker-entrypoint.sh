@@ -20,12 +20,16 @@ export NODE_PATH="$shared/node_modules"
 # The exec agent, laid out as prepareAgentRuntime() would build it (same content hash), with the
 # launcher compiled at image build: the worker then needs no compiler.
 agent_src=/app/services/sandbox-worker/agent
-hash="$(cat "$agent_src/agent.ts" "$agent_src/sandbox-exec.c" | sha256sum | cut -c1-16)"
+# The hash is prepareAgentRuntime()'s: sha256 of "agent.mjs", agent.ts and sandbox-exec.c.
+hash="$({ printf 'agent.mjs'; cat "$agent_src/agent.ts" "$agent_src/sandbox-exec.c"; } | sha256sum | cut -c1-16)"
 runtime="$shared/tmp/paddock-sandbox-runtime/$hash"
 if [ ! -x "$runtime/pdk-sandbox-exec" ]; then
   staging="$runtime.tmp-$$"
   mkdir -p "$staging"
-  cp "$agent_src/agent.ts" "$staging/agent.mts"
+  # Plain JavaScript, types stripped once (as prepareAgentRuntime() writes it).
+  node --disable-warning=ExperimentalWarning -e 'const { stripTypeScriptTypes } = require("node:module");
+    process.stdout.write(stripTypeScriptTypes(require("node:fs").readFileSync(process.argv[1], "utf8"), { mode: "strip" }));' \
+    "$agent_src/agent.ts" > "$staging/agent.mjs"
   printf '{"type":"module"}\n' > "$staging/package.json"
   cp /opt/paddock/pdk-sandbox-exec "$staging/pdk-sandbox-exec"
   mv "$staging" "$runtime" 2>/dev/null || rm -rf "$staging"

@@ -62,6 +62,7 @@ export PADDOCK_IMAGE_TAG=local
 export PADDOCK_REDIS_HOST_PORT="$(free_port)" PADDOCK_GUARDIAN_HOST_PORT="$(free_port)"
 export PADDOCK_API_PORT="$(free_port)" PADDOCK_PROXY_PORT="$(free_port)"
 export PADDOCK_WORKER_HEALTH_PORT="$(free_port)" PADDOCK_FAKE_MODEL_HOST_PORT="$(free_port)"
+export PADDOCK_WORKER_INTERNAL_PORT="$(free_port)"
 export PADDOCK_WORKER_SHARED_DIR="/tmp/$project/worker"
 export PADDOCK_OPERATOR_KEY="smoke-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 # The Redis users' passwords, their ACL file and the guardian's service credential, made for this
@@ -242,6 +243,37 @@ turn_state() {
     console.log(`${end?.type ?? "running"} ${output(`${marker}\n`) ? "output-seen" : "no-output"} ${output(refusal) ? "refusal-seen" : "no-refusal"}`);' \
     "$1" "$2" "$3" 2>/dev/null || echo "unreadable no-output no-refusal"
 }
+# files_round_trip THREAD TOKEN: PUT one file through the API (orchestrator -> the worker's internal
+# endpoint on the host gateway, service credential -> the workspace) and GET it back byte for byte.
+files_round_trip() {
+  local sent="$http_dir/sent" got="$http_dir/got" put_status get_status
+  head -c 65536 /dev/urandom > "$sent"
+  put_status=$(curl -sS --max-time 30 -o "$http_dir/body" -w '%{http_code}' -X PUT -H "authorization: Bearer $2" \
+    -H 'content-type: application/octet-stream' --data-binary "@$sent" "$api_url/v1/threads/$1/files/smoke-data.bin" 2>/dev/null || true)
+  get_status=$(curl -sS --max-time 30 -o "$got" -w '%{http_code}' -H "authorization: Bearer $2" \
+    "$api_url/v1/threads/$1/files/smoke-data.bin" 2>/dev/null || true)
+  if [ "$put_status" = 201 ] && [ "$get_status" = 200 ] && cmp -s "$sent" "$got"; then
+    pass "files API: PUT then GET of a 64 KiB file through the orchestrator and the worker's internal endpoint, same bytes"
+  else
+    fail "files API: PUT $put_status ($(head -c 300 "$http_dir/body")), GET $get_status, bytes $(cmp -s "$sent" "$got" && echo same || echo differ)"
+  fi
+}
+# close_thread THREAD TOKEN: DELETE the thread; its kept workspace volume must go, as a user closing
+# it expects (a worker's stop keeps workspaces, so `down -v` alone would leave them; the check after
+# `down -v` then finds nothing of ours).
+close_thread() {
+  local before gone="" started=$SECONDS
+  before=$(docker volume ls -q --filter "label=$scope_label" 2>/dev/null | sort)
+  api DELETE "/v1/threads/$1" "$2"
+  if [ "${status:0:1}" != 2 ]; then fail "DELETE thread: $status $body"; return; fi
+  while [ $((SECONDS - started)) -lt 60 ]; do
+    gone=$(comm -23 <(echo "$before") <(docker volume ls -q --filter "label=$scope_label" 2>/dev/null | sort) | grep . || true)
+    [ -z "$gone" ] || break
+    sleep 2
+  done
+  if [ -n "$gone" ]; then pass "thread closed ($status): its workspace volume $(echo $gone) removed"; else
+    fail "thread closed ($status) but no workspace volume went within 60 s"; fi
+}
 scripted_turn() {
   local token env_id thread_id turn_id marker state events="" started
   marker="smoke-output-$$-$RANDOM"
@@ -290,6 +322,8 @@ scripted_turn() {
   else
     fail "no item.completed event with the proxy's refusal '$refusal'"
   fi
+  files_round_trip "$thread_id" "$token"
+  close_thread "$thread_id" "$token"
   if [ "$state" != "turn.completed output-seen refusal-seen" ]; then
     say "events of the thread:"; echo "$events" | tail -n 20 | cut -c1-400 >&2
     compose logs --tail 40 sandbox-worker orchestrator >&2 || true

@@ -319,10 +319,22 @@ describe('service credentials in the manifests', () => {
       const url = String(s[user].environment.PADDOCK_REDIS_URL);
       assert.match(url, new RegExp(`^redis://${user}:\\$\\{${envVar(user)}:\\?`), `${user}: ${url}`);
     }
-    for (const name of ['guardian', 'sandbox-worker', 'egress-proxy']) {
+    // The orchestrator holds it too: the files API calls the workers' internal endpoint with it.
+    for (const name of ['guardian', 'sandbox-worker', 'egress-proxy', 'orchestrator']) {
       assert.match(String(s[name].environment.PADDOCK_GUARDIAN_SERVICE_TOKEN), /^\$\{PADDOCK_GUARDIAN_SERVICE_TOKEN:\?/, name);
     }
-    assert.equal(s.orchestrator.environment.PADDOCK_GUARDIAN_SERVICE_TOKEN, undefined, 'the API needs no guardian credential');
+  });
+
+  test("compose: the worker's internal endpoint listens on the host gateway, and the orchestrator reaches it there", () => {
+    const doc = parseYaml(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as any;
+    const s = doc.services;
+    const worker = s['sandbox-worker'].environment;
+    assert.equal(worker.PADDOCK_SANDBOX_WORKER_INTERNAL_HOST, '${PADDOCK_WORKER_INTERNAL_BIND:-172.17.0.1}');
+    assert.equal(worker.PADDOCK_SANDBOX_WORKER_INTERNAL_PORT, '${PADDOCK_WORKER_INTERNAL_PORT:-8084}');
+    assert.equal(worker.PADDOCK_SANDBOX_WORKER_INTERNAL_URL, 'http://host.docker.internal:${PADDOCK_WORKER_INTERNAL_PORT:-8084}');
+    assert.ok((s.orchestrator.extra_hosts as string[]).includes('host.docker.internal:host-gateway'));
+    // Not published: the endpoint is on the host's own address already, never on the API's bind.
+    assert.ok(!JSON.stringify(s.orchestrator.ports).includes('8084'));
   });
 
   test('Kubernetes: Redis mounts the ACL Secret; each container gets its own Redis user and only the credentials it uses', () => {
@@ -344,8 +356,18 @@ describe('service credentials in the manifests', () => {
       assert.ok(names.indexOf(envVar(user)) < names.indexOf('PADDOCK_REDIS_URL'), user);
       for (const other of users.filter((u) => u !== user)) assert.ok(!env.has(envVar(other)), `${user} holds ${other}'s password`);
     }
-    for (const name of ['guardian', 'sandbox-worker', 'egress-proxy']) assert.ok(envOf(name).has('PADDOCK_GUARDIAN_SERVICE_TOKEN'), name);
-    assert.ok(!envOf('orchestrator').has('PADDOCK_GUARDIAN_SERVICE_TOKEN'));
+    for (const name of ['guardian', 'sandbox-worker', 'egress-proxy', 'orchestrator']) {
+      assert.ok(envOf(name).get('PADDOCK_GUARDIAN_SERVICE_TOKEN')?.valueFrom.secretKeyRef.name.startsWith('paddock-service-credentials'), name);
+    }
+    // Each node's worker listens on its own address (the pod IP on the host network) and publishes
+    // http://<node IP>:8084; the orchestrators may reach that port on the sandbox nodes' range only.
+    const internalHost = envOf('sandbox-worker').get('PADDOCK_SANDBOX_WORKER_INTERNAL_HOST');
+    assert.equal(internalHost?.valueFrom.fieldRef.fieldPath, 'status.podIP');
+    assert.equal(envOf('sandbox-worker').get('PADDOCK_SANDBOX_WORKER_INTERNAL_PORT')?.value, '8084');
+    assert.ok(!envOf('sandbox-worker').has('PADDOCK_SANDBOX_WORKER_INTERNAL_URL'), 'derived per node, not one URL for all');
+    const policy = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'orchestrator')!;
+    const toWorkers = (policy.spec.egress as any[]).filter((e) => ((e.ports ?? []) as any[]).some((p) => p.port === 8084));
+    assert.deepEqual(toWorkers.map((e) => e.to.map((t: any) => t.ipBlock?.cidr)), [['10.20.0.0/24']]);
     assert.ok(!envOf('guardian').has('PADDOCK_REDIS_URL'), 'the guardian uses no Redis');
     const secrets = objs.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name);
     assert.ok(secrets.some((n) => n.startsWith('paddock-service-credentials')) && secrets.some((n) => n.startsWith('paddock-redis-acl')));

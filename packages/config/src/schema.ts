@@ -220,6 +220,17 @@ export const Requirements = owned('admin', Type.Object(
         description: "Lowers the cluster's [orchestrator] max_queued_turns_per_workspace for this workspace (never raises it)",
       }),
     ),
+    workspace_retention_ms: Type.Optional(
+      Type.Integer({
+        minimum: 1000,
+        description: "Lowers the cluster's [sandbox_worker] workspace_retention_ms for this workspace's idle (stopped) workspaces (never raises it)",
+      }),
+    ),
+    allowed_repository_hosts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' }), {
+        description: "Repository host ceiling: a `repository.url`'s host (or host:port) must be one of these, within the cluster's [sandbox_worker] repository_hosts",
+      }),
+    ),
     guardian_policy_config: Type.Optional(
       Type.String({
         description: "The workspace's managed guardian policy: added to the guardian's policy (never replacing it), above any tenant guidance. Blank: ignored",

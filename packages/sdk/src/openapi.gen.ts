@@ -1578,6 +1578,14 @@ export interface operations {
                             environment_id: string;
                             id: string;
                             ignored_keys?: string[];
+                            repository?: {
+                                /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                                credential?: string;
+                                /** @description Branch, tag or commit; default the remote HEAD */
+                                ref?: string;
+                                /** @description https:// (or http://) clone URL, no user or password */
+                                url: string;
+                            };
                             sandbox?: {
                                 /** @description When an idle workspace is removed if unused (ISO 8601) */
                                 expires_at: string | null;
@@ -1677,6 +1685,14 @@ export interface operations {
                         [key: string]: unknown;
                     };
                     environment_id: string;
+                    repository?: {
+                        /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                        credential?: string;
+                        /** @description Branch, tag or commit; default the remote HEAD */
+                        ref?: string;
+                        /** @description https:// (or http://) clone URL, no user or password */
+                        url: string;
+                    };
                 };
             };
         };
@@ -1701,6 +1717,14 @@ export interface operations {
                         environment_id: string;
                         id: string;
                         ignored_keys?: string[];
+                        repository?: {
+                            /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                            credential?: string;
+                            /** @description Branch, tag or commit; default the remote HEAD */
+                            ref?: string;
+                            /** @description https:// (or http://) clone URL, no user or password */
+                            url: string;
+                        };
                         sandbox?: {
                             /** @description When an idle workspace is removed if unused (ISO 8601) */
                             expires_at: string | null;
@@ -1815,6 +1839,14 @@ export interface operations {
                         environment_id: string;
                         id: string;
                         ignored_keys?: string[];
+                        repository?: {
+                            /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                            credential?: string;
+                            /** @description Branch, tag or commit; default the remote HEAD */
+                            ref?: string;
+                            /** @description https:// (or http://) clone URL, no user or password */
+                            url: string;
+                        };
                         sandbox?: {
                             /** @description When an idle workspace is removed if unused (ISO 8601) */
                             expires_at: string | null;
@@ -1929,6 +1961,14 @@ export interface operations {
                         environment_id: string;
                         id: string;
                         ignored_keys?: string[];
+                        repository?: {
+                            /** @description Name of one of the cluster's [sandbox_worker.repository_credentials] */
+                            credential?: string;
+                            /** @description Branch, tag or commit; default the remote HEAD */
+                            ref?: string;
+                            /** @description https:// (or http://) clone URL, no user or password */
+                            url: string;
+                        };
                         sandbox?: {
                             /** @description When an idle workspace is removed if unused (ISO 8601) */
                             expires_at: string | null;

@@ -18,8 +18,8 @@ import {
   type Requirements,
   resolveConfig,
 } from '@paddock/config';
-import { createLogger } from '@paddock/platform';
-import { keys } from '@paddock/contracts';
+import { createLogger, PaddockError } from '@paddock/platform';
+import { keys, type RepositorySpec } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -64,6 +64,7 @@ const ALLOWED = [
   'allowed_models',
   'allowed_network_modes',
   'allowed_ports',
+  'allowed_repository_hosts',
 ] as const;
 /** Ceilings of patterns or prefixes: the workspace's entries count only inside the cluster's. */
 const WITHIN = {
@@ -92,7 +93,7 @@ export function combineRequirements(cluster: Requirements, workspace: Requiremen
   if (cluster.allow_tenant_allow_rules === false || workspace.allow_tenant_allow_rules === false)
     out.allow_tenant_allow_rules = false;
   // Queue caps only lower: the smaller of the two applies.
-  for (const k of ['max_queued_turns_per_thread', 'max_queued_turns_per_workspace'] as const) {
+  for (const k of ['max_queued_turns_per_thread', 'max_queued_turns_per_workspace', 'workspace_retention_ms'] as const) {
     const lowest = Math.min(cluster[k] ?? Infinity, workspace[k] ?? Infinity);
     if (Number.isFinite(lowest)) out[k] = lowest;
   }
@@ -183,4 +184,55 @@ export async function queueCaps(
       req.max_queued_turns_per_workspace ?? Infinity,
     ),
   };
+}
+
+/** The host (or host:port, lowercase) a repository URL names, as the worker's checkout policy reads it. */
+function repositoryHostOf(url: string): { host: string; hostname: string; defaultPort: string } | undefined {
+  try {
+    const u = new URL(url);
+    return { host: u.host.toLowerCase(), hostname: u.hostname.toLowerCase(), defaultPort: u.protocol === 'https:' ? '443' : '80' };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses (400 naming `repository.url`) a repository whose host is outside the workspace's
+ * `allowed_repository_hosts` requirement (either requirements' list; combined, they intersect). The
+ * operator's own [sandbox_worker] repository_hosts is the outer ceiling, checked by the worker at
+ * checkout (the worker's file holds it; the orchestrator's may not), so the hosts that work are both.
+ */
+export async function checkRepositoryAllowed(
+  ctx: { redis: Redis; clusterFile: ClusterFile },
+  workspaceId: string,
+  repository: RepositorySpec,
+): Promise<void> {
+  const req = combineRequirements(ctx.clusterFile.requirements ?? {}, await workspaceRequirements(ctx.redis, workspaceId));
+  const h = repositoryHostOf(repository.url);
+  if (!h) throw new PaddockError('invalid_repository', 'repository.url is not a URL', { status: 400, field: 'repository.url' });
+  // host:443 on https (host:80 on http) is the same host as the bare name, as in the worker's check.
+  const bare = h.host === h.hostname;
+  const matches = (list: readonly string[]) =>
+    list.some((e) => {
+      const entry = e.toLowerCase();
+      return entry === h.host || (bare && entry === `${h.hostname}:${h.defaultPort}`);
+    });
+  const allowed = req.allowed_repository_hosts;
+  if (allowed && !matches(allowed)) {
+    throw new PaddockError(
+      'repository_not_allowed',
+      `repository.url: ${h.host} is not within requirement allowed_repository_hosts = ${JSON.stringify(allowed)}`,
+      { status: 400, field: 'repository.url' },
+    );
+  }
+}
+
+/** The idle retention of this workspace's stopped workspaces when a requirement lowers the cluster's; else undefined. */
+export async function workspaceRetentionMs(
+  ctx: { redis: Redis; clusterFile: ClusterFile; settings: { workspaceRetentionMs: number } },
+  workspaceId: string,
+): Promise<number | undefined> {
+  const req = combineRequirements(ctx.clusterFile.requirements ?? {}, await workspaceRequirements(ctx.redis, workspaceId));
+  const lowered = req.workspace_retention_ms;
+  return lowered !== undefined && lowered < ctx.settings.workspaceRetentionMs ? lowered : undefined;
 }

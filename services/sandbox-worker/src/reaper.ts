@@ -115,7 +115,7 @@ export async function reap(opts: ReapOptions): Promise<ReapResult> {
         opts.workspaceRetentionMs === undefined ||
         Number.isNaN(lastUsedAt) ||
         record['state'] !== 'stopped' ||
-        now - lastUsedAt < opts.workspaceRetentionMs;
+        now - lastUsedAt < retentionOf(record, opts.workspaceRetentionMs);
       if (retained) {
         await adoptWorkspace(redis, opts, { sandboxId, tenant, thread, volumeName: v.Name, record, now }, ownerAlive);
         continue;
@@ -257,4 +257,13 @@ export function startReaper(opts: ReapOptions & { intervalMs: number }): { stop:
       await running;
     },
   };
+}
+
+/**
+ * The idle retention that applies to one kept workspace: the cluster's, or the lower one its
+ * workspace's requirement set (recorded on the sandbox by the turn that last used it).
+ */
+export function retentionOf(record: Record<string, string>, clusterMs: number): number {
+  const lowered = Number(record['retentionMs']);
+  return Number.isFinite(lowered) && lowered > 0 ? Math.min(clusterMs, lowered) : clusterMs;
 }

@@ -83,6 +83,14 @@ function envLabels(env: NodeJS.ProcessEnv, name: string): Record<string, string>
   return Object.fromEntries(pairs as [string, string][]);
 }
 
+function envPort(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (!raw) return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${name} must be a TCP port, got ${raw}`);
+  return port;
+}
+
 /** The output budgets of [sandbox_worker.output_caps], defaults applied, in the turn engine's names. */
 export const outputCapsFrom = (c: { item_bytes: number; turn_bytes: number; thread_bytes: number }): OutputCaps => ({
   itemBytes: c.item_bytes,
@@ -134,7 +142,12 @@ export function sandboxWorkerSettings(
     pricing: usagePricing(settings),
     workspaceRetentionMs: s.workspace_retention_ms,
     filesMaxUploadBytes: s.files_max_upload_bytes,
-    internal: { host: s.internal_host, port: s.internal_port, url: s.internal_url },
+    // Deployments (compose, the DaemonSet) set the internal endpoint per host through the environment.
+    internal: {
+      host: env['PADDOCK_SANDBOX_WORKER_INTERNAL_HOST'] || s.internal_host,
+      port: envPort(env, 'PADDOCK_SANDBOX_WORKER_INTERNAL_PORT', s.internal_port),
+      url: env['PADDOCK_SANDBOX_WORKER_INTERNAL_URL'] || s.internal_url,
+    },
     repositories: {
       hosts: s.repository_hosts,
       credentials: s.repository_credentials ?? {},

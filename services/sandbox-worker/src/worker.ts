@@ -100,6 +100,17 @@ export type RunningWorker = {
   close: (drainMs?: number) => Promise<void>;
 };
 
+/**
+ * Where the orchestrator reaches this worker: the operator's `internal_url`, else the bound address;
+ * a wildcard bind (0.0.0.0, ::) names no reachable host, so this host's name stands for it: each
+ * replica (container, pod, node) then publishes its own URL with no per-replica configuration.
+ */
+export function internalUrlOf(host: string, port: number, url: string | undefined, hostName: string = hostname()): string {
+  if (url) return url;
+  const target = host === '0.0.0.0' || host === '::' || host === '' ? hostName : host;
+  return `http://${target.includes(':') ? `[${target}]` : target}:${port}`;
+}
+
 export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const workerId = o.workerId ?? `wkr-${hostname().slice(0, 20)}-${randomBytes(6).toString('hex')}`;
   const redis = createRedis(o.redisUrl, { maxRetriesPerRequest: null });
@@ -159,7 +170,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   });
   const internalHost = o.internal?.host ?? '127.0.0.1';
   const internalPort = await listenInternal(internalServer, internalHost, o.internal?.port ?? 0);
-  const internalUrl = o.internal?.url ?? `http://${internalHost.includes(':') ? `[${internalHost}]` : internalHost}:${internalPort}`;
+  const internalUrl = internalUrlOf(internalHost, internalPort, o.internal?.url);
   manager.setInternalUrl(internalUrl);
   // The engine's allowed images, for the API's check at environment creation (refreshed with the lease).
   const allowed = [...(o.allowedImages ?? DEFAULT_ALLOWED_IMAGES), o.image];

@@ -145,3 +145,30 @@ test('the output caps in the schema are the ones the worker applies when unset',
   );
   assert.equal(schemaDefault(SandboxWorkerSection.properties.limits.properties.workspace_disk_mb), c.limits.workspaceDiskMb);
 });
+
+test('internal endpoint: the environment sets it per host; a wildcard bind publishes this host name, one URL per replica', async () => {
+  const { internalUrlOf } = await import('../src/worker.ts');
+  const env = {
+    ...SERVICE_ENV,
+    PADDOCK_SANDBOX_WORKER_INTERNAL_HOST: '0.0.0.0',
+    PADDOCK_SANDBOX_WORKER_INTERNAL_PORT: '9084',
+  };
+  const s = sandboxWorkerSettings(loadClusterSettings({}, '/nonexistent'), env);
+  assert.deepEqual(s.internal, { host: '0.0.0.0', port: 9084, url: undefined });
+  assert.equal(internalUrlOf(s.internal.host, s.internal.port, s.internal.url, 'worker-2'), 'http://worker-2:9084');
+  assert.equal(internalUrlOf('::', 1, undefined, 'node-a'), 'http://node-a:1');
+  assert.equal(internalUrlOf('10.0.0.5', 8084, undefined, 'ignored'), 'http://10.0.0.5:8084');
+  assert.equal(internalUrlOf('0.0.0.0', 8084, 'http://w.example:1', 'ignored'), 'http://w.example:1');
+  assert.throws(
+    () => sandboxWorkerSettings(loadClusterSettings({}, '/nonexistent'), { ...SERVICE_ENV, PADDOCK_SANDBOX_WORKER_INTERNAL_PORT: 'x' }),
+    /PADDOCK_SANDBOX_WORKER_INTERNAL_PORT must be a TCP port/,
+  );
+});
+
+test("a kept workspace's retention: the cluster's, or the lower one its workspace's requirement recorded", async () => {
+  const { retentionOf } = await import('../src/reaper.ts');
+  assert.equal(retentionOf({}, 7_000), 7_000);
+  assert.equal(retentionOf({ retentionMs: '2000' }, 7_000), 2_000);
+  assert.equal(retentionOf({ retentionMs: '9000' }, 7_000), 7_000, 'never raised');
+  assert.equal(retentionOf({ retentionMs: 'junk' }, 7_000), 7_000);
+});

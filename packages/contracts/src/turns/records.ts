@@ -68,6 +68,8 @@ export type TurnJob = {
   trace?: TraceCarrier;
   /** The e-mail of the token's owner who submitted it (absent on records older than analytics). */
   created_by?: string;
+  /** This workspace's idle retention of a stopped workspace when a requirement lowers the cluster's (ms). */
+  workspace_retention_ms?: number;
   /** The client it came through (`X-Paddock-Client`, else the User-Agent family); absent on old records. */
   client?: Client;
 };

@@ -58,7 +58,12 @@ export const DenialParams = Type.Object({
 });
 
 export const CreateThreadBody = Type.Object(
-  { environment_id: Type.String({ minLength: 1, maxLength: 100 }), config: Type.Optional(ConfigInput) },
+  {
+    environment_id: Type.String({ minLength: 1, maxLength: 100 }),
+    config: Type.Optional(ConfigInput),
+    /** The thread's own repository: replaces the environment's (or gives one where it has none). */
+    repository: Type.Optional(RepositorySpec),
+  },
   { additionalProperties: false },
 );
 export type CreateThreadBody = Static<typeof CreateThreadBody>;
@@ -70,6 +75,7 @@ export const Thread = Type.Object({
   status: Type.Enum(['active', 'deleted']),
   config: Type.Record(Type.String(), Type.Unknown(), { description: 'The thread layer as given' }),
   effective_config: Type.Record(Type.String(), Type.Unknown()),
+  repository: Type.Optional(RepositorySpec),
   created_by: Type.String(),
   created_at: Timestamp,
   /** In a create answer only: the Codex keys of the request's config that do not apply here (dotted paths). */

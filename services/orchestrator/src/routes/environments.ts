@@ -5,7 +5,7 @@ import { imageOnSomeEngine } from '@paddock/contracts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { imageAllowed, imageNotAllowedMessage, newId, PaddockError } from '@paddock/platform';
 import { parseRulesFile, readAgentLayer } from '@paddock/config';
-import { ignoredKeysInfo } from '../effective-config.ts';
+import { checkRepositoryAllowed, ignoredKeysInfo } from '../effective-config.ts';
 import { CreateEnvironmentBody, Environment, EnvironmentPage, IdParams } from '../api/threads.ts';
 import { ErrorResponse, PageQuery } from '../api/common.ts';
 import type { FastifyInstance } from 'fastify';
@@ -64,6 +64,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: RouteContext): void
           status: 400,
           field: 'image',
         });
+      if (req.body.repository) await checkRepositoryAllowed(ctx, p.workspaceId, req.body.repository);
       const env: Environment = {
         id: newId('env'),
         workspace_id: p.workspaceId,

@@ -75,7 +75,10 @@ export async function sandboxView(
   const lastUsedAt = Number(rec['lastUsedAt']);
   const bytes = Number(rec['workspaceBytes']);
   // A running sandbox first idles out of its container, then the kept workspace waits its retention.
-  const expiresAtMs = lastUsedAt + settings.workspaceRetentionMs + (stopped ? 0 : settings.sandboxIdleTtlMs);
+  // A workspace's requirement may have lowered the retention (the worker records it on the sandbox).
+  const lowered = Number(rec['retentionMs']);
+  const retentionMs = Number.isFinite(lowered) && lowered > 0 ? Math.min(settings.workspaceRetentionMs, lowered) : settings.workspaceRetentionMs;
+  const expiresAtMs = lastUsedAt + retentionMs + (stopped ? 0 : settings.sandboxIdleTtlMs);
   return {
     state: stopped ? 'stopped' : 'running',
     workspace_bytes: rec['workspaceBytes'] !== undefined && Number.isFinite(bytes) ? bytes : null,

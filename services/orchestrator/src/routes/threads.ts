@@ -39,7 +39,9 @@ import {
   effectiveConfig,
   environmentLayer,
   ignoredKeysInfo,
+  checkRepositoryAllowed,
   queueCaps,
+  workspaceRetentionMs,
 } from '../effective-config.ts';
 import { loadEnvironment } from '../stores/environments.ts';
 import { loadThread, loadTurn, saveNewThread, type ThreadRecord } from '../stores/threads.ts';
@@ -111,6 +113,8 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
           field: 'environment_id',
         });
       }
+      // Refused now, not at the first turn: the workspace's allowed_repository_hosts (400, repository.url).
+      if (req.body.repository) await checkRepositoryAllowed(ctx, p.workspaceId, req.body.repository);
       const threadLayer = apiLayer('thread', req.body.config);
       const ignored: string[] = [];
       const effective = await effectiveConfig(
@@ -131,6 +135,7 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
         status: 'active',
         config: (req.body.config ?? {}) as Record<string, unknown>,
         effective_config: effective,
+        ...(req.body.repository ? { repository: req.body.repository } : {}),
         created_by: p.email,
         created_at: new Date().toISOString(),
       };
@@ -307,6 +312,11 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
             ],
             droppedKeyWarning(req.log),
           );
+          // The thread's repository wins over its environment's; either is checked against the
+          // workspace's requirements as they are now (they may have changed since creation).
+          const repository = thread.repository ?? env.repository;
+          if (repository) await checkRepositoryAllowed(ctx, p.workspaceId, repository);
+          const retentionMs = await workspaceRetentionMs(ctx, p.workspaceId);
           const turnId = newId('turn');
           const job: TurnJob = {
             turn_id: turnId,
@@ -316,9 +326,10 @@ export function threadRoutes(app: FastifyInstance, ctx: RouteContext): void {
               id: env.id,
               image: env.image,
               setup_script: env.setup_script,
-              ...(env.repository ? { repository: env.repository } : {}),
+              ...(repository ? { repository } : {}),
             },
             config,
+            ...(retentionMs !== undefined ? { workspace_retention_ms: retentionMs } : {}),
             accepted_at_ms: Date.now(),
             // Who and from where, for the usage analytics and the turn's compliance record.
             created_by: p.email,

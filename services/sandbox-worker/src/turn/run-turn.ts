@@ -64,6 +64,11 @@ export function createTurnRunner(o: TurnEngineOptions): RunTurn {
         : o.defaultShape;
     const ref = { workspace: job.workspace_id, thread: job.thread_id };
     const { sandbox } = await o.manager.forThread(ref, { shape, egress: egressSettings(job.config) });
+    // The workspace's own idle retention (a requirement lowered the cluster's): the reaper reads it
+    // from the record; absent, the field goes (a requirement lifted since applies at once).
+    if (job.workspace_retention_ms !== undefined)
+      await redis.hset(sandboxKeys.sandbox(sandbox.id), 'retentionMs', String(job.workspace_retention_ms));
+    else await redis.hdel(sandboxKeys.sandbox(sandbox.id), 'retentionMs');
     const events = itemEvents(redis, job.thread_id, job.turn_id, o.outputThrottleMs, o.outputCaps);
     // The turn's usage: the sandbox's CPU and egress counters across it, and its granted output bytes.
     const countersAtStart = await readSandboxCounters(redis, sandbox);
