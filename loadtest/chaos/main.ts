@@ -1,8 +1,9 @@
 // npm run chaos — fault injection on a real cluster (Redis with AOF, the orchestrator, the guardian,
 // the egress proxy, sandbox workers as their own processes, Docker sandboxes, the fake model):
 // scripted and agent turns from several workspaces in flight while a worker is SIGKILLed
-// mid-command and mid-model-call, a worker is SIGTERMed (drain and hand-over) and Redis is
-// SIGKILLed and restarted on its AOF. Every command appends its own id to /workspace/ids.log in its
+// mid-command and mid-model-call, a worker is SIGTERMed (drain and hand-over), the orchestrator, the
+// egress proxy (mid-tunnel) and a guardian replica behind HAProxy (mid-review) are SIGKILLed and
+// restarted, and Redis is SIGKILLed and restarted on its AOF. Every command appends its own id to /workspace/ids.log in its
 // sandbox; the suite counts ids seen twice across every sandbox of the run. Bounded: each wait has a
 // deadline, the whole run CHAOS_DEADLINE_MS. Last stdout line: one JSON object (see README.md).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +11,8 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { keys, LABEL, parseEntries, type ThreadEvent } from '@paddock/contracts';
 import { apiOf, type Cluster, newThread, newWorkspace, startCluster } from '@paddock/e2e-tests';
-import { waitFor } from '@paddock/testing';
+import { settingsFor as guardianSettingsFor } from '@paddock/e2e-tests/guardian-fixtures';
+import { freePort, startGuardianLb, waitFor } from '@paddock/testing';
 import Docker from 'dockerode';
 
 const WORKSPACES = Number(process.env['CHAOS_WORKSPACES'] ?? 3);
@@ -29,10 +31,44 @@ type LooseEvent = ThreadEvent & { turn_id?: string; item?: { id: string; type: s
 const log = (msg: string, extra: Record<string, unknown> = {}) =>
   console.error(JSON.stringify({ t: new Date().toISOString(), msg, ...extra }));
 
+type Proc = { child: ChildProcess; ready: Promise<string>; exited: Promise<unknown[]> };
+
+/** A service (orchestrator, egress proxy, guardian replica) in a process of its own (service.ts), so it can be SIGKILLed. */
+function serviceProcess(kind: 'orchestrator' | 'egress-proxy' | 'guardian', options: unknown): Proc {
+  const child = spawn(process.execPath, [new URL('./service.ts', import.meta.url).pathname], {
+    env: { ...process.env, SERVICE: kind, SERVICE_OPTIONS: JSON.stringify(options), SERVICE_LOG_LEVEL: process.env['CHAOS_SERVICE_LOG_LEVEL'] ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'exit');
+  const ready = Promise.race([
+    once(createInterface({ input: child.stdout! }), 'line').then(([l]) => String(l)),
+    exited.then(([code]) => Promise.reject(new Error(`${kind} exited (${String(code)}) before ready`))),
+  ]);
+  return { child, ready, exited };
+}
+
+/** SIGKILL, wait for the exit, start it again (same options, same port) and wait until it answers. */
+async function killAndRestart(p: Proc, again: () => Proc): Promise<{ next: Proc; downMs: number }> {
+  const at = Date.now();
+  p.child.kill('SIGKILL');
+  await p.exited;
+  const next = again();
+  await next.ready;
+  return { next, downMs: Date.now() - at };
+}
+
+/** Waits (bounded) for a moment worth a fault; past the bound the fault is injected anyway and the output says so. */
+async function softWait(check: () => Promise<boolean>, what: string): Promise<string | undefined> {
+  return waitFor(check, FAULT_WAIT_MS, what).then(
+    () => undefined,
+    () => `not seen within ${FAULT_WAIT_MS} ms: ${what}`,
+  );
+}
+
 /** Worker processes the suite can kill; each gets the cluster's worker options and a long lease. */
-function workerProcess(c: Cluster): { child: ChildProcess; ready: Promise<string>; exited: Promise<unknown[]> } {
+function workerProcess(c: Cluster, guardianUrl: string): { child: ChildProcess; ready: Promise<string>; exited: Promise<unknown[]> } {
   // A long lease: a killed worker's sandboxes stay until the end, where their ids.log is counted.
-  const { docker: _d, logger: _l, ...plain } = c.workerOptions({ leaseMs: 600_000, concurrency: 3, keepSandboxesOnClose: true });
+  const { docker: _d, logger: _l, ...plain } = c.workerOptions({ leaseMs: 600_000, concurrency: 3, keepSandboxesOnClose: true, guardianUrl });
   const child = spawn(process.execPath, [new URL('./worker.ts', import.meta.url).pathname], {
     env: { ...process.env, WORKER_OPTIONS: JSON.stringify(plain), SHUTDOWN_GRACE_MS: String(WORKER_GRACE_MS), WORKER_LOG_LEVEL: process.env['CHAOS_WORKER_LOG_LEVEL'] ?? 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -49,18 +85,32 @@ async function events(c: Cluster, threadId: string): Promise<{ id: string; event
   }[];
 }
 
-/** A command item started and not completed on any of the threads. */
-async function commandInProgress(c: Cluster, threads: string[]): Promise<boolean> {
+/** A command item started and not completed on any of the threads (whose item text matches `like`, when given). */
+async function commandInProgress(c: Cluster, threads: string[], like?: RegExp): Promise<boolean> {
   for (const t of threads) {
     const open = new Set<string>();
     for (const { event: e } of await events(c, t)) {
       if (e.item?.type !== 'command_execution') continue;
+      if (like && !like.test(JSON.stringify(e.item))) continue;
       if (e.type === 'item.started') open.add(e.item.id);
       if (e.type === 'item.completed') open.delete(e.item.id);
     }
     if (open.size > 0) return true;
   }
   return false;
+}
+
+/**
+ * The guardian's fake model: every review of a command carrying DENY_MARK is denied, every other one
+ * allowed; slow enough that a replica can be killed while it holds one.
+ */
+const DENY_MARK = 'chaos-deny';
+function scriptGuardian(c: Cluster) {
+  c.guardianModel.setHandler((req) =>
+    JSON.stringify(req.body).includes(DENY_MARK)
+      ? { kind: 'json', value: { risk_level: 'high', user_authorization: 'low', outcome: 'deny', rationale: 'chaos: denied' }, delayMs: 800 }
+      : { kind: 'json', value: { risk_level: 'low', user_authorization: 'unknown', outcome: 'allow', rationale: 'chaos: routine' }, delayMs: 800 },
+  );
 }
 
 /** The fake agent model: one shell call per turn (appending the turn's id), then an answer; slow, so kills land mid-call. */
@@ -83,19 +133,18 @@ function scriptAgent(c: Cluster) {
   });
 }
 
-/** Hook for the Redis HA work (Sentinel failover): not wired in this suite yet. */
+/** Hook for the Redis HA work (Sentinel failover): the e2e cluster runs one Redis (startRedis), not a Sentinel group. */
 async function faultSentinelFailover(_c: Cluster): Promise<Fault> {
-  return { name: 'redis_sentinel_failover', at: Date.now(), skipped: 'no Sentinel in this cluster yet (redis-ha)' };
-}
-/** Hooks for faults this suite does not inject yet: named so the run's output says so. */
-async function notYet(name: string, why: string): Promise<Fault> {
-  return { name, at: Date.now(), skipped: why };
+  return { name: 'redis_sentinel_failover', at: Date.now(), skipped: 'the e2e cluster has no Sentinel group option yet' };
 }
 
 async function main() {
   const runStartedAt = Date.now();
-  const c = await startCluster('chaos', { workers: 0, worker: { turnLockMs: 4_000 } });
+  // No in-process proxy: it runs as a process (below) the suite can SIGKILL mid-tunnel.
+  const c = await startCluster('chaos', { workers: 0, worker: { turnLockMs: 4_000 }, egressProxy: false });
   const workers: ReturnType<typeof workerProcess>[] = [];
+  const services: Proc[] = [];
+  let lb: Awaited<ReturnType<typeof startGuardianLb>> | undefined;
   const faults: Fault[] = [];
   const hardStop = setTimeout(() => {
     log('chaos deadline passed', { deadlineMs: DEADLINE_MS });
@@ -103,8 +152,20 @@ async function main() {
   }, DEADLINE_MS);
   hardStop.unref();
   try {
+    // Two guardian replicas (processes) behind compose's HAProxy config; workers and the proxy review through it.
+    const guardianPorts = [await freePort(), await freePort()];
+    const guardianOptions = guardianPorts.map((port) => guardianSettingsFor(c.guardianModel.url, { host: '127.0.0.1', port }));
+    const guardians = guardianOptions.map((o) => serviceProcess('guardian', o));
+    services.push(...guardians);
+    await Promise.all(guardians.map((g) => g.ready));
+    lb = await startGuardianLb(guardianPorts.map((port) => ({ host: '127.0.0.1', port })));
+    const proxyOptions = { ...c.proxyOptions, guardianUrl: lb.url };
+    let proxy = serviceProcess('egress-proxy', proxyOptions);
+    services.push(proxy);
+    await proxy.ready;
+    const guardianUrl = lb.url;
     const start = async () => {
-      const w = workerProcess(c);
+      const w = workerProcess(c, guardianUrl);
       workers.push(w);
       await w.ready;
       return w;
@@ -112,64 +173,119 @@ async function main() {
     await start();
     await start();
     scriptAgent(c);
-    const call = apiOf(c);
+    scriptGuardian(c);
+    // Workspaces and threads through the in-process orchestrator; then it is closed and the turns go
+    // to an orchestrator process (fixed port) the suite can SIGKILL.
     const turns: Turn[] = [];
     const threads: string[] = [];
     let refused = 0;
+    const net = `http://${c.allowed.name}:${c.allowed.port}/`;
+    // Every thread: on-request with the guardian reviewing (`bash` is a prompt rule), the allowed
+    // upstream on its network allowlist.
+    const reviewed = {
+      sandbox_mode: 'workspace-write',
+      approval_policy: 'on-request',
+      approvals_reviewer: 'auto_review',
+      model_provider: 'fake-chat',
+      rules: [{ pattern: ['bash'], decision: 'prompt' }],
+      network: { mode: 'allowlist', allowed_domains: [c.allowed.name], allowed_ports: [c.allowed.port] },
+    };
+    const planned: { threadId: string; token: string; kind: Turn['kind'] | 'denied'; tag: string; body: unknown }[] = [];
     for (let w = 0; w < WORKSPACES; w++) {
       const ws = await newWorkspace(c, `chaos${w}`);
       for (let t = 0; t < THREADS_PER_WORKSPACE; t++) {
-        const threadId = await newThread(c, ws.owner, {
-          sandbox_mode: 'workspace-write',
-          approval_policy: 'never',
-          model_provider: 'fake-chat',
-        });
+        const threadId = await newThread(c, ws.owner, reviewed);
         threads.push(threadId);
         for (let k = 0; k < TURNS_PER_THREAD; k++) {
           const kind = (w + t + k) % 2 === 0 ? 'scripted' : 'agent';
           const tag = `w${w}t${t}k${k}`;
+          // A scripted turn: two plain commands, then a networked one that holds tunnels open a while.
           const body =
             kind === 'scripted'
               ? {
-                  commands: [0, 1].map((i) => ({ argv: ['bash', '-c', `echo ${tag}-${i} >> /workspace/ids.log; sleep 2`] })),
+                  commands: [
+                    ...[0, 1].map((i) => ({ argv: ['bash', '-c', `echo ${tag}-${i} >> /workspace/ids.log; sleep 2`] })),
+                    {
+                      argv: ['bash', '-c', `for i in 1 2 3 4 5 6; do curl -sS -o /dev/null --max-time 3 ${net} || true; sleep 0.5; done; echo ${tag}-net >> /workspace/ids.log`],
+                    },
+                  ],
                 }
               : { input: `chaos-agent ${tag}` };
-          const r = await call('POST', `/v1/threads/${threadId}/turns`, ws.owner, body);
-          if (r.status === 202) turns.push({ id: r.json.id as string, threadId, token: ws.owner, kind, tag });
-          else refused++;
+          planned.push({ threadId, token: ws.owner, kind, tag, body });
         }
       }
+      // One thread per workspace whose every command the guardian denies: none may run (its marker never written).
+      const deniedThread = await newThread(c, ws.owner, reviewed);
+      threads.push(deniedThread);
+      const tag = `w${w}deny`;
+      planned.push({
+        threadId: deniedThread,
+        token: ws.owner,
+        kind: 'denied',
+        tag,
+        body: { commands: [{ argv: ['bash', '-c', `echo ${tag}-${DENY_MARK} >> /workspace/ids.log`] }] },
+      });
     }
+    await c.orchestrator.close();
+    const orchestratorOptions = { ...c.orchestratorOptions, listenPort: await freePort() };
+    let orchestrator = serviceProcess('orchestrator', orchestratorOptions);
+    services.push(orchestrator);
+    await orchestrator.ready;
+    const call = apiOf({ apiUrl: `http://127.0.0.1:${orchestratorOptions.listenPort}` });
+    const deniedTurns: Turn[] = [];
+    for (const p of planned) {
+      const r = await call('POST', `/v1/threads/${p.threadId}/turns`, p.token, p.body);
+      if (r.status !== 202) {
+        refused++;
+        log('turn refused', { status: r.status, body: r.json });
+      } else if (p.kind === 'denied') deniedTurns.push({ id: r.json.id as string, threadId: p.threadId, token: p.token, kind: 'scripted', tag: p.tag });
+      else turns.push({ id: r.json.id as string, threadId: p.threadId, token: p.token, kind: p.kind, tag: p.tag });
+    }
+    turns.push(...deniedTurns);
     log('turns accepted', { accepted: turns.length, refused });
 
     // 1. A worker SIGKILLed while a command runs.
-    await waitFor(() => commandInProgress(c, threads), FAULT_WAIT_MS, 'a command in progress');
+    let note = await softWait(() => commandInProgress(c, threads), 'a command in progress');
     workers[0]!.child.kill('SIGKILL');
-    faults.push({ name: 'worker_sigkill_mid_command', at: Date.now() });
+    faults.push({ name: 'worker_sigkill_mid_command', at: Date.now(), ...(note ? { detail: note } : {}) });
     await workers[0]!.exited;
     await start();
     // 2. A worker SIGKILLed while a model call is held.
-    await waitFor(async () => c.agentModel.inFlight() > 0, FAULT_WAIT_MS, 'a model call in flight');
+    note = await softWait(async () => c.agentModel.inFlight() > 0, 'a model call in flight');
     workers[1]!.child.kill('SIGKILL');
-    faults.push({ name: 'worker_sigkill_mid_model_call', at: Date.now() });
+    faults.push({ name: 'worker_sigkill_mid_model_call', at: Date.now(), ...(note ? { detail: note } : {}) });
     await workers[1]!.exited;
     await start();
     // 3. A worker SIGTERMed: it drains, hands over what cannot finish, exits 0.
-    await waitFor(() => commandInProgress(c, threads), FAULT_WAIT_MS, 'a command in progress');
+    note = await softWait(() => commandInProgress(c, threads), 'a command in progress');
     const drained = workers[2]!;
     drained.child.kill('SIGTERM');
     const termAt = Date.now();
     const [code] = await drained.exited;
-    faults.push({ name: 'worker_sigterm_drain', at: termAt, detail: `exit ${String(code)} after ${Date.now() - termAt} ms` });
+    faults.push({ name: 'worker_sigterm_drain', at: termAt, detail: `exit ${String(code)} after ${Date.now() - termAt} ms${note ? `; ${note}` : ''}` });
     await start();
-    // 4. Redis SIGKILLed and restarted on its AOF.
-    await waitFor(() => commandInProgress(c, threads), FAULT_WAIT_MS, 'a command in progress');
+    // 4. The orchestrator SIGKILLed (accepted turns are in Redis; the restarted one dispatches them).
+    note = await softWait(() => commandInProgress(c, threads), 'a command in progress');
+    const o = await killAndRestart(orchestrator, () => serviceProcess('orchestrator', orchestratorOptions));
+    orchestrator = o.next;
+    services.push(orchestrator);
+    faults.push({ name: 'orchestrator_sigkill', at: Date.now(), detail: `back after ${o.downMs} ms${note ? `; ${note}` : ''}` });
+    // 5. The egress proxy SIGKILLed while a networked command has tunnels in flight.
+    note = await softWait(() => commandInProgress(c, threads, /-net >>/), 'a networked command in progress');
+    const p = await killAndRestart(proxy, () => serviceProcess('egress-proxy', proxyOptions));
+    proxy = p.next;
+    services.push(proxy);
+    faults.push({ name: 'egress_proxy_sigkill_mid_tunnel', at: Date.now(), detail: `back after ${p.downMs} ms${note ? `; ${note}` : ''}` });
+    // 6. A guardian replica SIGKILLed while the guardian holds a review (HAProxy sends the next ones to the other).
+    note = await softWait(async () => c.guardianModel.inFlight() > 0, 'a review in flight');
+    const g = await killAndRestart(guardians[0]!, () => serviceProcess('guardian', guardianOptions[0]));
+    services.push(g.next);
+    faults.push({ name: 'guardian_replica_sigkill_mid_review', at: Date.now(), detail: `back after ${g.downMs} ms${note ? `; ${note}` : ''}` });
+    // 7. Redis SIGKILLed and restarted on its AOF.
+    note = await softWait(() => commandInProgress(c, threads), 'a command in progress');
     await c.redis.restart({ signal: 'SIGKILL' });
-    faults.push({ name: 'redis_sigkill_restart_aof', at: Date.now() });
+    faults.push({ name: 'redis_sigkill_restart_aof', at: Date.now(), ...(note ? { detail: note } : {}) });
     faults.push(await faultSentinelFailover(c));
-    faults.push(await notYet('orchestrator_sigkill', 'the orchestrator runs in the suite process'));
-    faults.push(await notYet('egress_proxy_sigkill_mid_tunnel', 'the proxy runs in the suite process'));
-    faults.push(await notYet('guardian_replica_sigkill_mid_review', 'one guardian, no balancer in the suite yet'));
     log('faults injected', { faults });
 
     // Settle: every accepted turn reaches an end (or the deadline says it was lost).
@@ -220,7 +336,16 @@ async function main() {
       for (const id of text.split('\n').filter(Boolean)) seen.set(id, (seen.get(id) ?? 0) + 1);
     }
     const twice = [...seen].filter(([, n]) => n > 1);
-    const expectedIds = turns.reduce((n, t) => n + (t.kind === 'scripted' ? 2 : 1), 0);
+    // Commands the guardian denied that ran anyway (their marker is in a workspace).
+    const unapproved = [...seen.keys()].filter((id) => id.endsWith(DENY_MARK));
+    if (unapproved.length) log('denied commands that ran', { ids: unapproved });
+    const deniedIds = new Set(deniedTurns.map((t) => t.id));
+    const expectedIds = turns.reduce((n, t) => n + (deniedIds.has(t.id) ? 0 : t.kind === 'scripted' ? 3 : 1), 0);
+    const missing = turns
+      .filter((t) => !deniedIds.has(t.id))
+      .flatMap((t) => (t.kind === 'scripted' ? [`${t.tag}-0`, `${t.tag}-1`, `${t.tag}-net`] : [`${t.tag}-a`]))
+      .filter((id) => !seen.has(id));
+    if (missing.length) log('command ids in no sandbox', { ids: missing });
     for (const f of failed) log('turn failed', f);
     if (twice.length) log('commands run twice', { ids: twice });
     const summary = {
@@ -230,9 +355,10 @@ async function main() {
       commands_run_twice: twice.length,
       commands_seen: seen.size,
       // Ids written by commands that completed but found in no sandbox of the run (a sandbox removed).
-      commands_unverified: Math.max(0, expectedIds - seen.size),
-      // No action in this mix needs an approval (approval_policy never): nothing can run unapproved.
-      unapproved_actions: 0,
+      commands_unverified: Math.max(0, expectedIds - (seen.size - unapproved.length)),
+      // Every command is guardian-reviewed (on-request, `bash` a prompt rule); those denied must not have run.
+      unapproved_actions: unapproved.length,
+      denied_turns: deniedTurns.length,
       turns_resumed: resumed,
       turns_failed: failed.length,
       turns_failed_reasons: [...new Set(failed.map((f) => `${f.code}: ${f.message}`))],
@@ -242,11 +368,14 @@ async function main() {
       run_ms: Date.now() - runStartedAt,
     };
     console.log(JSON.stringify(summary));
-    process.exitCode = lost === 0 && twice.length === 0 && contradictory === 0 ? 0 : 1;
+    process.exitCode = lost === 0 && twice.length === 0 && contradictory === 0 && unapproved.length === 0 ? 0 : 1;
   } finally {
     c.agentModel.setHandler(undefined);
     for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     await Promise.all(workers.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? w.exited : undefined)));
+    for (const s of services) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+    await Promise.all(services.map((s) => (s.child.exitCode === null && s.child.signalCode === null ? s.exited : undefined)));
+    await lb?.stop();
     await c.close();
   }
 }

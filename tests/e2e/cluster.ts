@@ -73,6 +73,10 @@ export type Cluster = {
   /** Stops the guardian (reviews then fail closed) and starts it again. */
   stopGuardian: () => Promise<void>;
   startGuardian: () => Promise<void>;
+  /** What the in-process orchestrator was started with (JSON-able), so a suite can run one in a process of its own. */
+  orchestratorOptions: { redisUrl: string; settings: OrchestratorSettings; clusterFile: ClusterFile };
+  /** The egress proxy's options but its Redis client and logger (JSON-able), for a proxy in a process of its own. */
+  proxyOptions: Omit<Parameters<typeof startEgressProxy>[0], 'redis' | 'logger'> & { redisUrl: string };
   close: () => Promise<void>;
 };
 
@@ -85,6 +89,8 @@ export async function startCluster(
     redisAcl?: boolean;
     /** Orchestrator settings over the defaults (e.g. a loopback webhook policy). */
     orchestrator?: Partial<OrchestratorSettings>;
+    /** false: no in-process egress proxy (the chaos suite runs it as a process it can SIGKILL). */
+    egressProxy?: boolean;
   } = {},
 ): Promise<Cluster> {
   const docker = await ensureDocker();
@@ -133,10 +139,8 @@ export async function startCluster(
 
     // Egress proxy: the operator listener on loopback, and one per sandbox network found in Redis.
     const proxyPort = await freePort();
-    const proxyRedis = new Redis(redis.urlFor('egress-proxy'), { maxRetriesPerRequest: 1, enableAutoPipelining: true });
-    const egress = await startEgressProxy({
-      redis: proxyRedis,
-      logger,
+    const proxyOptions = {
+      redisUrl: redis.urlFor('egress-proxy'),
       guardianUrl,
       guardianServiceToken: SERVICE_TOKEN,
       listeners: [{ network: 'host', host: '127.0.0.1', port: proxyPort }],
@@ -145,11 +149,20 @@ export async function startCluster(
       useDns: false,
       options: { allowedPrivateRanges: ['127.0.0.1/32'], reviewDeadlineMs: 5_000, approvalTimeoutMs: 20_000 },
       watchIntervalMs: 200,
-    });
-    closers.push(async () => {
-      await egress.close();
-      proxyRedis.disconnect();
-    });
+    };
+    const egress =
+      o.egressProxy === false
+        ? undefined
+        : await (async () => {
+            const { redisUrl, ...rest } = proxyOptions;
+            const proxyRedis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+            const running = await startEgressProxy({ redis: proxyRedis, logger, ...rest });
+            closers.push(async () => {
+              await running.close();
+              proxyRedis.disconnect();
+            });
+            return running;
+          })();
 
     // The cluster file points the agent model at the fake, one provider per wire; the orchestrator
     // and every worker read the same table (a turn names a provider, never carries one).
@@ -163,7 +176,7 @@ export async function startCluster(
         'fake-responses': { base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY', wire_api: 'responses' as const },
       },
     };
-    const orchestrator = await startOrchestrator({
+    const orchestratorOptions = {
       redisUrl: redis.urlFor('orchestrator'),
       settings: {
         ...orchestratorSettings(
@@ -177,9 +190,8 @@ export async function startCluster(
         ...o.orchestrator,
       },
       clusterFile: { ...clusterFile, ...o.clusterFile },
-      logger,
-      metrics: { host: '127.0.0.1', port: 0 },
-    });
+    };
+    const orchestrator = await startOrchestrator({ ...orchestratorOptions, logger, metrics: { host: '127.0.0.1', port: 0 } });
     closers.push(() => orchestrator.close());
     await orchestrator.app.listen({ host: '127.0.0.1', port: 0 });
     const apiUrl = `http://127.0.0.1:${(orchestrator.app.server.address() as AddressInfo).port}`;
@@ -216,7 +228,7 @@ export async function startCluster(
     // The proxy must listen on every worker's network before a sandbox sends anything.
     await waitFor(
       async () => {
-        await egress.networks.refresh();
+        await egress?.networks.refresh();
         return true;
       },
       5_000,
@@ -240,6 +252,8 @@ export async function startCluster(
       workerOptions,
       stopGuardian,
       startGuardian,
+      orchestratorOptions,
+      proxyOptions,
       close,
     };
   } catch (err) {
