@@ -17,8 +17,8 @@ import Docker from 'dockerode';
 
 const WORKSPACES = Number(process.env['CHAOS_WORKSPACES'] ?? 3);
 const THREADS_PER_WORKSPACE = Number(process.env['CHAOS_THREADS'] ?? 2);
-const TURNS_PER_THREAD = Number(process.env['CHAOS_TURNS'] ?? 3);
-const DEADLINE_MS = Number(process.env['CHAOS_DEADLINE_MS'] ?? 300_000);
+const TURNS_PER_THREAD = Number(process.env['CHAOS_TURNS'] ?? 4);
+const DEADLINE_MS = Number(process.env['CHAOS_DEADLINE_MS'] ?? 480_000);
 const FAULT_WAIT_MS = 60_000;
 const SETTLE_MS = 180_000;
 const WORKER_GRACE_MS = 8_000;
@@ -131,11 +131,6 @@ function scriptAgent(c: Cluster) {
       delayMs: 1500,
     };
   });
-}
-
-/** Hook for the Redis HA work (Sentinel failover): the e2e cluster runs one Redis (startRedis), not a Sentinel group. */
-async function faultSentinelFailover(_c: Cluster): Promise<Fault> {
-  return { name: 'redis_sentinel_failover', at: Date.now(), skipped: 'the e2e cluster has no Sentinel group option yet' };
 }
 
 async function main() {
@@ -264,111 +259,69 @@ async function main() {
     const [code] = await drained.exited;
     faults.push({ name: 'worker_sigterm_drain', at: termAt, detail: `exit ${String(code)} after ${Date.now() - termAt} ms${note ? `; ${note}` : ''}` });
     await start();
-    // 4. The orchestrator SIGKILLed (accepted turns are in Redis; the restarted one dispatches them).
+    // 4. Redis SIGKILLed and restarted on its AOF.
+    note = await softWait(() => commandInProgress(c, threads), 'a command in progress');
+    await c.redis.restart({ signal: 'SIGKILL' });
+    faults.push({ name: 'redis_sigkill_restart_aof', at: Date.now(), ...(note ? { detail: note } : {}) });
+    // 5. The orchestrator SIGKILLed (accepted turns are in Redis; the restarted one dispatches them).
     note = await softWait(() => commandInProgress(c, threads), 'a command in progress');
     const o = await killAndRestart(orchestrator, () => serviceProcess('orchestrator', orchestratorOptions));
     orchestrator = o.next;
     services.push(orchestrator);
     faults.push({ name: 'orchestrator_sigkill', at: Date.now(), detail: `back after ${o.downMs} ms${note ? `; ${note}` : ''}` });
-    // 5. The egress proxy SIGKILLed while a networked command has tunnels in flight.
+    // 6. The egress proxy SIGKILLed while a networked command has tunnels in flight.
     note = await softWait(() => commandInProgress(c, threads, /-net >>/), 'a networked command in progress');
     const p = await killAndRestart(proxy, () => serviceProcess('egress-proxy', proxyOptions));
     proxy = p.next;
     services.push(proxy);
     faults.push({ name: 'egress_proxy_sigkill_mid_tunnel', at: Date.now(), detail: `back after ${p.downMs} ms${note ? `; ${note}` : ''}` });
-    // 6. A guardian replica SIGKILLed while the guardian holds a review (HAProxy sends the next ones to the other).
+    // 7. A guardian replica SIGKILLed while the guardian holds a review (HAProxy sends the next ones to the other).
     note = await softWait(async () => c.guardianModel.inFlight() > 0, 'a review in flight');
     const g = await killAndRestart(guardians[0]!, () => serviceProcess('guardian', guardianOptions[0]));
     services.push(g.next);
     faults.push({ name: 'guardian_replica_sigkill_mid_review', at: Date.now(), detail: `back after ${g.downMs} ms${note ? `; ${note}` : ''}` });
-    // 7. Redis SIGKILLed and restarted on its AOF.
-    note = await softWait(() => commandInProgress(c, threads), 'a command in progress');
-    await c.redis.restart({ signal: 'SIGKILL' });
-    faults.push({ name: 'redis_sigkill_restart_aof', at: Date.now(), ...(note ? { detail: note } : {}) });
-    faults.push(await faultSentinelFailover(c));
     log('faults injected', { faults });
 
-    // Settle: every accepted turn reaches an end (or the deadline says it was lost).
-    const statusOf = async (t: Turn) => (await c.client.hget(keys.turn(t.id), 'status')) ?? 'missing';
-    await waitFor(
-      async () => (await Promise.all(turns.map(statusOf))).every((s) => TERMINAL.has(s)),
-      SETTLE_MS,
-      'every accepted turn to end',
-    ).catch((err: Error) => log('not every turn ended', { err: err.message }));
-
-    // Count.
-    let lost = 0;
-    let resumed = 0;
-    let maxResumeWaitMs = 0;
-    let contradictory = 0;
-    const failed: { turn: string; kind: string; code: string; message: string }[] = [];
-    for (const t of turns) {
-      const [status, attempt, code, message] = await c.client.hmget(keys.turn(t.id), 'status', 'attempt', 'error_code', 'error_message');
-      if (!status || !TERMINAL.has(status)) {
-        lost++;
-        log('turn lost', { turn: t.id, status });
-        continue;
-      }
-      if (status === 'failed') failed.push({ turn: t.id, kind: t.kind, code: code ?? '', message: message ?? '' });
-      const mine = (await events(c, t.threadId)).filter((e) => e.event.turn_id === t.id);
-      const ends = mine.filter((e) => e.event.type === 'turn.completed' || e.event.type === 'turn.failed');
-      if (ends.length !== 1) contradictory++;
-      if (Number(attempt ?? 1) > 1) {
-        resumed++;
-        // The wait: from the turn's last event before a resume note to the note.
-        for (const [i, e] of mine.entries()) {
-          if (e.event.type === 'item.completed' && e.event.item?.type === 'error' && /resumed/.test(e.event.item.message ?? '') && i > 0) {
-            maxResumeWaitMs = Math.max(maxResumeWaitMs, Number(e.id.split('-')[0]) - Number(mine[i - 1]!.id.split('-')[0]));
-          }
-        }
-      }
-    }
-    // Commands run twice: each command's id, across the ids.log of every sandbox of the run.
-    const docker = new Docker();
-    const sandboxes = await docker.listContainers({
-      all: true,
-      filters: JSON.stringify({ label: [`${LABEL.kind}=sandbox`, `paddock.test=${c.run.runId}`] }),
-    });
-    const seen = new Map<string, number>();
-    for (const s of sandboxes) {
-      const text = await readWorkspaceFile(docker, s.Id, '/workspace/ids.log');
-      log('sandbox ids', { sandbox: s.Labels[LABEL.sandbox], state: s.State, ids: text.split('\n').filter(Boolean).length });
-      for (const id of text.split('\n').filter(Boolean)) seen.set(id, (seen.get(id) ?? 0) + 1);
-    }
-    const twice = [...seen].filter(([, n]) => n > 1);
-    // Commands the guardian denied that ran anyway (their marker is in a workspace).
-    const unapproved = [...seen.keys()].filter((id) => id.endsWith(DENY_MARK));
-    if (unapproved.length) log('denied commands that ran', { ids: unapproved });
     const deniedIds = new Set(deniedTurns.map((t) => t.id));
-    const expectedIds = turns.reduce((n, t) => n + (deniedIds.has(t.id) ? 0 : t.kind === 'scripted' ? 3 : 1), 0);
-    const missing = turns
-      .filter((t) => !deniedIds.has(t.id))
-      .flatMap((t) => (t.kind === 'scripted' ? [`${t.tag}-0`, `${t.tag}-1`, `${t.tag}-net`] : [`${t.tag}-a`]))
-      .filter((id) => !seen.has(id));
-    if (missing.length) log('command ids in no sandbox', { ids: missing });
-    for (const f of failed) log('turn failed', f);
-    if (twice.length) log('commands run twice', { ids: twice });
+    const main = await tally(c, turns, (t) =>
+      deniedIds.has(t.id) ? [] : t.kind === 'scripted' ? [`${t.tag}-0`, `${t.tag}-1`, `${t.tag}-net`] : [`${t.tag}-a`],
+    );
+    // Commands the guardian denied that ran anyway (their marker is in a workspace); and that it did deny.
+    const unapproved = [...main.seen.keys()].filter((id) => id.endsWith(DENY_MARK));
+    if (unapproved.length) log('denied commands that ran', { ids: unapproved });
+    const deniedReviews = c.guardianModel.requests.filter((r) => JSON.stringify(r.body).includes(DENY_MARK)).length;
+    // Phase 2: a cluster on a Sentinel group, a failover with commands in flight.
+    const ha = await sentinelPhase(faults);
+    const all = [main, ha];
+    const sum = (f: (t: Tally) => number) => all.reduce((n, t) => n + f(t), 0);
+    const failed = all.flatMap((t) => t.failed);
+    const lost = sum((t) => t.lost);
+    const twice = sum((t) => t.twice.length);
+    const contradictory = sum((t) => t.contradictory);
     const summary = {
-      accepted_turns: turns.length,
+      accepted_turns: sum((t) => t.accepted),
       refused_turns: refused,
       turns_lost: lost,
-      commands_run_twice: twice.length,
-      commands_seen: seen.size,
-      // Ids written by commands that completed but found in no sandbox of the run (a sandbox removed).
-      commands_unverified: Math.max(0, expectedIds - (seen.size - unapproved.length)),
+      commands_run_twice: twice,
+      commands_seen: sum((t) => t.seen.size),
+      // Expected ids in no sandbox: those whose command never reported a result (killed before its
+      // echo ran: outcome unknown, rightly not run again) and the rest (unexplained).
+      commands_outcome_unknown: sum((t) => t.missingOutcomeUnknown.length),
+      commands_unverified: sum((t) => t.missingUnexplained.length),
       // Every command is guardian-reviewed (on-request, `bash` a prompt rule); those denied must not have run.
       unapproved_actions: unapproved.length,
       denied_turns: deniedTurns.length,
-      turns_resumed: resumed,
+      denied_reviews: deniedReviews,
+      turns_resumed: sum((t) => t.resumed),
       turns_failed: failed.length,
       turns_failed_reasons: [...new Set(failed.map((f) => `${f.code}: ${f.message}`))],
       contradictory_endings: contradictory,
-      max_resume_wait_ms: maxResumeWaitMs,
+      max_resume_wait_ms: Math.max(...all.map((t) => t.maxResumeWaitMs)),
       faults: faults.map((f) => (f.skipped ? `${f.name} (skipped: ${f.skipped})` : f.detail ? `${f.name} (${f.detail})` : f.name)),
       run_ms: Date.now() - runStartedAt,
     };
     console.log(JSON.stringify(summary));
-    process.exitCode = lost === 0 && twice.length === 0 && contradictory === 0 && unapproved.length === 0 ? 0 : 1;
+    process.exitCode = lost === 0 && twice === 0 && contradictory === 0 && unapproved.length === 0 ? 0 : 1;
   } finally {
     c.agentModel.setHandler(undefined);
     for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
@@ -376,6 +329,129 @@ async function main() {
     for (const s of services) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
     await Promise.all(services.map((s) => (s.child.exitCode === null && s.child.signalCode === null ? s.exited : undefined)));
     await lb?.stop();
+    await c.close();
+  }
+}
+
+type Tally = {
+  accepted: number;
+  lost: number;
+  resumed: number;
+  maxResumeWaitMs: number;
+  contradictory: number;
+  failed: { turn: string; kind: string; code: string; message: string }[];
+  seen: Map<string, number>;
+  twice: [string, number][];
+  missingOutcomeUnknown: string[];
+  missingUnexplained: string[];
+};
+
+/**
+ * Settles (every accepted turn ends, bounded) and counts: lost, resumed, failed, endings, and each
+ * command id (expectedOf) across the ids.log of every sandbox of the run. An expected id in no
+ * sandbox is explained when its command item never completed with exit 0 (killed mid-command: its
+ * outcome is unknown and it is not run again), else unexplained (a sandbox gone, or a bug).
+ */
+async function tally(c: Cluster, turns: Turn[], expectedOf: (t: Turn) => string[]): Promise<Tally> {
+  const statusOf = async (t: Turn) => (await c.client.hget(keys.turn(t.id), 'status')) ?? 'missing';
+  await waitFor(
+    async () => (await Promise.all(turns.map(statusOf))).every((s) => TERMINAL.has(s)),
+    SETTLE_MS,
+    'every accepted turn to end',
+  ).catch((err: Error) => log('not every turn ended', { err: err.message }));
+  const out: Tally = {
+    accepted: turns.length,
+    lost: 0,
+    resumed: 0,
+    maxResumeWaitMs: 0,
+    contradictory: 0,
+    failed: [],
+    seen: new Map(),
+    twice: [],
+    missingOutcomeUnknown: [],
+    missingUnexplained: [],
+  };
+  const commandItems = new Map<string, LooseEvent['item'] & { exit_code?: number | null; status?: string; command?: string }>();
+  for (const t of turns) {
+    const [status, attempt, code, message] = await c.client.hmget(keys.turn(t.id), 'status', 'attempt', 'error_code', 'error_message');
+    if (!status || !TERMINAL.has(status)) {
+      out.lost++;
+      log('turn lost', { turn: t.id, status });
+      continue;
+    }
+    if (status === 'failed') out.failed.push({ turn: t.id, kind: t.kind, code: code ?? '', message: message ?? '' });
+    const mine = (await events(c, t.threadId)).filter((e) => e.event.turn_id === t.id);
+    for (const { event: e } of mine) if (e.type === 'item.completed' && e.item?.type === 'command_execution') commandItems.set(e.item.id, e.item);
+    const ends = mine.filter((e) => e.event.type === 'turn.completed' || e.event.type === 'turn.failed');
+    if (ends.length !== 1) out.contradictory++;
+    if (Number(attempt ?? 1) > 1) {
+      out.resumed++;
+      // The wait: from the turn's last event before a resume note to the note.
+      for (const [i, e] of mine.entries()) {
+        if (e.event.type === 'item.completed' && e.event.item?.type === 'error' && /resumed/.test(e.event.item.message ?? '') && i > 0) {
+          out.maxResumeWaitMs = Math.max(out.maxResumeWaitMs, Number(e.id.split('-')[0]) - Number(mine[i - 1]!.id.split('-')[0]));
+        }
+      }
+    }
+  }
+  const docker = new Docker();
+  const sandboxes = await docker.listContainers({
+    all: true,
+    filters: JSON.stringify({ label: [`${LABEL.kind}=sandbox`, `paddock.test=${c.run.runId}`] }),
+  });
+  for (const s of sandboxes) {
+    const text = await readWorkspaceFile(docker, s.Id, '/workspace/ids.log');
+    for (const id of text.split('\n').filter(Boolean)) out.seen.set(id, (out.seen.get(id) ?? 0) + 1);
+  }
+  log('sandboxes read', { sandboxes: sandboxes.length, ids: out.seen.size });
+  out.twice = [...out.seen].filter(([, n]) => n > 1);
+  const items = [...commandItems.values()];
+  for (const id of turns.flatMap(expectedOf).filter((x) => !out.seen.has(x))) {
+    const item = items.find((i) => JSON.stringify(i).includes(`${id} >>`));
+    const ranToTheEnd = item?.status === 'completed' && item.exit_code === 0;
+    (ranToTheEnd ? out.missingUnexplained : out.missingOutcomeUnknown).push(id);
+    log(ranToTheEnd ? 'command id in no sandbox (unexplained)' : 'command id in no sandbox (outcome unknown)', {
+      id,
+      item: item ? { status: item.status, exit_code: item.exit_code, output: String((item as { aggregated_output?: string }).aggregated_output ?? '').slice(0, 200) } : 'none completed',
+    });
+  }
+  for (const f of out.failed) log('turn failed', f);
+  if (out.twice.length) log('commands run twice', { ids: out.twice });
+  return out;
+}
+
+/**
+ * Phase 2: a cluster whose every service connects through Sentinel (redis-sentinel://), scripted
+ * turns from two workspaces, a SENTINEL FAILOVER while a command runs; then the same counts.
+ */
+async function sentinelPhase(faults: Fault[]): Promise<Tally> {
+  const c = await startCluster('chaos-ha', {
+    workers: 1,
+    sentinel: true,
+    worker: { turnLockMs: 4_000, leaseMs: 600_000, keepSandboxesOnClose: true },
+  });
+  try {
+    const call = apiOf(c);
+    const turns: Turn[] = [];
+    const threads: string[] = [];
+    for (let w = 0; w < 2; w++) {
+      const ws = await newWorkspace(c, `chaosha${w}`);
+      const threadId = await newThread(c, ws.owner, { sandbox_mode: 'workspace-write', approval_policy: 'never' });
+      threads.push(threadId);
+      for (let k = 0; k < 2; k++) {
+        const tag = `ha${w}k${k}`;
+        const body = { commands: [0, 1].map((i) => ({ argv: ['bash', '-c', `echo ${tag}-${i} >> /workspace/ids.log; sleep 2`] })) };
+        const r = await call('POST', `/v1/threads/${threadId}/turns`, ws.owner, body);
+        if (r.status === 202) turns.push({ id: r.json.id as string, threadId, token: ws.owner, kind: 'scripted', tag });
+        else log('turn refused (sentinel phase)', { status: r.status, body: r.json });
+      }
+    }
+    const note = await softWait(() => commandInProgress(c, threads), 'a command in progress (sentinel phase)');
+    const at = Date.now();
+    const { from, to } = await c.sentinel!.failover();
+    faults.push({ name: 'redis_sentinel_failover', at, detail: `primary ${from} -> ${to} in ${Date.now() - at} ms${note ? `; ${note}` : ''}` });
+    return await tally(c, turns, (t) => [`${t.tag}-0`, `${t.tag}-1`]);
+  } finally {
     await c.close();
   }
 }

@@ -1,8 +1,7 @@
 // One cluster service in its own process for the chaos suite, so it can be SIGKILLed: SERVICE is
 // orchestrator | egress-proxy | guardian, its options in SERVICE_OPTIONS (JSON, from the cluster);
 // it listens where told (a fixed port, so a restart answers at the same address) and prints "ready".
-import { Redis } from 'ioredis';
-import { createLogger } from '@paddock/platform';
+import { createLogger, createRedis } from '@paddock/platform';
 import { startOrchestrator } from '@paddock/orchestrator';
 import { startEgressProxy } from '@paddock/egress-proxy';
 import { buildApp as buildGuardian, type GuardianSettings } from '@paddock/guardian';
@@ -19,7 +18,7 @@ if (kind === 'orchestrator') {
   await orchestrator.app.listen({ host: '127.0.0.1', port: listenPort });
 } else if (kind === 'egress-proxy') {
   const { redisUrl, ...o } = options as Omit<Parameters<typeof startEgressProxy>[0], 'redis' | 'logger'> & { redisUrl: string };
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
   redis.on('error', () => {}); // the proxy fails closed per request; reconnects on its own
   await startEgressProxy({ ...o, redis, logger });
 } else if (kind === 'guardian') {

@@ -7,8 +7,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ClusterFile, clusterModelProviders } from '@paddock/config';
-import { createLogger, ensureSandboxImage } from '@paddock/platform';
-import { keys, parseEntries, type ThreadEvent } from '@paddock/contracts';
+import { createLogger, createRedis, ensureSandboxImage } from '@paddock/platform';
+import { keys, parseEntries, REDIS_ADMIN_USER, type ThreadEvent } from '@paddock/contracts';
 import {
   removeSandboxNetwork,
   type RunningWorker,
@@ -21,8 +21,11 @@ import {
   freePort,
   type RedisServer,
   removeLabeled,
+  type SentinelGroup,
+  SENTINEL_PRIMARY_NAME,
   startFakeModel,
   startRedis,
+  startSentinelGroup,
   testRun,
   waitFor,
 } from '@paddock/testing';
@@ -56,7 +59,9 @@ async function upstream(name: string, body: string): Promise<Upstream> {
 
 export type Cluster = {
   docker: Docker;
+  /** With `sentinel`, the group's admin URL and service URLs (restart() is refused: use sentinel.failover()). */
   redis: RedisServer;
+  sentinel: SentinelGroup | undefined;
   client: Redis;
   run: { runId: string; labels: Record<string, string> };
   agentModel: FakeModel;
@@ -89,14 +94,17 @@ export async function startCluster(
     redisAcl?: boolean;
     /** Orchestrator settings over the defaults (e.g. a loopback webhook policy). */
     orchestrator?: Partial<OrchestratorSettings>;
+    /** A Redis HA group (primary, replica, three sentinels) instead of one Redis: every service connects by redis-sentinel://. */
+    sentinel?: boolean;
     /** false: no in-process egress proxy (the chaos suite runs it as a process it can SIGKILL). */
     egressProxy?: boolean;
   } = {},
 ): Promise<Cluster> {
   const docker = await ensureDocker();
   const run = testRun(name);
-  const redis = await startRedis({ appendonly: true, acl: o.redisAcl ?? false });
-  const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const sentinel = o.sentinel ? await startSentinelGroup() : undefined;
+  const redis = sentinel ? sentinelServer(sentinel) : await startRedis({ appendonly: true, acl: o.redisAcl ?? false });
+  const client = createRedis(redis.url, { maxRetriesPerRequest: null });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
@@ -155,7 +163,7 @@ export async function startCluster(
         ? undefined
         : await (async () => {
             const { redisUrl, ...rest } = proxyOptions;
-            const proxyRedis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+            const proxyRedis = createRedis(redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
             const running = await startEgressProxy({ redis: proxyRedis, logger, ...rest });
             closers.push(async () => {
               await running.close();
@@ -237,6 +245,7 @@ export async function startCluster(
     return {
       docker,
       redis,
+      sentinel,
       client,
       run,
       agentModel,
@@ -260,6 +269,31 @@ export async function startCluster(
     await close();
     throw err;
   }
+}
+
+/** A Sentinel group seen as the cluster's Redis: redis-sentinel:// URLs for the admin and each service user. */
+function sentinelServer(g: SentinelGroup): RedisServer {
+  const hosts = g.sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',');
+  const url = `redis-sentinel://${REDIS_ADMIN_USER}:${encodeURIComponent(g.passwords.admin)}@${hosts}/${SENTINEL_PRIMARY_NAME}`;
+  const clients: Redis[] = [];
+  return {
+    url,
+    urlFor: g.urlFor,
+    passwords: g.passwords,
+    port: g.dataPorts[0],
+    dir: '',
+    client: () => {
+      const c = createRedis(url, { maxRetriesPerRequest: null });
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    },
+    restart: () => Promise.reject(new Error('a Sentinel group is not restarted: use cluster.sentinel.failover()')),
+    stop: async () => {
+      for (const c of clients) c.disconnect();
+      await g.stop();
+    },
+  };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- responses are free-form JSON the tests index into
