@@ -31,6 +31,18 @@ type LooseEvent = ThreadEvent & { turn_id?: string; item?: { id: string; type: s
 const log = (msg: string, extra: Record<string, unknown> = {}) =>
   console.error(JSON.stringify({ t: new Date().toISOString(), msg, ...extra }));
 
+/** The child's first stdout line (its "ready"); every later line (its log) goes to our stderr, so the run's output keeps it. */
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve) => {
+    let first = true;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (first) resolve(line);
+      else process.stderr.write(`${line}\n`);
+      first = false;
+    });
+  });
+}
+
 type Proc = { child: ChildProcess; ready: Promise<string>; exited: Promise<unknown[]> };
 
 /** A service (orchestrator, egress proxy, guardian replica) in a process of its own (service.ts), so it can be SIGKILLed. */
@@ -41,7 +53,7 @@ function serviceProcess(kind: 'orchestrator' | 'egress-proxy' | 'guardian', opti
   });
   const exited = once(child, 'exit');
   const ready = Promise.race([
-    once(createInterface({ input: child.stdout! }), 'line').then(([l]) => String(l)),
+    firstLine(child),
     exited.then(([code]) => Promise.reject(new Error(`${kind} exited (${String(code)}) before ready`))),
   ]);
   return { child, ready, exited };
@@ -70,11 +82,11 @@ function workerProcess(c: Cluster, guardianUrl: string): { child: ChildProcess; 
   // A long lease: a killed worker's sandboxes stay until the end, where their ids.log is counted.
   const { docker: _d, logger: _l, ...plain } = c.workerOptions({ leaseMs: 600_000, concurrency: 3, keepSandboxesOnClose: true, guardianUrl });
   const child = spawn(process.execPath, [new URL('./worker.ts', import.meta.url).pathname], {
-    env: { ...process.env, WORKER_OPTIONS: JSON.stringify(plain), SHUTDOWN_GRACE_MS: String(WORKER_GRACE_MS), WORKER_LOG_LEVEL: process.env['CHAOS_WORKER_LOG_LEVEL'] ?? 'info' },
+    env: { ...process.env, WORKER_OPTIONS: JSON.stringify(plain), SHUTDOWN_GRACE_MS: String(WORKER_GRACE_MS), WORKER_LOG_LEVEL: process.env['CHAOS_WORKER_LOG_LEVEL'] ?? 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'exit');
-  const ready = once(createInterface({ input: child.stdout! }), 'line').then(([l]) => String(l).split(' ')[1]!);
+  const ready = firstLine(child).then((l) => l.split(' ')[1]!);
   return { child, ready, exited };
 }
 
