@@ -7,8 +7,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ClusterFile, clusterModelProviders } from '@paddock/config';
-import { createLogger, ensureSandboxImage } from '@paddock/platform';
-import { keys, parseEntries, type ThreadEvent } from '@paddock/contracts';
+import { createLogger, createRedis, ensureSandboxImage } from '@paddock/platform';
+import { keys, parseEntries, REDIS_ADMIN_USER, type ThreadEvent } from '@paddock/contracts';
 import {
   removeSandboxNetwork,
   type RunningWorker,
@@ -21,8 +21,11 @@ import {
   freePort,
   type RedisServer,
   removeLabeled,
+  type SentinelGroup,
+  SENTINEL_PRIMARY_NAME,
   startFakeModel,
   startRedis,
+  startSentinelGroup,
   testRun,
   waitFor,
 } from '@paddock/testing';
@@ -56,7 +59,9 @@ async function upstream(name: string, body: string): Promise<Upstream> {
 
 export type Cluster = {
   docker: Docker;
+  /** With `sentinel`, the group's admin URL and service URLs (restart() is refused: use sentinel.failover()). */
   redis: RedisServer;
+  sentinel: SentinelGroup | undefined;
   client: Redis;
   run: { runId: string; labels: Record<string, string> };
   agentModel: FakeModel;
@@ -73,6 +78,10 @@ export type Cluster = {
   /** Stops the guardian (reviews then fail closed) and starts it again. */
   stopGuardian: () => Promise<void>;
   startGuardian: () => Promise<void>;
+  /** What the in-process orchestrator was started with (JSON-able), so a suite can run one in a process of its own. */
+  orchestratorOptions: { redisUrl: string; settings: OrchestratorSettings; clusterFile: ClusterFile };
+  /** The egress proxy's options but its Redis client and logger (JSON-able), for a proxy in a process of its own. */
+  proxyOptions: Omit<Parameters<typeof startEgressProxy>[0], 'redis' | 'logger'> & { redisUrl: string };
   close: () => Promise<void>;
 };
 
@@ -85,12 +94,17 @@ export async function startCluster(
     redisAcl?: boolean;
     /** Orchestrator settings over the defaults (e.g. a loopback webhook policy). */
     orchestrator?: Partial<OrchestratorSettings>;
+    /** A Redis HA group (primary, replica, three sentinels) instead of one Redis: every service connects by redis-sentinel://. */
+    sentinel?: boolean;
+    /** false: no in-process egress proxy (the chaos suite runs it as a process it can SIGKILL). */
+    egressProxy?: boolean;
   } = {},
 ): Promise<Cluster> {
   const docker = await ensureDocker();
   const run = testRun(name);
-  const redis = await startRedis({ appendonly: true, acl: o.redisAcl ?? false });
-  const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const sentinel = o.sentinel ? await startSentinelGroup() : undefined;
+  const redis = sentinel ? sentinelServer(sentinel) : await startRedis({ appendonly: true, acl: o.redisAcl ?? false });
+  const client = createRedis(redis.url, { maxRetriesPerRequest: null });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
@@ -133,10 +147,8 @@ export async function startCluster(
 
     // Egress proxy: the operator listener on loopback, and one per sandbox network found in Redis.
     const proxyPort = await freePort();
-    const proxyRedis = new Redis(redis.urlFor('egress-proxy'), { maxRetriesPerRequest: 1, enableAutoPipelining: true });
-    const egress = await startEgressProxy({
-      redis: proxyRedis,
-      logger,
+    const proxyOptions = {
+      redisUrl: redis.urlFor('egress-proxy'),
       guardianUrl,
       guardianServiceToken: SERVICE_TOKEN,
       listeners: [{ network: 'host', host: '127.0.0.1', port: proxyPort }],
@@ -145,11 +157,20 @@ export async function startCluster(
       useDns: false,
       options: { allowedPrivateRanges: ['127.0.0.1/32'], reviewDeadlineMs: 5_000, approvalTimeoutMs: 20_000 },
       watchIntervalMs: 200,
-    });
-    closers.push(async () => {
-      await egress.close();
-      proxyRedis.disconnect();
-    });
+    };
+    const egress =
+      o.egressProxy === false
+        ? undefined
+        : await (async () => {
+            const { redisUrl, ...rest } = proxyOptions;
+            const proxyRedis = createRedis(redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+            const running = await startEgressProxy({ redis: proxyRedis, logger, ...rest });
+            closers.push(async () => {
+              await running.close();
+              proxyRedis.disconnect();
+            });
+            return running;
+          })();
 
     // The cluster file points the agent model at the fake, one provider per wire; the orchestrator
     // and every worker read the same table (a turn names a provider, never carries one).
@@ -163,7 +184,7 @@ export async function startCluster(
         'fake-responses': { base_url: agentModel.url, env_key: 'PADDOCK_E2E_MODEL_KEY', wire_api: 'responses' as const },
       },
     };
-    const orchestrator = await startOrchestrator({
+    const orchestratorOptions = {
       redisUrl: redis.urlFor('orchestrator'),
       settings: {
         ...orchestratorSettings(
@@ -177,9 +198,8 @@ export async function startCluster(
         ...o.orchestrator,
       },
       clusterFile: { ...clusterFile, ...o.clusterFile },
-      logger,
-      metrics: { host: '127.0.0.1', port: 0 },
-    });
+    };
+    const orchestrator = await startOrchestrator({ ...orchestratorOptions, logger, metrics: { host: '127.0.0.1', port: 0 } });
     closers.push(() => orchestrator.close());
     await orchestrator.app.listen({ host: '127.0.0.1', port: 0 });
     const apiUrl = `http://127.0.0.1:${(orchestrator.app.server.address() as AddressInfo).port}`;
@@ -216,7 +236,7 @@ export async function startCluster(
     // The proxy must listen on every worker's network before a sandbox sends anything.
     await waitFor(
       async () => {
-        await egress.networks.refresh();
+        await egress?.networks.refresh();
         return true;
       },
       5_000,
@@ -225,6 +245,7 @@ export async function startCluster(
     return {
       docker,
       redis,
+      sentinel,
       client,
       run,
       agentModel,
@@ -240,12 +261,39 @@ export async function startCluster(
       workerOptions,
       stopGuardian,
       startGuardian,
+      orchestratorOptions,
+      proxyOptions,
       close,
     };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/** A Sentinel group seen as the cluster's Redis: redis-sentinel:// URLs for the admin and each service user. */
+function sentinelServer(g: SentinelGroup): RedisServer {
+  const hosts = g.sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',');
+  const url = `redis-sentinel://${REDIS_ADMIN_USER}:${encodeURIComponent(g.passwords.admin)}@${hosts}/${SENTINEL_PRIMARY_NAME}`;
+  const clients: Redis[] = [];
+  return {
+    url,
+    urlFor: g.urlFor,
+    passwords: g.passwords,
+    port: g.dataPorts[0],
+    dir: '',
+    client: () => {
+      const c = createRedis(url, { maxRetriesPerRequest: null });
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    },
+    restart: () => Promise.reject(new Error('a Sentinel group is not restarted: use cluster.sentinel.failover()')),
+    stop: async () => {
+      for (const c of clients) c.disconnect();
+      await g.stop();
+    },
+  };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- responses are free-form JSON the tests index into
