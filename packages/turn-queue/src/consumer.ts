@@ -63,8 +63,8 @@ export type RunTurn = (
  * (no answers patched in, no closing event): the next attempt resumes from it.
  */
 export class TurnHandover extends Error {
-  readonly why: 'drain' | 'lock_lost';
-  constructor(why: 'drain' | 'lock_lost') {
+  readonly why: 'drain' | 'lock_lost' | 'redis_failover';
+  constructor(why: 'drain' | 'lock_lost' | 'redis_failover') {
     super(why === 'drain' ? 'the worker is shutting down; the turn is handed over' : 'the turn\'s lock was lost');
     this.name = 'TurnHandover';
     this.why = why;
@@ -72,6 +72,9 @@ export class TurnHandover extends Error {
 }
 
 /** True when the signal stopped the turn for a hand-over (resume elsewhere), not an interrupt. */
+/** Errors of a write sent to a primary that lost its role (or its replicas) during a failover. */
+const REDIS_FAILOVER_ERROR = /^(EXECABORT|READONLY|NOREPLICAS)\b/;
+
 export function handedOver(signal: AbortSignal): boolean {
   return signal.aborted && signal.reason instanceof TurnHandover;
 }
@@ -199,6 +202,11 @@ export async function startTurnConsumer(opts: {
           result = await opts.run(data, { signal: controller.signal, redis, log: opts.logger, measures, attempt });
         } catch (err) {
           result = { status: 'failed', error: { code: 'turn_error', message: (err as Error).message } };
+          // A write refused by a Redis primary that is being replaced (Sentinel failover) is not the
+          // turn's failure: hand the turn back to be resumed from its checkpoint on the new primary.
+          if (!controller.signal.aborted && REDIS_FAILOVER_ERROR.test((err as Error).message)) {
+            controller.abort(new TurnHandover('redis_failover'));
+          }
         } finally {
           running.delete(turnId);
         }
