@@ -54,21 +54,90 @@ export async function resolveEnvironment(client: PaddockClient, wanted: string |
   throw new UsageError(`several environments: pass --env NAME (one of: ${envs.map((e) => e.name).join(', ')})`);
 }
 
+export type RepositoryWanted = { url: string; ref?: string; credential?: string };
+type EnvironmentRecord = {
+  id: string;
+  name: string;
+  image: string;
+  setup_script: string;
+  config: string;
+  rules?: string;
+  repository?: RepositoryWanted;
+};
+
+const hostOf = (url: string) => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+};
+const sameRepository = (a: RepositoryWanted | undefined, b: RepositoryWanted) =>
+  a !== undefined && a.url === b.url && (a.ref ?? '') === (b.ref ?? '') && (a.credential ?? '') === (b.credential ?? '');
+
+/**
+ * `--repo`: the environment that is `base` with this repository. Environments carry the repository
+ * (threads take none), so this is `base` itself when it names that repository already, else an
+ * environment of the workspace with base's image, setup script, config and rules and that repository
+ * (created once, reused by later runs: no new environment per task).
+ */
+export async function environmentWithRepository(client: PaddockClient, baseId: string, repo: RepositoryWanted): Promise<string> {
+  const base = (await ok(client.api.GET('/v1/environments/{id}', { params: { path: { id: baseId } } }))) as EnvironmentRecord;
+  // The base's credential goes with its host only (a credential names the hosts it is for).
+  const inherited = base.repository?.credential && hostOf(base.repository.url) === hostOf(repo.url) ? base.repository.credential : undefined;
+  const credential = repo.credential ?? inherited;
+  const wanted: RepositoryWanted = { url: repo.url, ...(repo.ref ? { ref: repo.ref } : {}), ...(credential ? { credential } : {}) };
+  if (sameRepository(base.repository, wanted)) return base.id;
+  const name = `${base.name} @ ${wanted.url}${wanted.ref ? `@${wanted.ref}` : ''}`.slice(0, 200);
+  let cursor: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const got = await ok(client.api.GET('/v1/environments', { params: { query: { limit: 100, ...(cursor ? { cursor } : {}) } } }));
+    const hit = (got.items as EnvironmentRecord[]).find(
+      (e) =>
+        e.name === name &&
+        e.image === base.image &&
+        e.setup_script === base.setup_script &&
+        e.config === base.config &&
+        (e.rules ?? '') === (base.rules ?? '') &&
+        sameRepository(e.repository, wanted),
+    );
+    if (hit) return hit.id;
+    if (!got.next_cursor) break;
+    cursor = got.next_cursor;
+  }
+  const created = await ok(
+    client.api.POST('/v1/environments', {
+      body: {
+        name,
+        image: base.image,
+        setup_script: base.setup_script,
+        config: base.config,
+        ...(base.rules !== undefined ? { rules: base.rules } : {}),
+        repository: wanted,
+      },
+    }),
+  );
+  return created.id;
+}
+
 type ThreadRow = { id: string; status?: string; created_at?: string; created_by?: string; environment_id?: string };
 
-export async function threads(client: PaddockClient, o: Out & { limit?: number; all?: boolean }) {
+/** GET /v1/threads, page by page (oldest first), at most `maxPages` pages. */
+async function listThreads(client: PaddockClient, o: { limit?: number; maxPages: number; status?: 'active' | 'deleted' }) {
   const rows: ThreadRow[] = [];
   let cursor: string | undefined;
-  for (let page = 0; page < (o.all ? 100 : 1); page++) {
-    const q = new URLSearchParams();
-    if (o.limit) q.set('limit', String(o.limit));
-    if (cursor) q.set('cursor', cursor);
-    const res = await client.raw('GET', `/v1/threads${q.size ? `?${q}` : ''}`).catch(needsRoute('thread list'));
-    const got = (await res.json()) as { items: ThreadRow[]; next_cursor: string | null };
+  for (let page = 0; page < o.maxPages; page++) {
+    const query = { ...(o.limit ? { limit: o.limit } : {}), ...(cursor ? { cursor } : {}), ...(o.status ? { status: o.status } : {}) };
+    const got = await ok(client.api.GET('/v1/threads', { params: { query } })).catch(needsRoute('thread list'));
     rows.push(...got.items);
     if (!got.next_cursor) break;
     cursor = got.next_cursor;
   }
+  return rows;
+}
+
+export async function threads(client: PaddockClient, o: Out & { limit?: number; all?: boolean }) {
+  const rows = await listThreads(client, { limit: o.limit, maxPages: o.all ? 100 : 1 });
   if (o.json) return printJson(rows);
   if (rows.length === 0) return print('no threads');
   print(table([['THREAD', 'STATUS', 'CREATED', 'BY'], ...rows.map((t) => [t.id, t.status ?? '', t.created_at ?? '', t.created_by ?? ''])]));
@@ -130,11 +199,12 @@ type Approval = { id: string; thread_id: string; action: Record<string, unknown>
 export async function approvalsInbox(client: PaddockClient, o: Out & { thread?: string[] }) {
   let threadIds = o.thread ?? [];
   if (threadIds.length === 0) {
-    const res = await client.raw('GET', '/v1/threads?limit=100').catch((err: unknown) => {
-      if (isMissingRoute(err)) throw new UsageError('this server cannot list threads yet: pass --thread THREAD');
+    // Every open thread (bounded), not the first page only: the list is oldest first.
+    const open = await listThreads(client, { limit: 100, maxPages: 100, status: 'active' }).catch((err: unknown) => {
+      if (err instanceof PaddockApiError && err.code === 'not_supported') throw new UsageError('this server cannot list threads yet: pass --thread THREAD');
       throw err;
     });
-    threadIds = ((await res.json()) as { items: ThreadRow[] }).items.filter((t) => t.status !== 'deleted').map((t) => t.id);
+    threadIds = open.map((t) => t.id);
   }
   const pending: Approval[] = [];
   for (const id of threadIds) {

@@ -7,7 +7,7 @@ import { createPaddockClient, ok, PaddockApiError, type PaddockClient } from '@p
 import * as cmd from './commands.ts';
 import { completionScript } from './completion.ts';
 import { type Connection, configPath, connection, readConfig, UsageError, writeConfig } from './config.ts';
-import { configOverrides, execTurn, parseRepo } from './exec.ts';
+import { configOverrides, execTurn, repositoryOption } from './exec.ts';
 
 const USER_AGENT = 'paddock-cli/1';
 const clientOf = (c: Connection): PaddockClient => createPaddockClient({ baseUrl: c.url, token: c.token, userAgent: USER_AGENT });
@@ -102,19 +102,26 @@ export function buildProgram(): Command {
     c
       .option('--env <environment>', 'environment name or id (default: the saved one, or the only one)')
       .option('-c, --config <key=value>', 'a config key for the thread (repeatable; dotted keys nest; JSON values)', collect, [])
-      .option('--json', 'print exactly the event stream as JSONL (one event per line) and nothing else');
+      .option('--json', 'print exactly the event stream as JSONL (one event per line) and nothing else')
+      .option('--repo <url[@ref]>', "clone this repository (https://, at a branch, tag or commit) into the thread's workspace first")
+      .option('--repo-credential <name>', "with --repo: the cluster's named credential for its host (private repositories)");
 
-  const runTurn = async (req: Parameters<typeof execTurn>[2], o: { env?: string; config: string[]; json?: boolean; repo?: string; view?: string }) => {
+  const runTurn = async (req: Parameters<typeof execTurn>[2], o: { env?: string; config: string[]; json?: boolean; repo?: string; repoCredential?: string; view?: string; codex?: boolean }) => {
     const { conn, client } = connected();
     const config = configOverrides(o.config);
-    if (o.view && !o.json) throw new UsageError('--view needs --json');
-    const environmentId = await cmd.resolveEnvironment(client, o.env ?? process.env['PADDOCK_ENV'] ?? readConfig().environment);
+    if (o.codex && o.view && o.view !== 'codex') throw new UsageError(`--codex and --view ${o.view} disagree: give one`);
+    const view = o.codex ? 'codex' : o.view;
+    if (view && !o.json) throw new UsageError(`${o.codex ? '--codex' : '--view'} needs --json (it chooses what --json prints)`);
+    const repository = o.repo ? repositoryOption(o.repo, o.repoCredential) : undefined;
+    if (o.repoCredential && !repository) throw new UsageError('--repo-credential needs --repo');
+    const baseId = await cmd.resolveEnvironment(client, o.env ?? process.env['PADDOCK_ENV'] ?? readConfig().environment);
+    // The repository is the environment's (threads take none): the base environment with it.
+    const environmentId = repository ? await cmd.environmentWithRepository(client, baseId, repository) : baseId;
     const code = await execTurn(conn, client, req, {
       environmentId,
       config,
-      ...(o.repo ? { repository: parseRepo(o.repo) } : {}),
       json: o.json === true,
-      ...(o.view ? { view: o.view } : {}),
+      ...(view ? { view } : {}),
       tty: process.stdout.isTTY === true && o.json !== true,
       columns: process.stdout.columns,
     });
@@ -127,8 +134,8 @@ export function buildProgram(): Command {
       .description('One agent task: create a thread, run the turn, stream it (exit 0 completed, 1 failed or interrupted)')
       .argument('<prompt...>', 'what the agent should do'),
   )
-    .option('--repo <url[@ref]>', 'clone this repository into the thread workspace first')
     .addOption(new Option('--view <view>', 'with --json: the server view of the stream').choices(['codex']))
+    .option('--codex', "with --json: Codex's view of the stream (`codex exec --json` lines), live; same as --view codex")
     .action((prompt: string[], o) => runTurn({ kind: 'agent', prompt: prompt.join(' ') }, o));
 
   turnOptions(
@@ -137,12 +144,11 @@ export function buildProgram(): Command {
       .description('A scripted turn: run one command in a new thread (no model), e.g. `paddock run -- make test`')
       .argument('<command...>', 'the program and its arguments (after --)'),
   )
-    .option('--repo <url[@ref]>', 'clone this repository into the thread workspace first')
     .action((argv: string[], o) => runTurn({ kind: 'script', argv }, o));
 
   program
     .command('threads')
-    .description("List the workspace's threads, newest first")
+    .description("List the workspace's threads, oldest first (--all: every page)")
     .option('--limit <n>', 'page size', positiveInt('--limit'))
     .option('--all', 'every page')
     .option('--json', 'as JSON')
