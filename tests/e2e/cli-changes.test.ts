@@ -179,6 +179,10 @@ describe('changes made by a task, on the local machine', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /│ alpha/);
     assert.equal((await call('GET', '/v1/environments?limit=100', ws.owner)).json.items.length, before + 1);
+    // Without --env, the one the workspace made is still the default (the --repo one stands for it).
+    const plain = await runCli(['run', '--', 'bash', '-c', 'test ! -e a.txt && echo plain-default'], env);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /│ plain-default/);
     const ssh = await runCli(['exec', '--repo', 'git@github.com:org/repo.git', 'x'], env);
     assert.equal(ssh.code, 2);
     assert.match(ssh.stderr, /https:\/\/ clone URL/);

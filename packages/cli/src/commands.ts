@@ -36,7 +36,7 @@ export async function whoami(client: PaddockClient) {
 
 /** The environment id `--env` names (an id, or a name in the workspace), else the only one there is. */
 export async function resolveEnvironment(client: PaddockClient, wanted: string | undefined): Promise<string> {
-  const envs: { id: string; name: string }[] = [];
+  const envs: { id: string; name: string; repository?: { url: string } }[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < 50; page++) {
     const got = await ok(client.api.GET('/v1/environments', { params: { query: { limit: 100, ...(cursor ? { cursor } : {}) } } }));
@@ -50,8 +50,12 @@ export async function resolveEnvironment(client: PaddockClient, wanted: string |
     return hit.id;
   }
   if (envs.length === 1) return envs[0]!.id;
+  // The environments `--repo` made (`<env> @ URL`) stand for their base: without --env, choose among the others.
+  const names = new Set(envs.map((e) => e.name));
+  const own = envs.filter((e) => !(e.repository && e.name.includes(' @ ') && names.has(e.name.slice(0, e.name.lastIndexOf(' @ ')))));
+  if (own.length === 1) return own[0]!.id;
   if (envs.length === 0) throw new UsageError('this workspace has no environment: create one (POST /v1/environments) or run `npm start` locally');
-  throw new UsageError(`several environments: pass --env NAME (one of: ${envs.map((e) => e.name).join(', ')})`);
+  throw new UsageError(`several environments: pass --env NAME (one of: ${own.map((e) => e.name).join(', ')})`);
 }
 
 export type RepositoryWanted = { url: string; ref?: string; credential?: string };
