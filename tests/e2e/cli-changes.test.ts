@@ -108,7 +108,7 @@ describe('changes made by a task, on the local machine', () => {
     assert.match(outside.stderr, /not inside a git work tree/);
   });
 
-  test('files put and get round-trip bytes; threads lists the thread', async () => {
+  test('files put, get, ls, archive get|put, rm -r; threads lists the thread', async () => {
     const r = await runCli(['run', '--', 'true'], env);
     assert.equal(r.code, 0, r.stderr);
     const threadId = /thread (thr_\S+)/.exec(r.stdout)?.[1];
@@ -120,6 +120,24 @@ describe('changes made by a task, on the local machine', () => {
     const got = await runCli(['files', 'get', threadId, 'in/data.bin', '-o', out], env);
     assert.equal(got.code, 0, got.stderr);
     assert.deepEqual([...readFileSync(out)], [0, 1, 2, 255, 10]);
+    const ls = await runCli(['files', 'ls', threadId, 'in'], env);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^-\s+5\s+data\.bin$/m);
+    // A directory down as a tar and another one up from a tar.
+    const tarOut = join(tempDir(), 'in.tar');
+    const down = await runCli(['files', 'archive', 'get', threadId, 'in', '-o', tarOut], env);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(spawnSync('tar', ['-tf', tarOut], { encoding: 'utf8' }).stdout, /data\.bin/);
+    const upDir = tempDir();
+    writeFileSync(join(upDir, 'up.txt'), 'from a tar\n');
+    const tarIn = join(tempDir(), 'up.tar');
+    assert.equal(spawnSync('tar', ['-cf', tarIn, '-C', upDir, 'up.txt']).status, 0);
+    const up = await runCli(['files', 'archive', 'put', threadId, tarIn, '--path', 'unpacked'], env);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /unpacked 1 entries/);
+    assert.equal((await runCli(['files', 'get', threadId, 'unpacked/up.txt'], env)).stdout, 'from a tar\n');
+    assert.equal((await runCli(['files', 'rm', '-r', threadId, 'unpacked'], env)).code, 0);
+    assert.doesNotMatch((await runCli(['files', 'ls', threadId], env)).stdout, /unpacked/);
     const list = await runCli(['threads', '--json'], env);
     assert.equal(list.code, 0, list.stderr);
     assert.ok((JSON.parse(list.stdout) as { id: string }[]).some((t) => t.id === threadId));

@@ -2,7 +2,9 @@
 // @paddock/sdk, printed for a person (tables, one line per thing) or, with --json, as the API's JSON.
 // Errors are thrown (PaddockApiError, UsageError); main.ts turns them into one line and an exit code.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ok, PaddockApiError, type PaddockClient } from '@paddock/sdk';
 import { UsageError } from './config.ts';
 
@@ -192,9 +194,39 @@ export async function filesPut(client: PaddockClient, threadId: string, path: st
   print(`wrote ${bytes.length} bytes to ${path}`);
 }
 
-export async function filesDelete(client: PaddockClient, threadId: string, path: string) {
-  await client.raw('DELETE', filePath(threadId, path)).catch(needsRoute('files'));
+export async function filesDelete(client: PaddockClient, threadId: string, path: string, o: { recursive?: boolean } = {}) {
+  await client.raw('DELETE', `${filePath(threadId, path)}${o.recursive ? '?recursive=true' : ''}`).catch(needsRoute('files'));
   print(`deleted ${path}`);
+}
+
+/** A directory of the workspace: one line per entry (type, size, name), or the API's JSON. */
+export async function filesList(client: PaddockClient, threadId: string, path: string | undefined, o: Out) {
+  const got = await ok(
+    client.api.GET('/v1/threads/{id}/files', { params: { path: { id: threadId }, query: path ? { path } : {} } }),
+  ).catch(needsRoute('files'));
+  if (o.json) return printJson(got);
+  if (got.entries.length === 0) return print(`${got.path}: empty`);
+  print(table(got.entries.map((e) => [e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : e.type === 'file' ? '-' : '?', String(e.size), e.type === 'dir' ? `${e.name}/` : e.name])));
+}
+
+const archivePath = (threadId: string, path: string | undefined) =>
+  `/v1/threads/${encodeURIComponent(threadId)}/archive${path ? `?path=${encodeURIComponent(path)}` : ''}`;
+
+/** A directory of the workspace as a tar (to stdout, or -o FILE), streamed. */
+export async function archiveGet(client: PaddockClient, threadId: string, path: string | undefined, output?: string) {
+  const res = await client.raw('GET', archivePath(threadId, path)).catch(needsRoute('archive'));
+  if (!res.body) return;
+  await pipeline(Readable.fromWeb(res.body as never), output && output !== '-' ? createWriteStream(output) : process.stdout);
+}
+
+/** A tar (FILE, or stdin) unpacked into a directory of the workspace. */
+export async function archivePut(client: PaddockClient, threadId: string, path: string | undefined, input?: string) {
+  const bytes = input && input !== '-' ? readFileSync(input) : readFileSync(0);
+  const res = await client
+    .raw('PUT', archivePath(threadId, path), { body: bytes, headers: { 'content-type': 'application/x-tar' } })
+    .catch(needsRoute('archive'));
+  const r = (await res.json()) as { path: string; entries: number; bytes: number };
+  print(`unpacked ${r.entries} entries (${r.bytes} bytes) into ${r.path}`);
 }
 
 type Approval = { id: string; thread_id: string; action: Record<string, unknown>; reason: string; status: string; created_at: string };

@@ -190,10 +190,35 @@ export function buildProgram(): Command {
     .action(async (thread: string, path: string, file?: string) => cmd.filesPut(connected().client, thread, path, file));
   files
     .command('rm')
-    .description('Delete a file')
+    .description('Delete a file (-r: a directory and everything in it)')
     .argument('<thread>')
     .argument('<path>')
-    .action(async (thread: string, path: string) => cmd.filesDelete(connected().client, thread, path));
+    .option('-r, --recursive', 'a directory and everything in it')
+    .action(async (thread: string, path: string, o: { recursive?: boolean }) => cmd.filesDelete(connected().client, thread, path, o));
+  files
+    .command('ls')
+    .description('List a directory of the workspace (default: its root)')
+    .argument('<thread>')
+    .argument('[path]', 'directory inside the workspace')
+    .option('--json', 'the API answer as JSON')
+    .action(async (thread: string, path: string | undefined, o: { json?: boolean }) =>
+      cmd.filesList(connected().client, thread, path, { json: o.json === true }),
+    );
+  const archive = files.command('archive').description('A directory of the workspace as a tar, down or up');
+  archive
+    .command('get')
+    .description('Download a directory as a tar (to stdout, or -o FILE)')
+    .argument('<thread>')
+    .argument('[path]', 'directory inside the workspace (default: its root)')
+    .option('-o, --output <file>', 'write here instead of stdout')
+    .action(async (thread: string, path: string | undefined, o: { output?: string }) => cmd.archiveGet(connected().client, thread, path, o.output));
+  archive
+    .command('put')
+    .description('Unpack a tar (FILE, or stdin) into a directory of the workspace')
+    .argument('<thread>')
+    .argument('<file>', 'local tar file (- for stdin)')
+    .option('--path <dir>', 'directory inside the workspace (default: its root)')
+    .action(async (thread: string, file: string, o: { path?: string }) => cmd.archivePut(connected().client, thread, o.path, file));
 
   const approvals = program
     .command('approvals')
@@ -307,11 +332,11 @@ export function errorLine(err: unknown, url: string | undefined): string {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  for (const c of program.commands) {
+  const override = (c: Command): void => {
     c.exitOverride();
-    for (const s of c.commands) s.exitOverride();
-  }
+    for (const sub of c.commands) override(sub);
+  };
+  override(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
