@@ -62,6 +62,47 @@ describe('paddock exec', () => {
     assert.ok(events.some((e) => e.type === 'item.completed' && e.item?.type === 'agent_message'));
   });
 
+  test('--json --codex: the Codex view, streamed live (a command shows before the model has answered again)', async () => {
+    // The model's second answer waits until the CLI has printed the command: a buffered stream would never release it.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let sawCommandLive = false;
+    c.agentModel.setHandler(async (req) => {
+      const body = req.body as { messages?: { role: string }[]; input?: { type: string }[] };
+      const answered = (body.messages ?? []).some((m) => m.role === 'tool') || (body.input ?? []).some((i) => i.type === 'function_call_output');
+      if (!answered) return shell(['bash', '-c', 'echo codex-live']);
+      await Promise.race([released, new Promise((r) => setTimeout(r, 60_000))]);
+      return { kind: 'text', text: 'Done live.' };
+    });
+    try {
+      const r = await runCli(['exec', '--json', '--codex', 'stream it'], env, {
+        onStdout: (stdout) => {
+          if (!sawCommandLive && /"type":"item\.completed".*"command_execution".*codex-live/.test(stdout)) {
+            sawCommandLive = true;
+            release();
+          }
+        },
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(sawCommandLive, 'the command_execution item was printed while the turn still ran');
+      const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; item?: { type: string; aggregated_output?: string; text?: string } });
+      const codexItemTypes = new Set(['agent_message', 'reasoning', 'command_execution', 'file_change', 'mcp_tool_call', 'web_search', 'todo_list', 'error']);
+      for (const e of events) {
+        assert.ok(EVENT_TYPES.has(e.type), `not a Codex event: ${JSON.stringify(e)}`);
+        if (e.item) assert.ok(codexItemTypes.has(e.item.type), `not a Codex item (review/approval are Paddock's): ${JSON.stringify(e)}`);
+      }
+      assert.deepEqual(events.slice(0, 2), [{ type: 'thread.started', thread_id: (events[0] as { thread_id?: string }).thread_id }, { type: 'turn.started' }]);
+      assert.equal(events.at(-1)!.type, 'turn.completed');
+      assert.deepEqual(Object.keys((events.at(-1) as { usage?: object }).usage ?? {}).sort(), ['cached_input_tokens', 'input_tokens', 'output_tokens']);
+      assert.equal(events.find((e) => e.item?.type === 'command_execution' && e.type === 'item.completed')?.item?.aggregated_output, 'codex-live\n');
+      assert.equal(events.find((e) => e.item?.type === 'agent_message')?.item?.text, 'Done live.');
+      // --codex chooses what --json prints: alone it is a usage error.
+      assert.equal((await runCli(['exec', '--codex', 'x'], env)).code, 2);
+    } finally {
+      c.agentModel.setHandler(undefined);
+    }
+  });
+
   test('on a terminal: the running command, its output tail, and the summary', async () => {
     c.agentModel.script(
       shell(['bash', '-c', 'for i in 1 2 3 4 5 6 7; do echo "row-$i"; done; echo TAIL-MARK']),

@@ -2,7 +2,9 @@
 // @paddock/sdk, printed for a person (tables, one line per thing) or, with --json, as the API's JSON.
 // Errors are thrown (PaddockApiError, UsageError); main.ts turns them into one line and an exit code.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ok, PaddockApiError, type PaddockClient } from '@paddock/sdk';
 import { UsageError } from './config.ts';
 
@@ -36,7 +38,7 @@ export async function whoami(client: PaddockClient) {
 
 /** The environment id `--env` names (an id, or a name in the workspace), else the only one there is. */
 export async function resolveEnvironment(client: PaddockClient, wanted: string | undefined): Promise<string> {
-  const envs: { id: string; name: string }[] = [];
+  const envs: { id: string; name: string; repository?: { url: string } }[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < 50; page++) {
     const got = await ok(client.api.GET('/v1/environments', { params: { query: { limit: 100, ...(cursor ? { cursor } : {}) } } }));
@@ -50,25 +52,98 @@ export async function resolveEnvironment(client: PaddockClient, wanted: string |
     return hit.id;
   }
   if (envs.length === 1) return envs[0]!.id;
+  // The environments `--repo` made (`<env> @ URL`) stand for their base: without --env, choose among the others.
+  const names = new Set(envs.map((e) => e.name));
+  const own = envs.filter((e) => !(e.repository && e.name.includes(' @ ') && names.has(e.name.slice(0, e.name.lastIndexOf(' @ ')))));
+  if (own.length === 1) return own[0]!.id;
   if (envs.length === 0) throw new UsageError('this workspace has no environment: create one (POST /v1/environments) or run `npm start` locally');
-  throw new UsageError(`several environments: pass --env NAME (one of: ${envs.map((e) => e.name).join(', ')})`);
+  throw new UsageError(`several environments: pass --env NAME (one of: ${own.map((e) => e.name).join(', ')})`);
+}
+
+export type RepositoryWanted = { url: string; ref?: string; credential?: string };
+type EnvironmentRecord = {
+  id: string;
+  name: string;
+  image: string;
+  setup_script: string;
+  config: string;
+  rules?: string;
+  repository?: RepositoryWanted;
+};
+
+const hostOf = (url: string) => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+};
+const sameRepository = (a: RepositoryWanted | undefined, b: RepositoryWanted) =>
+  a !== undefined && a.url === b.url && (a.ref ?? '') === (b.ref ?? '') && (a.credential ?? '') === (b.credential ?? '');
+
+/**
+ * `--repo`: the environment that is `base` with this repository. Environments carry the repository
+ * (threads take none), so this is `base` itself when it names that repository already, else an
+ * environment of the workspace with base's image, setup script, config and rules and that repository
+ * (created once, reused by later runs: no new environment per task).
+ */
+export async function environmentWithRepository(client: PaddockClient, baseId: string, repo: RepositoryWanted): Promise<string> {
+  const base = (await ok(client.api.GET('/v1/environments/{id}', { params: { path: { id: baseId } } }))) as EnvironmentRecord;
+  // The base's credential goes with its host only (a credential names the hosts it is for).
+  const inherited = base.repository?.credential && hostOf(base.repository.url) === hostOf(repo.url) ? base.repository.credential : undefined;
+  const credential = repo.credential ?? inherited;
+  const wanted: RepositoryWanted = { url: repo.url, ...(repo.ref ? { ref: repo.ref } : {}), ...(credential ? { credential } : {}) };
+  if (sameRepository(base.repository, wanted)) return base.id;
+  const name = `${base.name} @ ${wanted.url}${wanted.ref ? `@${wanted.ref}` : ''}`.slice(0, 200);
+  let cursor: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const got = await ok(client.api.GET('/v1/environments', { params: { query: { limit: 100, ...(cursor ? { cursor } : {}) } } }));
+    const hit = (got.items as EnvironmentRecord[]).find(
+      (e) =>
+        e.name === name &&
+        e.image === base.image &&
+        e.setup_script === base.setup_script &&
+        e.config === base.config &&
+        (e.rules ?? '') === (base.rules ?? '') &&
+        sameRepository(e.repository, wanted),
+    );
+    if (hit) return hit.id;
+    if (!got.next_cursor) break;
+    cursor = got.next_cursor;
+  }
+  const created = await ok(
+    client.api.POST('/v1/environments', {
+      body: {
+        name,
+        image: base.image,
+        setup_script: base.setup_script,
+        config: base.config,
+        ...(base.rules !== undefined ? { rules: base.rules } : {}),
+        repository: wanted,
+      },
+    }),
+  );
+  return created.id;
 }
 
 type ThreadRow = { id: string; status?: string; created_at?: string; created_by?: string; environment_id?: string };
 
-export async function threads(client: PaddockClient, o: Out & { limit?: number; all?: boolean }) {
+/** GET /v1/threads, page by page (oldest first), at most `maxPages` pages. */
+async function listThreads(client: PaddockClient, o: { limit?: number; maxPages: number; status?: 'active' | 'deleted' }) {
   const rows: ThreadRow[] = [];
   let cursor: string | undefined;
-  for (let page = 0; page < (o.all ? 100 : 1); page++) {
-    const q = new URLSearchParams();
-    if (o.limit) q.set('limit', String(o.limit));
-    if (cursor) q.set('cursor', cursor);
-    const res = await client.raw('GET', `/v1/threads${q.size ? `?${q}` : ''}`).catch(needsRoute('thread list'));
-    const got = (await res.json()) as { items: ThreadRow[]; next_cursor: string | null };
+  for (let page = 0; page < o.maxPages; page++) {
+    const query = { ...(o.limit ? { limit: o.limit } : {}), ...(cursor ? { cursor } : {}), ...(o.status ? { status: o.status } : {}) };
+    const got = await ok(client.api.GET('/v1/threads', { params: { query } })).catch(needsRoute('thread list'));
     rows.push(...got.items);
     if (!got.next_cursor) break;
     cursor = got.next_cursor;
   }
+  return rows;
+}
+
+export async function threads(client: PaddockClient, o: Out & { limit?: number; all?: boolean }) {
+  const rows = await listThreads(client, { limit: o.limit, maxPages: o.all ? 100 : 1 });
   if (o.json) return printJson(rows);
   if (rows.length === 0) return print('no threads');
   print(table([['THREAD', 'STATUS', 'CREATED', 'BY'], ...rows.map((t) => [t.id, t.status ?? '', t.created_at ?? '', t.created_by ?? ''])]));
@@ -119,9 +194,39 @@ export async function filesPut(client: PaddockClient, threadId: string, path: st
   print(`wrote ${bytes.length} bytes to ${path}`);
 }
 
-export async function filesDelete(client: PaddockClient, threadId: string, path: string) {
-  await client.raw('DELETE', filePath(threadId, path)).catch(needsRoute('files'));
+export async function filesDelete(client: PaddockClient, threadId: string, path: string, o: { recursive?: boolean } = {}) {
+  await client.raw('DELETE', `${filePath(threadId, path)}${o.recursive ? '?recursive=true' : ''}`).catch(needsRoute('files'));
   print(`deleted ${path}`);
+}
+
+/** A directory of the workspace: one line per entry (type, size, name), or the API's JSON. */
+export async function filesList(client: PaddockClient, threadId: string, path: string | undefined, o: Out) {
+  const got = await ok(
+    client.api.GET('/v1/threads/{id}/files', { params: { path: { id: threadId }, query: path ? { path } : {} } }),
+  ).catch(needsRoute('files'));
+  if (o.json) return printJson(got);
+  if (got.entries.length === 0) return print(`${got.path}: empty`);
+  print(table(got.entries.map((e) => [e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : e.type === 'file' ? '-' : '?', String(e.size), e.type === 'dir' ? `${e.name}/` : e.name])));
+}
+
+const archivePath = (threadId: string, path: string | undefined) =>
+  `/v1/threads/${encodeURIComponent(threadId)}/archive${path ? `?path=${encodeURIComponent(path)}` : ''}`;
+
+/** A directory of the workspace as a tar (to stdout, or -o FILE), streamed. */
+export async function archiveGet(client: PaddockClient, threadId: string, path: string | undefined, output?: string) {
+  const res = await client.raw('GET', archivePath(threadId, path)).catch(needsRoute('archive'));
+  if (!res.body) return;
+  await pipeline(Readable.fromWeb(res.body as never), output && output !== '-' ? createWriteStream(output) : process.stdout);
+}
+
+/** A tar (FILE, or stdin) unpacked into a directory of the workspace. */
+export async function archivePut(client: PaddockClient, threadId: string, path: string | undefined, input?: string) {
+  const bytes = input && input !== '-' ? readFileSync(input) : readFileSync(0);
+  const res = await client
+    .raw('PUT', archivePath(threadId, path), { body: bytes, headers: { 'content-type': 'application/x-tar' } })
+    .catch(needsRoute('archive'));
+  const r = (await res.json()) as { path: string; entries: number; bytes: number };
+  print(`unpacked ${r.entries} entries (${r.bytes} bytes) into ${r.path}`);
 }
 
 type Approval = { id: string; thread_id: string; action: Record<string, unknown>; reason: string; status: string; created_at: string };
@@ -130,11 +235,12 @@ type Approval = { id: string; thread_id: string; action: Record<string, unknown>
 export async function approvalsInbox(client: PaddockClient, o: Out & { thread?: string[] }) {
   let threadIds = o.thread ?? [];
   if (threadIds.length === 0) {
-    const res = await client.raw('GET', '/v1/threads?limit=100').catch((err: unknown) => {
-      if (isMissingRoute(err)) throw new UsageError('this server cannot list threads yet: pass --thread THREAD');
+    // Every open thread (bounded), not the first page only: the list is oldest first.
+    const open = await listThreads(client, { limit: 100, maxPages: 100, status: 'active' }).catch((err: unknown) => {
+      if (err instanceof PaddockApiError && err.code === 'not_supported') throw new UsageError('this server cannot list threads yet: pass --thread THREAD');
       throw err;
     });
-    threadIds = ((await res.json()) as { items: ThreadRow[] }).items.filter((t) => t.status !== 'deleted').map((t) => t.id);
+    threadIds = open.map((t) => t.id);
   }
   const pending: Approval[] = [];
   for (const id of threadIds) {

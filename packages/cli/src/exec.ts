@@ -16,7 +16,6 @@ export type ExecOptions = {
   environmentId: string;
   /** The thread's config layer (from -c key=value). */
   config: Record<string, unknown>;
-  repository?: { url: string; ref?: string };
   json: boolean;
   /** `codex`: the Codex-compatible view of the stream (with --json). */
   view?: string;
@@ -47,6 +46,22 @@ export function configOverrides(pairs: string[]): Record<string, unknown> {
     node[path.at(-1)!] = value;
   }
   return out;
+}
+
+/** `--repo URL[@REF]` as the API takes it: an http(s) clone URL without user or password, and a ref. */
+export function repositoryOption(spec: string, credential?: string): { url: string; ref?: string; credential?: string } {
+  const r = parseRepo(spec);
+  let url: URL | undefined;
+  try {
+    url = new URL(r.url);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:'))
+    throw new UsageError(`--repo ${spec}: give an https:// clone URL (optionally @REF), e.g. https://github.com/org/repo.git@main`);
+  if (url.username || url.password)
+    throw new UsageError(`--repo ${spec}: no user or password in the URL (the cluster's named credentials hold them: --repo-credential NAME)`);
+  return { ...r, ...(credential ? { credential } : {}) };
 }
 
 /** `URL[@REF]`: the ref is what follows the last `@` after the host part (so `git@host:x` stays whole). */
@@ -88,7 +103,6 @@ async function changedFiles(client: PaddockClient, threadId: string): Promise<st
 export async function execTurn(conn: Connection, client: PaddockClient, req: TurnRequest, o: ExecOptions): Promise<number> {
   const body: Record<string, unknown> = { environment_id: o.environmentId };
   if (Object.keys(o.config).length) body['config'] = o.config;
-  if (o.repository) body['repository'] = o.repository;
   const thread = await ok(client.api.POST('/v1/threads', { body: body as { environment_id: string } }));
   try {
     writeConfig({ last_thread: thread.id }); // so `paddock diff` / `apply` find it without an id
@@ -135,12 +149,17 @@ export async function execTurn(conn: Connection, client: PaddockClient, req: Tur
         'GET',
         `/v1/threads/${encodeURIComponent(thread.id)}/events?format=jsonl&follow=true&view=${encodeURIComponent(o.view)}`,
       );
-      for await (const { id: _id, event } of readEvents(res)) {
+      // Read as it arrives (followed JSONL: the server writes each line as the event is stored).
+      // The thread is new, so its first turn.completed / turn.failed is this turn's (the view has no turn ids).
+      for await (const { event } of readEvents(res)) {
         out(`${JSON.stringify(event)}\n`);
-        const e = event as { type: string; error?: { code?: string } };
+        const e = event as { type: string; message?: string; error?: { code?: string; message?: string } };
         if (e.type === 'turn.completed') outcome = { status: 'completed', commands: 0 };
         if (e.type === 'turn.failed') outcome = { status: 'failed', code: e.error?.code, commands: 0 };
         if (outcome) break;
+        // The server closing the stream (a revoked token, a shutdown) is a top-level error with a code.
+        if (e.type === 'error' && e.error?.code)
+          throw new PaddockApiError(0, { code: e.error.code, message: e.error.message ?? e.message ?? 'the event stream was closed' });
       }
     } else {
       renderer.start();

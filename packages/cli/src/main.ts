@@ -7,7 +7,7 @@ import { createPaddockClient, ok, PaddockApiError, type PaddockClient } from '@p
 import * as cmd from './commands.ts';
 import { completionScript } from './completion.ts';
 import { type Connection, configPath, connection, readConfig, UsageError, writeConfig } from './config.ts';
-import { configOverrides, execTurn, parseRepo } from './exec.ts';
+import { configOverrides, execTurn, repositoryOption } from './exec.ts';
 
 const USER_AGENT = 'paddock-cli/1';
 const clientOf = (c: Connection): PaddockClient => createPaddockClient({ baseUrl: c.url, token: c.token, userAgent: USER_AGENT });
@@ -102,19 +102,26 @@ export function buildProgram(): Command {
     c
       .option('--env <environment>', 'environment name or id (default: the saved one, or the only one)')
       .option('-c, --config <key=value>', 'a config key for the thread (repeatable; dotted keys nest; JSON values)', collect, [])
-      .option('--json', 'print exactly the event stream as JSONL (one event per line) and nothing else');
+      .option('--json', 'print exactly the event stream as JSONL (one event per line) and nothing else')
+      .option('--repo <url[@ref]>', "clone this repository (https://, at a branch, tag or commit) into the thread's workspace first")
+      .option('--repo-credential <name>', "with --repo: the cluster's named credential for its host (private repositories)");
 
-  const runTurn = async (req: Parameters<typeof execTurn>[2], o: { env?: string; config: string[]; json?: boolean; repo?: string; view?: string }) => {
+  const runTurn = async (req: Parameters<typeof execTurn>[2], o: { env?: string; config: string[]; json?: boolean; repo?: string; repoCredential?: string; view?: string; codex?: boolean }) => {
     const { conn, client } = connected();
     const config = configOverrides(o.config);
-    if (o.view && !o.json) throw new UsageError('--view needs --json');
-    const environmentId = await cmd.resolveEnvironment(client, o.env ?? process.env['PADDOCK_ENV'] ?? readConfig().environment);
+    if (o.codex && o.view && o.view !== 'codex') throw new UsageError(`--codex and --view ${o.view} disagree: give one`);
+    const view = o.codex ? 'codex' : o.view;
+    if (view && !o.json) throw new UsageError(`${o.codex ? '--codex' : '--view'} needs --json (it chooses what --json prints)`);
+    const repository = o.repo ? repositoryOption(o.repo, o.repoCredential) : undefined;
+    if (o.repoCredential && !repository) throw new UsageError('--repo-credential needs --repo');
+    const baseId = await cmd.resolveEnvironment(client, o.env ?? process.env['PADDOCK_ENV'] ?? readConfig().environment);
+    // The repository is the environment's (threads take none): the base environment with it.
+    const environmentId = repository ? await cmd.environmentWithRepository(client, baseId, repository) : baseId;
     const code = await execTurn(conn, client, req, {
       environmentId,
       config,
-      ...(o.repo ? { repository: parseRepo(o.repo) } : {}),
       json: o.json === true,
-      ...(o.view ? { view: o.view } : {}),
+      ...(view ? { view } : {}),
       tty: process.stdout.isTTY === true && o.json !== true,
       columns: process.stdout.columns,
     });
@@ -127,8 +134,8 @@ export function buildProgram(): Command {
       .description('One agent task: create a thread, run the turn, stream it (exit 0 completed, 1 failed or interrupted)')
       .argument('<prompt...>', 'what the agent should do'),
   )
-    .option('--repo <url[@ref]>', 'clone this repository into the thread workspace first')
     .addOption(new Option('--view <view>', 'with --json: the server view of the stream').choices(['codex']))
+    .option('--codex', "with --json: Codex's view of the stream (`codex exec --json` lines), live; same as --view codex")
     .action((prompt: string[], o) => runTurn({ kind: 'agent', prompt: prompt.join(' ') }, o));
 
   turnOptions(
@@ -137,12 +144,11 @@ export function buildProgram(): Command {
       .description('A scripted turn: run one command in a new thread (no model), e.g. `paddock run -- make test`')
       .argument('<command...>', 'the program and its arguments (after --)'),
   )
-    .option('--repo <url[@ref]>', 'clone this repository into the thread workspace first')
     .action((argv: string[], o) => runTurn({ kind: 'script', argv }, o));
 
   program
     .command('threads')
-    .description("List the workspace's threads, newest first")
+    .description("List the workspace's threads, oldest first (--all: every page)")
     .option('--limit <n>', 'page size', positiveInt('--limit'))
     .option('--all', 'every page')
     .option('--json', 'as JSON')
@@ -184,10 +190,35 @@ export function buildProgram(): Command {
     .action(async (thread: string, path: string, file?: string) => cmd.filesPut(connected().client, thread, path, file));
   files
     .command('rm')
-    .description('Delete a file')
+    .description('Delete a file (-r: a directory and everything in it)')
     .argument('<thread>')
     .argument('<path>')
-    .action(async (thread: string, path: string) => cmd.filesDelete(connected().client, thread, path));
+    .option('-r, --recursive', 'a directory and everything in it')
+    .action(async (thread: string, path: string, o: { recursive?: boolean }) => cmd.filesDelete(connected().client, thread, path, o));
+  files
+    .command('ls')
+    .description('List a directory of the workspace (default: its root)')
+    .argument('<thread>')
+    .argument('[path]', 'directory inside the workspace')
+    .option('--json', 'the API answer as JSON')
+    .action(async (thread: string, path: string | undefined, o: { json?: boolean }) =>
+      cmd.filesList(connected().client, thread, path, { json: o.json === true }),
+    );
+  const archive = files.command('archive').description('A directory of the workspace as a tar, down or up');
+  archive
+    .command('get')
+    .description('Download a directory as a tar (to stdout, or -o FILE)')
+    .argument('<thread>')
+    .argument('[path]', 'directory inside the workspace (default: its root)')
+    .option('-o, --output <file>', 'write here instead of stdout')
+    .action(async (thread: string, path: string | undefined, o: { output?: string }) => cmd.archiveGet(connected().client, thread, path, o.output));
+  archive
+    .command('put')
+    .description('Unpack a tar (FILE, or stdin) into a directory of the workspace')
+    .argument('<thread>')
+    .argument('<file>', 'local tar file (- for stdin)')
+    .option('--path <dir>', 'directory inside the workspace (default: its root)')
+    .action(async (thread: string, file: string, o: { path?: string }) => cmd.archivePut(connected().client, thread, o.path, file));
 
   const approvals = program
     .command('approvals')
@@ -301,11 +332,11 @@ export function errorLine(err: unknown, url: string | undefined): string {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  for (const c of program.commands) {
+  const override = (c: Command): void => {
     c.exitOverride();
-    for (const s of c.commands) s.exitOverride();
-  }
+    for (const sub of c.commands) override(sub);
+  };
+  override(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { configPath, readConfig, writeConfig } from '../src/config.ts';
-import { configOverrides, parseRepo } from '../src/exec.ts';
+import { configOverrides, parseRepo, repositoryOption } from '../src/exec.ts';
 import { changedFilesOf, TurnRenderer } from '../src/render.ts';
 
 test('-c key=value: dotted keys nest, JSON values parse, other values stay strings', () => {
@@ -23,6 +23,13 @@ test('--repo URL[@REF]', () => {
   assert.deepEqual(parseRepo('https://github.com/a/b.git'), { url: 'https://github.com/a/b.git' });
   assert.deepEqual(parseRepo('git@github.com:a/b.git'), { url: 'git@github.com:a/b.git' });
   assert.deepEqual(parseRepo('git@github.com:a/b.git@v1.2'), { url: 'git@github.com:a/b.git', ref: 'v1.2' });
+});
+
+test('--repo as the API takes it: http(s), no user or password, the credential by name', () => {
+  assert.deepEqual(repositoryOption('https://git.example/a/b.git@v1', 'gh'), { url: 'https://git.example/a/b.git', ref: 'v1', credential: 'gh' });
+  assert.deepEqual(repositoryOption('http://127.0.0.1:9/r.git'), { url: 'http://127.0.0.1:9/r.git' });
+  assert.throws(() => repositoryOption('git@github.com:a/b.git'), /https:\/\/ clone URL/);
+  assert.throws(() => repositoryOption('https://me:secret@git.example/a.git'), /no user or password/);
 });
 
 test('changed files from a unified diff', () => {

@@ -16,7 +16,7 @@ export type CliResult = { code: number | null; stdout: string; stderr: string };
 export function runCli(
   args: string[],
   env: Record<string, string>,
-  o: { input?: string; cwd?: string; timeoutMs?: number } = {},
+  o: { input?: string; cwd?: string; timeoutMs?: number; /** stdout so far, at each chunk (to act while it runs) */ onStdout?: (stdout: string) => void } = {},
 ): Promise<CliResult> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [PADDOCK_BIN, ...args], {
@@ -26,7 +26,10 @@ export function runCli(
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      o.onStdout?.(stdout);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
