@@ -133,6 +133,9 @@ describe('workspaces outlive their worker', () => {
     }
     const growthMb = (peak - idle) / 1048576;
     console.log(`worker RSS: idle ${(idle / 1048576).toFixed(1)} MB, peak ${(peak / 1048576).toFixed(1)} MB, growth ${growthMb.toFixed(1)} MB for ${sizeMb} MB up and down`);
-    assert.ok(growthMb < 16, `the worker's RSS grew ${growthMb.toFixed(1)} MB while streaming ${sizeMb} MB`);
+    // Streamed means bounded by buffers, not by the file: a few MB of stream buffers plus what V8's
+    // young generation holds between collections (up to 3 × 16 MB semi-spaces; seen 0.6–21 MB here).
+    // Buffering the file would add its whole size (200 MB).
+    assert.ok(growthMb < 48, `the worker's RSS grew ${growthMb.toFixed(1)} MB while streaming ${sizeMb} MB`);
   });
 });
