@@ -1,10 +1,14 @@
 // Docker for tests: an engine that answers (started when none does), and labels that let the
 // teardown remove everything a test created, even after a failure.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { ensureDockerEngine } from './docker-engine.mjs';
 
 export const TEST_LABEL = 'paddock.test';
+const execFileAsync = promisify(execFile);
 
 export async function ensureDocker(): Promise<Docker> {
   await ensureDockerEngine();
@@ -53,5 +57,19 @@ export async function removeLabeled(
         .catch(() => {}),
     ),
   );
+  // A workspace volume sits on an ext4 image attached to a loop device (the worker's workspace-disk.ts):
+  // a worker that kept the workspace (graceful stop) or died leaves both, which removing the volume
+  // does not release. Same path rule as the worker's removeWorkspaceDisk (testing cannot import it).
+  for (const v of volumes ?? []) {
+    const image = v.Labels?.['paddock.workspace-disk'];
+    if (!image || !/\/workspaces\/sbx_[0-9a-f]+\.img$/.test(image)) continue;
+    const attached = await execFileAsync('losetup', ['--associated', image]).catch(() => ({ stdout: '' }));
+    for (const line of attached.stdout.split('\n')) {
+      const device = line.split(':')[0]?.trim();
+      if (device && /^\/dev\/loop\d+$/.test(device)) await execFileAsync('losetup', ['--detach', device]).catch(() => {});
+    }
+    await rm(image, { force: true }).catch(() => {});
+    await rm(`${image}.json`, { force: true }).catch(() => {});
+  }
   return { containers: containers.length, networks: networks.length, volumes: volumes?.length ?? 0 };
 }
