@@ -212,6 +212,44 @@ describe('a thread on a repository at a given commit', () => {
   });
 });
 
+describe("a thread's diffs across turns (kept when the workspace did not move, recomputed when it did)", () => {
+  test('base and since_turn diffs after an editing turn, a turn that changes nothing, and another edit', async () => {
+    const ws = await newWorkspace(c, 'repo-turns');
+    const threadId = await threadOn(ws.owner, { url: `${git.url}/repo.git`, ref: firstCommit, credential: 'e2e' });
+    const diffOf = async (since?: string) => {
+      const res = await fetch(`${c.apiUrl}/v1/threads/${threadId}/diff${since ? `?since_turn=${since}` : ''}`, {
+        headers: { authorization: `Bearer ${ws.owner}` },
+      });
+      assert.equal(res.status, 200);
+      return { text: await res.text(), atTurn: res.headers.get('x-paddock-diff-at-turn') };
+    };
+    const t1 = await turn(ws.owner, threadId, [{ cmd: "sed -i 's/one/ONE/' a.txt" }]);
+    assert.equal(t1.end.type, 'turn.completed', JSON.stringify(t1.end));
+    const afterFirst = await diffOf();
+    assert.match(afterFirst.text, /^\+ONE$/m);
+
+    const t2 = await turn(ws.owner, threadId, [{ cmd: 'cat a.txt' }, { cmd: 'true' }]);
+    assert.equal(t2.end.type, 'turn.completed', JSON.stringify(t2.end));
+    assert.ok(t2.end.type === 'turn.completed');
+    assert.deepEqual(t2.end.changes, { files: [], count: 0 });
+    const base2 = await diffOf();
+    assert.equal(base2.text, afterFirst.text, 'nothing moved: the base diff is the same');
+    assert.equal(base2.atTurn, t2.turnId, 'and it is current as of the second turn');
+    assert.equal((await diffOf(t2.turnId)).text, '', 'the second turn changed nothing');
+    assert.equal((await diffOf(t1.turnId)).text, afterFirst.text, 'since the first turn: its edit');
+
+    const t3 = await turn(ws.owner, threadId, [{ cmd: 'printf "kept, then edited\\n" > keep.txt' }]);
+    assert.equal(t3.end.type, 'turn.completed', JSON.stringify(t3.end));
+    const base3 = (await diffOf()).text;
+    assert.match(base3, /^\+ONE$/m);
+    assert.match(base3, /^\+kept, then edited$/m);
+    const since2 = (await diffOf(t2.turnId)).text;
+    assert.match(since2, /^diff --git a\/keep.txt b\/keep.txt/m);
+    assert.doesNotMatch(since2, /a\.txt/, 'since the second turn: only the third turn\'s edit');
+    assert.equal((await diffOf(t1.turnId)).text, base3, 'the first turn started at the base');
+  });
+});
+
 describe('a checkout that cannot succeed ends the turn naming the repository and the reason', () => {
   test('an unknown ref, a host off the list and an unknown credential', async () => {
     const ws = await newWorkspace(c, 'repo-fail');

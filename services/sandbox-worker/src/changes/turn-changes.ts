@@ -2,6 +2,8 @@
 // item after each action that changed files, and at the end the turn's changed files (for
 // turn.completed and the usage record) and the thread's diffs stored in Redis (capped), so
 // GET /v1/threads/{id}/diff answers without the worker. A workspace without git is not tracked.
+// Each step is one exec in the sandbox (start, after each action, end): a bash+git spawn costs
+// milliseconds, and a stored diff whose two trees have not moved is kept, not recomputed.
 import { type FilesChanged, keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { ItemEvents } from '../turn/item-events.ts';
@@ -14,7 +16,8 @@ const SUMMARY_MAX_FILES = 200;
 /** How long a thread's stored diffs outlive their last write. */
 const DIFFS_TTL_S = 30 * 86_400;
 
-export type StoredDiff = { diff: string; truncated: boolean; from: string; at_turn: string };
+/** `to`: the tree the diff was taken at (a later turn that ends on the same tree keeps the diff). */
+export type StoredDiff = { diff: string; truncated: boolean; from: string; to?: string; at_turn: string };
 
 export class TurnChanges {
   private readonly git: WorkspaceGit;
@@ -39,8 +42,7 @@ export class TurnChanges {
       // Recorded by the worker (the checkout's commit, or the first snapshot): the sandbox may move
       // refs/paddock/base, but not what the diff is taken against.
       const known = (await this.o.redis.hget(key, 'base_commit')) ?? undefined;
-      this.base = await this.git.ensureBase(known);
-      this.startTree = await this.git.markTurnStart(this.o.turnId, this.base);
+      ({ base: this.base, startTree: this.startTree } = await this.git.beginTurn(this.o.turnId, known));
       this.lastTree = this.startTree;
       this.enabled = true;
       await this.o.redis.hset(key, 'base_commit', this.base, `start:${this.o.turnId}`, this.startTree);
@@ -55,8 +57,7 @@ export class TurnChanges {
   /** After an action: what it changed, as one `file_change` item (none when nothing changed). */
   async afterAction(status: 'completed' | 'failed' = 'completed'): Promise<FileChange[]> {
     if (!this.enabled) return [];
-    const tree = await this.git.snapshot();
-    const changes = await this.git.changesBetween(this.lastTree, tree);
+    const { tree, changes } = await this.git.snapshotSince(this.lastTree);
     this.lastTree = tree;
     if (changes.length > 0)
       await this.o.events.completed({ id: this.o.events.newItemId(), type: 'file_change', changes, status });
@@ -72,32 +73,63 @@ export class TurnChanges {
   /** The turn's end: its changed files, and the thread's diffs stored for the diff route. */
   async finish(): Promise<FilesChanged | undefined> {
     if (!this.enabled) return undefined;
-    await this.afterAction();
     const key = keys.threadDiffs(this.o.threadId);
-    const changed = await this.git.changesBetween(this.startTree, this.lastTree);
     const stored = await this.o.redis.hgetall(key);
     const previous = (JSON.parse(stored['turns'] ?? '[]') as string[]).filter((t) => t !== this.o.turnId);
     const turns = [...previous, this.o.turnId].slice(-DIFF_TURNS_KEPT);
     const dropped = previous.filter((t) => !turns.includes(t));
-    const m = this.o.redis.multi();
-    const put = async (field: string, from: string) => {
-      const d = await this.git.diff(from, this.lastTree, this.o.diffMaxBytes);
-      const value: StoredDiff = { ...d, from, at_turn: this.o.turnId };
-      m.hset(key, field, JSON.stringify(value));
-    };
-    await put('base', this.base);
+    // Each stored diff runs from its tree-ish to the tree at the end: a stored one taken between the
+    // same two trees (whole, within today's cap) is kept rather than recomputed.
+    const wanted: { field: string; from: string; kept?: StoredDiff }[] = [{ field: 'base', from: this.base }];
     for (const t of turns) {
       const from = t === this.o.turnId ? this.startTree : stored[`start:${t}`];
-      if (from) await put(`turn:${t}`, from);
+      if (from) wanted.push({ field: `turn:${t}`, from });
     }
+    for (const w of wanted) {
+      const before = storedDiff(stored[w.field]);
+      if (before && before.from === w.from && !before.truncated && Buffer.byteLength(before.diff) <= this.o.diffMaxBytes)
+        w.kept = before;
+    }
+    const end = await this.git.endTurn({
+      last: this.lastTree,
+      start: this.startTree,
+      diffs: wanted.map((w) => ({ from: w.from, ...(w.kept?.to ? { keptTo: w.kept.to } : {}) })),
+      maxBytes: this.o.diffMaxBytes,
+    });
+    this.lastTree = end.tree;
+    // What changed after the last action (a files upload during the turn, say): one item, as after an action.
+    if (end.sinceLast.length > 0)
+      await this.o.events.completed({ id: this.o.events.newItemId(), type: 'file_change', changes: end.sinceLast, status: 'completed' });
+    const m = this.o.redis.multi();
+    wanted.forEach((w, i) => {
+      const d = end.diffs[i]!;
+      const body =
+        d.kind === 'same' ? { diff: '', truncated: false } : d.kind === 'kept' && w.kept ? w.kept : d.kind === 'diff' ? d : undefined;
+      if (!body) return; // 'kept' without a stored diff cannot be answered by a sandbox we asked nothing of
+      const value: StoredDiff = { diff: body.diff, truncated: body.truncated, from: w.from, to: end.tree, at_turn: this.o.turnId };
+      m.hset(key, w.field, JSON.stringify(value));
+    });
     for (const t of dropped) m.hdel(key, `turn:${t}`, `start:${t}`);
     m.hset(key, 'turns', JSON.stringify(turns)).expire(key, DIFFS_TTL_S);
     await m.exec();
-    const files = changed.map((c) => c.path);
+    const files = end.sinceStart.map((c) => c.path);
     return {
       files: files.slice(0, SUMMARY_MAX_FILES),
       count: files.length,
       ...(files.length > SUMMARY_MAX_FILES ? { truncated: true } : {}),
     };
+  }
+}
+
+/** A stored diff as this worker wrote it, or undefined (absent, or not one of ours). */
+function storedDiff(raw: string | undefined): StoredDiff | undefined {
+  if (!raw) return undefined;
+  try {
+    const v = JSON.parse(raw) as Partial<StoredDiff>;
+    return typeof v.diff === 'string' && typeof v.from === 'string' && typeof v.to === 'string' && typeof v.truncated === 'boolean'
+      ? (v as StoredDiff)
+      : undefined;
+  } catch {
+    return undefined;
   }
 }

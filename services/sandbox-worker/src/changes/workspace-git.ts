@@ -67,28 +67,40 @@ export class WorkspaceGit {
   }
 
   /**
-   * The base commit: the checkout's (refs/paddock/base), else HEAD of a repository the setup made,
-   * else a first commit of what the workspace holds now (`git init` when there is no repository).
+   * The turn's start, in one exec: the base commit (the checkout's refs/paddock/base, else HEAD of
+   * a repository the setup made, else a first commit of what the workspace holds now, `git init`
+   * when there is no repository), then the turn's start recorded as a commit on a hidden ref.
+   * Answers the base and the start tree.
    */
-  async ensureBase(known?: string): Promise<string> {
+  async beginTurn(turnId: string, known?: string): Promise<{ base: string; startTree: string }> {
     const out = await this.script(
       [
         'cd /workspace',
         'if [ ! -d .git ]; then g init -q . >/dev/null; fi',
+        'base() {',
         // The base the worker recorded wins over whatever the sandbox left on the ref since.
-        'if [ -n "$1" ] && g cat-file -e "$1^{commit}" 2>/dev/null; then g update-ref refs/paddock/base "$1"; echo "$1"; exit 0; fi',
-        'if b=$(g rev-parse --verify --quiet refs/paddock/base^{commit}); then echo "$b"; exit 0; fi',
-        'if h=$(g rev-parse --verify --quiet HEAD^{commit}); then g update-ref refs/paddock/base "$h"; echo "$h"; exit 0; fi',
-        't=$(snap)',
-        'c=$(g commit-tree "$t" -m "the workspace before the first turn")',
-        'g update-ref refs/paddock/base "$c"',
+        '  if [ -n "$1" ] && g cat-file -e "$1^{commit}" 2>/dev/null; then g update-ref refs/paddock/base "$1"; echo "$1"; return; fi',
+        '  if b=$(g rev-parse --verify --quiet refs/paddock/base^{commit}); then echo "$b"; return; fi',
+        '  if h=$(g rev-parse --verify --quiet HEAD^{commit}); then g update-ref refs/paddock/base "$h"; echo "$h"; return; fi',
+        '  local t c; t=$(snap)',
+        '  c=$(g commit-tree "$t" -m "the workspace before the first turn")',
+        '  g update-ref refs/paddock/base "$c"',
         // A fresh repository gets the commit on its branch, so `git log` shows where it started.
-        'g update-ref HEAD "$c" 2>/dev/null || true',
-        'echo "$c"',
+        '  g update-ref HEAD "$c" 2>/dev/null || true',
+        '  echo "$c"',
+        '}',
+        'b=$(base "$1")',
+        't=$(snap)',
+        'c=$(g commit-tree "$t" -p "$b" -m "start of turn $2")',
+        `g update-ref "${TURN_REF_PREFIX}$2" "$c"`,
+        'echo "$b"',
+        'echo "$t"',
       ].join('\n'),
-      [known && /^[0-9a-f]{40}$/.test(known) ? known : ''],
+      [known && /^[0-9a-f]{40}$/.test(known) ? known : '', turnId],
     );
-    return out.trim();
+    const [base, startTree] = out.trim().split('\n');
+    if (!base || !startTree) throw new WorkspaceGitError('the turn start was not recorded');
+    return { base, startTree };
   }
 
   /** The tree of the workspace now (as `git add -A` sees it: .gitignore'd files are not tracked). */
@@ -96,47 +108,73 @@ export class WorkspaceGit {
     return (await this.script('cd /workspace\nsnap')).trim();
   }
 
-  /** Records the turn's start as a commit on a hidden ref; answers its tree. */
-  async markTurnStart(turnId: string, base: string): Promise<string> {
+  /** The workspace's tree now and, in the same exec, what changed since tree-ish `since`. */
+  async snapshotSince(since: string): Promise<{ tree: string; changes: FileChange[] }> {
     const out = await this.script(
-      ['cd /workspace', 't=$(snap)', 'c=$(g commit-tree "$t" -p "$2" -m "start of turn $1")', 'g update-ref "refs/paddock/turns/$1" "$c"', 'echo "$t"'].join('\n'),
-      [turnId, base],
+      ['cd /workspace', 't=$(snap)', 'echo "$t"', 'if [ "$t" != "$1" ]; then g diff-tree -r -z --no-renames --name-status "$1" "$t"; fi'].join('\n'),
+      [since],
     );
-    return out.trim();
-  }
-
-  /** What changed from tree-ish `from` to tree-ish `to`. */
-  async changesBetween(from: string, to: string): Promise<FileChange[]> {
-    if (from === to) return [];
-    const out = await this.script('cd /workspace\ng diff-tree -r -z --no-renames --name-status "$1" "$2"', [from, to]);
-    return parseNameStatus(out);
+    const nl = out.indexOf('\n');
+    const tree = (nl < 0 ? out : out.slice(0, nl)).trim();
+    if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new WorkspaceGitError('no snapshot of the workspace');
+    return { tree, changes: tree === since ? [] : parseNameStatus(out.slice(nl + 1)) };
   }
 
   /**
-   * The unified diff from tree-ish `from` to tree-ish `to`, at most `maxBytes` (cut at a line, and
-   * said so). Binary files and files over the big-file size are named (`Binary files … differ`).
+   * The turn's end in one exec: a snapshot of the workspace (`tree`), what changed since tree-ish
+   * `last` (the last action's snapshot) and since `start` (the turn's start), and for each asked
+   * diff the unified diff from its `from` to the new tree, at most `maxBytes` (cut at a line, and
+   * said so; binary files and files over the big-file size are named): `same` when `from` is the
+   * new tree, `kept` when the new tree is the `keptTo` a stored diff was taken at (not recomputed).
+   * Each section comes back as one base64 line, so nothing a file holds reads as a boundary.
    */
-  async diff(from: string, to: string, maxBytes: number): Promise<{ diff: string; truncated: boolean }> {
+  async endTurn(o: {
+    last: string;
+    start: string;
+    diffs: { from: string; keptTo?: string }[];
+    maxBytes: number;
+  }): Promise<{ tree: string; sinceLast: FileChange[]; sinceStart: FileChange[]; diffs: EndDiff[] }> {
     const out = await this.script(
       [
         'cd /workspace',
-        'set +o pipefail', // head cutting the diff short is not a failure
-        `g -c core.bigFileThreshold=${this.bigFileBytes} diff --no-color --no-ext-diff --no-textconv --no-renames "$1" "$2" -- | head -c ${maxBytes + 1}`,
+        'set +o pipefail', // head cutting a diff short is not a failure
+        't=$(snap); echo "$t"',
+        'changes() { if [ "$1" != "$t" ]; then g diff-tree -r -z --no-renames --name-status "$1" "$t" | base64 -w0; fi; echo; }',
+        'changes "$1"; changes "$2"; shift 2',
+        'while [ $# -ge 2 ]; do',
+        '  if [ "$1" = "$t" ]; then echo -',
+        '  elif [ "$2" = "$t" ]; then echo =',
+        `  else g -c core.bigFileThreshold=${this.bigFileBytes} diff --no-color --no-ext-diff --no-textconv --no-renames "$1" "$t" -- | head -c ${o.maxBytes + 1} | base64 -w0; echo; fi`,
+        '  shift 2',
+        'done',
       ].join('\n'),
-      [from, to],
-      maxBytes + 1024,
+      [o.last, o.start, ...o.diffs.flatMap((d) => [d.from, d.keptTo ?? '-'])],
+      Math.ceil(((o.maxBytes + 1) * o.diffs.length * 4) / 3) + 256 * 1024,
     );
-    if (Buffer.byteLength(out) <= maxBytes) return { diff: out, truncated: false };
-    const cut = Buffer.from(out).subarray(0, maxBytes).toString('utf8');
-    return { diff: cut.slice(0, cut.lastIndexOf('\n') + 1), truncated: true };
-  }
-
-  /** The turn start trees recorded on hidden refs, by turn id. */
-  async turnStart(turnId: string): Promise<string | undefined> {
-    const out = await this.script(`cd /workspace\ng rev-parse --verify --quiet "${TURN_REF_PREFIX}$1^{tree}" || true`, [turnId]);
-    return out.trim() || undefined;
+    const lines = out.split('\n');
+    const tree = lines[0]?.trim() ?? '';
+    if (!/^[0-9a-f]{40,64}$/.test(tree) || lines.length < o.diffs.length + 3)
+      throw new WorkspaceGitError('the turn\'s end was not recorded whole');
+    const decoded = (i: number) => Buffer.from(lines[i] ?? '', 'base64');
+    const diffs = o.diffs.map((_, i): EndDiff => {
+      const line = lines[i + 3] ?? '';
+      if (line === '-') return { kind: 'same' };
+      if (line === '=') return { kind: 'kept' };
+      const bytes = decoded(i + 3);
+      if (bytes.length <= o.maxBytes) return { kind: 'diff', diff: bytes.toString('utf8'), truncated: false };
+      const cut = bytes.subarray(0, o.maxBytes).toString('utf8');
+      return { kind: 'diff', diff: cut.slice(0, cut.lastIndexOf('\n') + 1), truncated: true };
+    });
+    return {
+      tree,
+      sinceLast: parseNameStatus(decoded(1).toString('utf8')),
+      sinceStart: parseNameStatus(decoded(2).toString('utf8')),
+      diffs,
+    };
   }
 }
+
+export type EndDiff = { kind: 'same' } | { kind: 'kept' } | { kind: 'diff'; diff: string; truncated: boolean };
 
 /** `git diff-tree -z --name-status` → changes (A add, D delete, anything else update). */
 export function parseNameStatus(out: string): FileChange[] {
