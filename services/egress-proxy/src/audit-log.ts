@@ -1,5 +1,5 @@
 // The decision stream writer: every decision is buffered and appended to the Redis stream in
-// batches (one pipeline per flush), with per-sandbox byte counters. When records cannot be
+// batches (one script call per up to 500 records), with per-sandbox byte counters. When records cannot be
 // written and the backlog passes its cap, the proxy refuses new requests (fail closed).
 import { type DecisionRecord, decisionToFields, egressKeys } from '@paddock/contracts';
 import type { Logger } from '@paddock/platform';
@@ -12,6 +12,29 @@ export type AuditLog = {
   flush(): Promise<void>;
   close(): Promise<void>;
 };
+
+/**
+ * One script call per batch instead of an XADD (and its reply, its promise) per record: the records
+ * are appended in order, then each sandbox's byte totals added. KEYS: the stream, then one
+ * `egress:bytes:<sandbox>` per sandbox; ARGV: MAXLEN, the record count, each record's `d` value,
+ * then bytes in, bytes out and requests per sandbox key.
+ */
+const WRITE_BATCH = `
+local n = tonumber(ARGV[2])
+for i = 1, n do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[2 + i])
+end
+local j = 3 + n
+for k = 2, #KEYS do
+  redis.call('HINCRBY', KEYS[k], 'bytes_in', ARGV[j])
+  redis.call('HINCRBY', KEYS[k], 'bytes_out', ARGV[j + 1])
+  redis.call('HINCRBY', KEYS[k], 'requests', ARGV[j + 2])
+  j = j + 3
+end
+return n
+`;
+/** Records per script call: bounds how long one call holds Redis. */
+const SCRIPT_BATCH = 500;
 
 export function createAuditLog(opts: {
   redis: Redis;
@@ -29,19 +52,28 @@ export function createAuditLog(opts: {
 
   async function writeBatch(batch: DecisionRecord[]): Promise<void> {
     const pipeline = opts.redis.pipeline();
-    const bytes = new Map<string, { in: number; out: number; n: number }>();
-    for (const r of batch) {
-      pipeline.xadd(egressKeys.decisions, 'MAXLEN', '~', maxStreamLength, '*', ...decisionToFields(r));
-      if (!r.sandbox_id) continue;
-      const b = bytes.get(r.sandbox_id) ?? { in: 0, out: 0, n: 0 };
-      b.in += r.bytes_in;
-      b.out += r.bytes_out;
-      b.n += 1;
-      bytes.set(r.sandbox_id, b);
-    }
-    for (const [sandboxId, b] of bytes) {
-      const key = egressKeys.sandboxBytes(sandboxId);
-      pipeline.hincrby(key, 'bytes_in', b.in).hincrby(key, 'bytes_out', b.out).hincrby(key, 'requests', b.n);
+    for (let i = 0; i < batch.length; i += SCRIPT_BATCH) {
+      const part = batch.slice(i, i + SCRIPT_BATCH);
+      const bytes = new Map<string, { in: number; out: number; n: number }>();
+      for (const r of part) {
+        if (!r.sandbox_id) continue;
+        const b = bytes.get(r.sandbox_id) ?? { in: 0, out: 0, n: 0 };
+        b.in += r.bytes_in;
+        b.out += r.bytes_out;
+        b.n += 1;
+        bytes.set(r.sandbox_id, b);
+      }
+      const totals = [...bytes];
+      pipeline.eval(
+        WRITE_BATCH,
+        1 + totals.length,
+        egressKeys.decisions,
+        ...totals.map(([sandboxId]) => egressKeys.sandboxBytes(sandboxId)),
+        maxStreamLength,
+        part.length,
+        ...part.map((r) => decisionToFields(r)[1] as string),
+        ...totals.flatMap(([, b]) => [b.in, b.out, b.n]),
+      );
     }
     const results = await pipeline.exec();
     const failed = results?.find(([err]) => err);

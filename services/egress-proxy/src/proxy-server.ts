@@ -80,17 +80,35 @@ type SocketInfo = {
   overLimit: boolean;
   /** Requests parsed on this connection whose response has not finished. */
   inFlight: number;
-  /** Armed while the connection owes a request head (request_header_timeout_ms). */
+  /** The connection's request-head budget (request_header_timeout_ms): restarted when it owes a head. */
   headerTimer: NodeJS.Timeout | undefined;
   /** Responses finished on this connection (a keep-alive one waiting for its next request). */
   served: number;
 };
 
+// Decisions are tallied in a plain map and read by the metric reader when it collects: a counter's
+// add() per request hashed its attributes on the hot path.
+const decisionTally = new Map<string, { n: number; attributes: { decision: string; reason: string; kind: string } }>();
 const decisions = onFirstUse(() =>
-  metrics.getMeter('paddock.egress-proxy').createCounter('egress.decisions', {
-    description: 'Proxied requests and tunnels by decision (allow, deny), reason and kind (http, connect)',
-  }),
+  metrics
+    .getMeter('paddock.egress-proxy')
+    .createObservableCounter('egress.decisions', {
+      description: 'Proxied requests and tunnels by decision (allow, deny), reason and kind (http, connect)',
+    })
+    .addCallback((result) => {
+      for (const { n, attributes } of decisionTally.values()) result.observe(n, attributes);
+    }),
 );
+
+function countDecision(decision: string, reason: string, kind: string): void {
+  const key = `${decision}|${reason}|${kind}`;
+  const entry = decisionTally.get(key);
+  if (entry) entry.n++;
+  else {
+    decisions();
+    decisionTally.set(key, { n: 1, attributes: { decision, reason, kind } });
+  }
+}
 
 export function createEgressProxy(deps: {
   redis: Redis;
@@ -120,8 +138,10 @@ export function createEgressProxy(deps: {
   });
   const tlsPorts = new Set(options.tlsPorts);
   // Upstream keep-alive pool, keyed by the checked address (never by name).
-  const agent = new Agent({ keepAlive: true, maxFreeSockets: 1024, scheduling: 'lifo' });
+  const agent = new Agent({ keepAlive: true, maxFreeSockets: 1024, scheduling: 'lifo', timeout: options.idleTimeoutMs });
   const socketInfo = new WeakMap<Socket, SocketInfo>();
+  /** Upstream sockets (pooled, reused across requests) whose idle timeout is set: once per socket. */
+  const upstreamTimed = new WeakSet<Socket>();
   const openBySource = new Map<string, number>();
   const openSockets = new Set<Socket>();
   const listeners: { network: string; server: NetServer }[] = [];
@@ -153,11 +173,17 @@ export function createEgressProxy(deps: {
       served: 0,
     };
 
-  /** The connection owes a request head: it gets request_header_timeout_ms, then 408 and close. */
+  /**
+   * The connection owes a request head: it gets request_header_timeout_ms, then 408 and close. One
+   * timer per connection, restarted after each response (`refresh`, no new timer per request); it
+   * does nothing when it fires while a request is being served.
+   */
   function armHeaderTimer(socket: Socket, info: SocketInfo): void {
-    clearTimeout(info.headerTimer);
+    if (info.headerTimer) {
+      info.headerTimer.refresh();
+      return;
+    }
     info.headerTimer = setTimeout(() => {
-      info.headerTimer = undefined;
       if (info.inFlight > 0 || socket.destroyed) return;
       // An idle keep-alive connection is closed quietly, as an HTTP server does: a 408 there could
       // be read as the answer to a request the client is sending at that moment.
@@ -178,10 +204,8 @@ export function createEgressProxy(deps: {
   }
 
   /** A request head arrived on the connection: its budget stops until the response is done. */
-  function requestStarted(socket: Socket, info: SocketInfo): void {
+  function requestStarted(_socket: Socket, info: SocketInfo): void {
     info.inFlight++;
-    clearTimeout(info.headerTimer);
-    info.headerTimer = undefined;
   }
 
   function requestDone(socket: Socket, info: SocketInfo): void {
@@ -201,7 +225,7 @@ export function createEgressProxy(deps: {
     const who = admission?.ok ? admission.identity.record : admission?.record;
     const reason = fields.refusal ?? admission?.reason ?? 'bad-request';
     const decision = admission?.ok && !fields.refusal ? 'allow' : 'deny';
-    decisions().add(1, { decision, reason, kind });
+    countDecision(decision, reason, kind);
     audit.record({
       at_ms: Date.now(),
       sandbox_id: who?.sandbox_id ?? '',
@@ -308,6 +332,12 @@ export function createEgressProxy(deps: {
       setHost: false,
     });
     upstream.on('socket', (s: Socket) => {
+      if (!upstreamTimed.has(s)) {
+        upstreamTimed.add(s);
+        // No byte either way for idle_timeout_ms (the agent's `timeout`, kept on every socket it
+        // pools): the socket goes, and a request on it fails as 504.
+        s.on('timeout', () => s.destroy(new Error('upstream idle timeout')));
+      }
       if (!s.connecting) return;
       const timer = setTimeout(
         () => upstream.destroy(new Error(`connect timeout after ${options.connectTimeoutMs} ms`)),
@@ -316,7 +346,6 @@ export function createEgressProxy(deps: {
       s.once('connect', () => clearTimeout(timer));
       s.once('close', () => clearTimeout(timer));
     });
-    upstream.setTimeout(options.idleTimeoutMs, () => upstream.destroy(new Error('upstream idle timeout')));
     const responseTimer = setTimeout(
       () =>
         upstream.destroy(
@@ -349,10 +378,16 @@ export function createEgressProxy(deps: {
         res.destroy();
       }
     });
-    req.on('data', (chunk: Buffer) => {
-      bytesOut += chunk.length;
-    });
-    req.pipe(upstream);
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+      // No body (RFC 9112 §6.3: neither header): nothing to count or stream.
+      req.resume();
+      upstream.end();
+    } else {
+      req.on('data', (chunk: Buffer) => {
+        bytesOut += chunk.length;
+      });
+      req.pipe(upstream);
+    }
     res.once('close', () => {
       if (!res.writableFinished) upstream.destroy();
       record(info, target, method, 'http', admission, { status, bytesOut, bytesIn, startedAt });

@@ -42,6 +42,9 @@ export function runTunnel(opts: {
   const finish = () => {
     if (finished) return;
     finished = true;
+    // What the upstream socket moved is the tunnel's traffic: counted by the socket, not per chunk.
+    end.bytesOut = upstream.bytesWritten;
+    end.bytesIn = upstream.bytesRead;
     clearTimeout(connectTimer);
     clearTimeout(helloTimer);
     upstream.destroy();
@@ -84,22 +87,13 @@ export function runTunnel(opts: {
     client.setTimeout(opts.idleTimeoutMs, finish);
     upstream.setTimeout(opts.idleTimeoutMs, finish);
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    upstream.on('data', (chunk: Buffer) => {
-      end.bytesIn += chunk.length;
-    });
     upstream.pipe(client);
 
     let pending: Buffer = Buffer.alloc(0);
     const open = () => {
       clearTimeout(helloTimer);
       client.off('data', gate);
-      if (pending.length > 0) {
-        end.bytesOut += pending.length;
-        upstream.write(pending);
-      }
-      client.on('data', (chunk: Buffer) => {
-        end.bytesOut += chunk.length;
-      });
+      if (pending.length > 0) upstream.write(pending);
       client.pipe(upstream);
     };
     const gate = (chunk: Buffer) => {
