@@ -108,6 +108,24 @@ function owner(p: Proc, table: Map<number, Proc>, target: Running): 'target' | '
   return p.startTicks >= target.sinceTicks ? 'target' : 'none';
 }
 
+/** The last PID the kernel handed out in this sandbox's PID namespace (the last field of /proc/loadavg). */
+function lastPid(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'latin1').trim().split(' ').pop());
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * True when the command's own process was the last one created in this PID namespace and it has
+ * exited: nothing it could have started is alive, so the /proc sweep has nothing to find. Only for
+ * short execs: a PID counter that wrapped all the way round (millions of forks) takes far longer.
+ */
+function leftNothing(run: Running, durationMs: number): boolean {
+  return durationMs < 1000 && lastPid() === run.pgid;
+}
+
 /** SIGKILLs every process of the exec until none is left (a fork bomb keeps forking): bounded passes. */
 async function killTree(run: Running): Promise<number> {
   let killed = 0;
@@ -220,7 +238,8 @@ function exec(req: Request) {
       cwd: req.cwd ?? WORKSPACE,
       env: { ...req.env, PADDOCK_EXEC_ID: execId },
       detached: true, // setsid: the command and its children form one process group
-      stdio: ['pipe', 'pipe', 'pipe'],
+      // No stdin: /dev/null (the same end-of-file at once, one pipe and stream fewer).
+      stdio: [req.stdinB64 ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
   } catch (err) {
     return fail(req.id, 'spawn_failed', (err as Error).message);
@@ -235,7 +254,7 @@ function exec(req: Request) {
     return;
   }
   active.set(req.id, run);
-  send({ id: req.id, ev: 'started', pid: child.pid });
+  // No 'started' line: the worker learns nothing from it, and each line is a write and a stream frame.
 
   const out = new Capture(req.id, 'o', maxOutputBytes);
   const err = new Capture(req.id, 'e', maxOutputBytes);
@@ -249,9 +268,10 @@ function exec(req: Request) {
   };
   child.stdout!.on('data', onData(out));
   child.stderr!.on('data', onData(err));
-  child.stdin!.on('error', () => {}); // the command may exit without reading its stdin
-  if (req.stdinB64) child.stdin!.end(Buffer.from(req.stdinB64, 'base64'));
-  else child.stdin!.end();
+  if (req.stdinB64) {
+    child.stdin!.on('error', () => {}); // the command may exit without reading its stdin
+    child.stdin!.end(Buffer.from(req.stdinB64, 'base64'));
+  }
 
   let timedOut = false;
   const timer = setTimeout(
@@ -268,7 +288,7 @@ function exec(req: Request) {
   child.once('exit', async (code, signal) => {
     clearTimeout(timer);
     // What the command left running (a daemonised child) dies with it; an exec owns its tree.
-    await killTree(run);
+    if (!leftNothing(run, performance.now() - startedAt)) await killTree(run);
     // A survivor we could not see may hold the pipes: do not wait on it forever.
     const grace = setTimeout(() => {
       child.stdout!.destroy();
