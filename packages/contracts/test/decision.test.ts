@@ -16,7 +16,7 @@ const record: DecisionRecord = {
   method: 'CONNECT',
   kind: 'connect',
   decision: 'allow',
-  reason: 'allowlist',
+  reason: 'allowed-by-policy',
   address: '10.0.0.9',
   bytes_out: 517,
   bytes_in: 4096,
