@@ -27,6 +27,7 @@ const BENCHES: Bench[] = [
       ['plain HTTP req/s (vs Squid)', n(r['paddock_http_rps']), n(r['squid_http_rps'])],
       ['plain HTTP p99 ms (vs Squid)', n(r['paddock_http_p99_ms']), n(r['squid_http_p99_ms'])],
       ['CONNECT set-ups/s (vs Squid)', n(r['paddock_connect_per_s']), n(r['squid_connect_per_s'])],
+      ['bare Node proxy: req/s, p99 ms, CONNECT/s', '', `${n(r['bare_node_http_rps'])}, ${n(r['bare_node_http_p99_ms'])}, ${n(r['bare_node_connect_per_s'])}`],
     ],
   },
   {

@@ -1,7 +1,9 @@
 // `npm run bench:proxy`: the Paddock egress proxy (its real entry point, with the same allowlist
 // as Squid: one name, one port) against Debian's Squid, both on loopback in front of one upstream.
 // Measures keep-alive plain HTTP (requests/s, p50/p99 at fixed concurrency) and CONNECT set-up
-// (new connection + CONNECT + one GET). Last stdout line: one JSON object.
+// (new connection + CONNECT + one GET). A second baseline, a bare Node proxy (bare-node-proxy.ts:
+// node:http and socket pipes, no checks), shows what Node's own HTTP stack costs on this machine.
+// Last stdout line: one JSON object.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,6 +106,9 @@ async function main() {
   });
   const auth = `Basic ${Buffer.from(`bench-sandbox:${cred.token}`).toString('base64')}`;
 
+  const bare = await startChild([join(here, 'bare-node-proxy.ts')], {}, /READY (\d+)/);
+  const barePort = Number(bare.match?.[1]);
+
   const squidPort = await freePort();
   const squid = await startSquid({ port: squidPort, allowedHost: HOST, address: '127.0.0.1', upstreamPort });
   cleanups.push(() => squid.stop());
@@ -115,9 +120,17 @@ async function main() {
   log(`plain HTTP, ${concurrency} concurrent, ${seconds}s each`);
   const paddockHttp = await loadHttp({ proxyPort: paddockPort, url, headers, concurrency, ...timing });
   const squidHttp = await loadHttp({ proxyPort: squidPort, url, headers, concurrency, ...timing });
+  const bareHttp = await loadHttp({ proxyPort: barePort, url, headers, concurrency, ...timing });
   log(`CONNECT set-up, ${connectConcurrency} concurrent, ${seconds}s each`);
   const squidConnect = await loadConnect({
     proxyPort: squidPort,
+    target: `${HOST}:${upstreamPort}`,
+    headers: { 'proxy-authorization': auth },
+    concurrency: connectConcurrency,
+    ...timing,
+  });
+  const bareConnect = await loadConnect({
+    proxyPort: barePort,
     target: `${HOST}:${upstreamPort}`,
     headers: { 'proxy-authorization': auth },
     concurrency: connectConcurrency,
@@ -144,6 +157,9 @@ async function main() {
     squid_http_p99_ms: squidHttp.p99Ms,
     paddock_connect_per_s: paddockConnect.perSecond,
     squid_connect_per_s: squidConnect.perSecond,
+    bare_node_http_rps: bareHttp.rps,
+    bare_node_http_p99_ms: bareHttp.p99Ms,
+    bare_node_connect_per_s: bareConnect.perSecond,
     paddock_errors: paddockHttp.errors + paddockConnect.errors,
     squid_errors: squidHttp.errors + squidConnect.errors,
     paddock_decisions_recorded: recorded,
