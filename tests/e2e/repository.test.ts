@@ -247,6 +247,25 @@ describe("a thread's diffs across turns (kept when the workspace did not move, r
     assert.match(since2, /^diff --git a\/keep.txt b\/keep.txt/m);
     assert.doesNotMatch(since2, /a\.txt/, 'since the second turn: only the third turn\'s edit');
     assert.equal((await diffOf(t1.turnId)).text, base3, 'the first turn started at the base');
+
+    // An edit whose modification time is set back (no directory changes with it), then a new file
+    // dated 2001: the change check reads status-change times, which no process can set back, so
+    // each is seen after its own command. The sleep puts the previous turn's edits outside the
+    // check's one-second margin.
+    const t4 = await turn(ws.owner, threadId, [
+      { cmd: 'sleep 1.5' },
+      { cmd: "printf 'b2\\n' >> b.txt && touch -d '2001-01-01' b.txt" },
+      { cmd: "printf 'old\\n' > aged.txt && touch -d '2001-01-01' aged.txt" },
+    ]);
+    assert.equal(t4.end.type, 'turn.completed', JSON.stringify(t4.end));
+    assert.ok(t4.end.type === 'turn.completed');
+    assert.deepEqual([...(t4.end.changes?.files ?? [])].sort(), ['aged.txt', 'b.txt']);
+    const events = await jsonlEvents(c, ws.owner, threadId);
+    const items = events.flatMap((e) =>
+      e.type === 'item.completed' && e.turn_id === t4.turnId && e.item.type === 'file_change' ? [e.item.changes] : [],
+    );
+    assert.deepEqual(items, [[{ path: 'b.txt', kind: 'update' }], [{ path: 'aged.txt', kind: 'add' }]], 'one item after each');
+    assert.match((await diffOf(t4.turnId)).text, /^\+b2$/m);
   });
 });
 

@@ -21,7 +21,7 @@ const HELPER = process.env['PDK_HELPER'] ?? '/opt/paddock/agent/pdk-sandbox-exec
 
 type Request = {
   id: number;
-  op: 'exec' | 'cancel' | 'read' | 'write' | 'list' | 'delete' | 'ping';
+  op: 'exec' | 'cancel' | 'read' | 'write' | 'list' | 'delete' | 'ping' | 'changed';
   argv?: string[];
   helperArgs?: string[];
   cwd?: string;
@@ -36,6 +36,10 @@ type Request = {
   dataB64?: string;
   recursive?: boolean;
   maxBytes?: number;
+  /** changed: the instant (ms since the epoch) after which a status change counts. */
+  sinceMs?: number;
+  /** changed: entries looked at before answering "changed" without looking further. */
+  maxEntries?: number;
 };
 
 type Running = { id: number; execId: string; child: ChildProcess; pgid: number; sinceTicks: number };
@@ -314,6 +318,35 @@ function exec(req: Request) {
   });
 }
 
+// --- has the work tree changed? ----------------------------------------------------------------
+
+/**
+ * Whether any entry of the work tree (not .git) had its status changed after `sinceMs`: every write,
+ * create, delete, rename, chmod or `touch -d` sets the ctime of the entry or of its directory to now,
+ * and nothing in the sandbox can set a ctime back. Symlinks are not followed. Saying "changed" is
+ * always safe (the worker then takes a snapshot): over `maxEntries`, or on any error, it says so.
+ */
+function changedSince(sinceMs: number, maxEntries: number): boolean {
+  if (!Number.isFinite(sinceMs)) return true;
+  try {
+    if (lstatSync(WORKSPACE).ctimeMs > sinceMs) return true;
+    const dirs = [WORKSPACE];
+    let seen = 0;
+    while (dirs.length > 0) {
+      const dir = dirs.pop()!;
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        if (dir === WORKSPACE && entry.name === '.git') continue;
+        const path = `${dir}/${entry.name}`;
+        if (lstatSync(path).ctimeMs > sinceMs || ++seen > maxEntries) return true;
+        if (entry.isDirectory()) dirs.push(path);
+      }
+    }
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 // --- files: confined to the workspace, symlinks included ---------------------------------------
 
 function workspacePath(path: string | undefined): string {
@@ -398,6 +431,8 @@ lines.on('line', (line) => {
     }
     case 'ping':
       return send({ id: req.id, ev: 'pong' });
+    case 'changed':
+      return send({ id: req.id, ev: 'changed', changed: changedSince(Number(req.sinceMs), req.maxEntries ?? 100_000) });
     default:
       return files(req);
   }

@@ -177,6 +177,15 @@ export class Sandbox {
     return e['entries'] as { name: string; type: string; size: number; mtimeMs: number }[];
   }
 
+  /**
+   * Whether the work tree (not .git) may have changed after `sinceMs`: the agent compares status
+   * change times itself, no process spawned. True is always a safe answer.
+   */
+  async workTreeChangedSince(sinceMs: number): Promise<boolean> {
+    const e = await (await this.agent()).call({ op: 'changed', sinceMs });
+    return e['changed'] !== false;
+  }
+
   async deletePath(path: string, recursive = false): Promise<void> {
     await (await this.agent()).call({ op: 'delete', path, recursive });
   }

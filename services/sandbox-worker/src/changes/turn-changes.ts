@@ -7,12 +7,14 @@
 import { type FilesChanged, keys } from '@paddock/contracts';
 import type { Redis } from 'ioredis';
 import type { ItemEvents } from '../turn/item-events.ts';
-import type { FileChange, WorkspaceGit } from './workspace-git.ts';
+import type { EndDiff, FileChange, WorkspaceGit } from './workspace-git.ts';
 
 /** Turns whose `?since_turn=` diff is kept (the newest). */
 export const DIFF_TURNS_KEPT = 5;
 /** Paths named on turn.completed at most (the count is always exact). */
 const SUMMARY_MAX_FILES = 200;
+/** Files stamped up to this long before a snapshot began still count as changes after it (coarse clocks). */
+const CLOCK_MARGIN_MS = 1000;
 /** How long a thread's stored diffs outlive their last write. */
 const DIFFS_TTL_S = 30 * 86_400;
 
@@ -26,6 +28,10 @@ export class TurnChanges {
   private startTree = '';
   private lastTree = '';
   private enabled = false;
+  /** When the snapshot behind lastTree began (worker clock): the next check looks for changes after it. */
+  private snapshotAtMs = 0;
+  /** Whether startTree is on a ref (a turn's start commit), so a later turn may start from it unpruned. */
+  private startReferenced = false;
 
   constructor(
     git: WorkspaceGit,
@@ -41,8 +47,21 @@ export class TurnChanges {
       const key = keys.threadDiffs(this.o.threadId);
       // Recorded by the worker (the checkout's commit, or the first snapshot): the sandbox may move
       // refs/paddock/base, but not what the diff is taken against.
-      const known = (await this.o.redis.hget(key, 'base_commit')) ?? undefined;
-      ({ base: this.base, startTree: this.startTree } = await this.git.beginTurn(this.o.turnId, known));
+      const [known, endTree, endAt, endReferenced] = await this.o.redis.hmget(key, 'base_commit', 'end_tree', 'end_at_ms', 'end_referenced');
+      // The previous turn's end still holds (nothing in the work tree changed since its snapshot, and
+      // a ref keeps that tree from git's pruning): this turn starts there, with no exec at all.
+      const endAtMs = Number(endAt);
+      if (known && endTree && endReferenced === '1' && Number.isFinite(endAtMs) && !(await this.git.changedSince(endAtMs - CLOCK_MARGIN_MS))) {
+        this.base = known;
+        this.startTree = endTree;
+        this.snapshotAtMs = endAtMs;
+        this.startReferenced = true;
+      } else {
+        const at = Date.now();
+        ({ base: this.base, startTree: this.startTree } = await this.git.beginTurn(this.o.turnId, known ?? undefined));
+        this.snapshotAtMs = at;
+        this.startReferenced = true; // beginTurn put it on refs/paddock/turns/<id>
+      }
       this.lastTree = this.startTree;
       this.enabled = true;
       await this.o.redis.hset(key, 'base_commit', this.base, `start:${this.o.turnId}`, this.startTree);
@@ -57,8 +76,12 @@ export class TurnChanges {
   /** After an action: what it changed, as one `file_change` item (none when nothing changed). */
   async afterAction(status: 'completed' | 'failed' = 'completed'): Promise<FileChange[]> {
     if (!this.enabled) return [];
+    // A command that changed nothing (most of them) costs one `find`, not a snapshot.
+    if (!(await this.moved())) return [];
+    const at = Date.now();
     const { tree, changes } = await this.git.snapshotSince(this.lastTree);
     this.lastTree = tree;
+    this.snapshotAtMs = at;
     if (changes.length > 0)
       await this.o.events.completed({ id: this.o.events.newItemId(), type: 'file_change', changes, status });
     return changes;
@@ -67,7 +90,17 @@ export class TurnChanges {
   /** The snapshot moves on without an item: the caller (apply_patch) reported these changes itself. */
   async absorb(): Promise<void> {
     if (!this.enabled) return;
+    const at = Date.now();
     this.lastTree = await this.git.snapshot();
+    this.snapshotAtMs = at;
+  }
+
+  /**
+   * Whether the work tree may have changed since the last snapshot began (with a second's margin for
+   * the file system's coarse timestamps); false means lastTree is still the workspace's tree.
+   */
+  private async moved(): Promise<boolean> {
+    return this.git.changedSince(this.snapshotAtMs - CLOCK_MARGIN_MS);
   }
 
   /** The turn's end: its changed files, and the thread's diffs stored for the diff route. */
@@ -90,12 +123,25 @@ export class TurnChanges {
       if (before && before.from === w.from && !before.truncated && Buffer.byteLength(before.diff) <= this.o.diffMaxBytes)
         w.kept = before;
     }
-    const end = await this.git.endTurn({
-      last: this.lastTree,
-      start: this.startTree,
-      diffs: wanted.map((w) => ({ from: w.from, ...(w.kept?.to ? { keptTo: w.kept.to } : {}) })),
-      maxBytes: this.o.diffMaxBytes,
-    });
+    // Nothing moved since the last snapshot and every stored diff still holds: no exec at all.
+    const settled =
+      this.startTree === this.lastTree &&
+      wanted.every((w) => w.from === this.lastTree || w.kept?.to === this.lastTree) &&
+      !(await this.moved());
+    const endStartedAt = Date.now();
+    const end = settled
+      ? {
+          tree: this.lastTree,
+          sinceLast: [],
+          sinceStart: [],
+          diffs: wanted.map((w): EndDiff => (w.from === this.lastTree ? { kind: 'same' } : { kind: 'kept' })),
+        }
+      : await this.git.endTurn({
+          last: this.lastTree,
+          start: this.startTree,
+          diffs: wanted.map((w) => ({ from: w.from, ...(w.kept?.to ? { keptTo: w.kept.to } : {}) })),
+          maxBytes: this.o.diffMaxBytes,
+        });
     this.lastTree = end.tree;
     // What changed after the last action (a files upload during the turn, say): one item, as after an action.
     if (end.sinceLast.length > 0)
@@ -110,6 +156,9 @@ export class TurnChanges {
       m.hset(key, w.field, JSON.stringify(value));
     });
     for (const t of dropped) m.hdel(key, `turn:${t}`, `start:${t}`);
+    // Where this turn ended, for the next turn's start: the tree, when its snapshot began, and whether
+    // a ref holds it (only the start tree is on one; a new end tree makes the next turn record its own).
+    m.hset(key, 'end_tree', end.tree, 'end_at_ms', String(settled ? this.snapshotAtMs : endStartedAt), 'end_referenced', end.tree === this.startTree && this.startReferenced ? '1' : '0');
     m.hset(key, 'turns', JSON.stringify(turns)).expire(key, DIFFS_TTL_S);
     await m.exec();
     const files = end.sinceStart.map((c) => c.path);

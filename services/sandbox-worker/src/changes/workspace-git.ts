@@ -45,9 +45,13 @@ export class WorkspaceGit {
   /** Files above this many bytes are named in a diff, not dumped (git treats them as binary). */
   private readonly bigFileBytes: number;
 
-  constructor(exec: SandboxExec, opts: { bigFileBytes: number }) {
+  /** The agent's status-change check (Sandbox.workTreeChangedSince); unset: every check says changed. */
+  private readonly changed: ((sinceMs: number) => Promise<boolean>) | undefined;
+
+  constructor(exec: SandboxExec, opts: { bigFileBytes: number; changedSince?: (sinceMs: number) => Promise<boolean> }) {
     this.exec = exec;
     this.bigFileBytes = opts.bigFileBytes;
+    this.changed = opts.changedSince;
   }
 
   private async script(body: string, args: string[] = [], maxOutputBytes = 4 * 1024 * 1024): Promise<string> {
@@ -101,6 +105,15 @@ export class WorkspaceGit {
     const [base, startTree] = out.trim().split('\n');
     if (!base || !startTree) throw new WorkspaceGitError('the turn start was not recorded');
     return { base, startTree };
+  }
+
+  /**
+   * Whether anything in the work tree (not .git) may have changed since `sinceMs` (the worker's
+   * clock, the host clock the sandbox's files are stamped with). Answered by the exec agent from
+   * status-change times (no process spawned); without a checker, always true.
+   */
+  changedSince(sinceMs: number): Promise<boolean> {
+    return this.changed ? this.changed(sinceMs).catch(() => true) : Promise.resolve(true);
   }
 
   /** The tree of the workspace now (as `git add -A` sees it: .gitignore'd files are not tracked). */

@@ -102,7 +102,7 @@ async function runInSandbox(
   const repos = o.repositories ?? NO_REPOSITORIES;
   const git = new WorkspaceGit(
     (req) => o.manager.exec(sandbox, req, undefined, { turnId: job.turn_id, signal }),
-    { bigFileBytes: Math.max(1024, Math.floor(repos.diffMaxBytes / 10)) },
+    { bigFileBytes: Math.max(1024, Math.floor(repos.diffMaxBytes / 10)), changedSince: (ms) => sandbox.workTreeChangedSince(ms) },
   );
   const changes = new TurnChanges(git, {
     redis,
