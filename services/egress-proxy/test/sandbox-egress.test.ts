@@ -788,9 +788,12 @@ test('drain: close(drainMs) stops accepting, lets an open tunnel finish its answ
   await record({ thread_id: `thread-drain-${threadCounter++}` });
   const drainUrl = proxyUrl.replace(`:${proxyPort}`, `:${drainPort}`);
   const via = (url: string) => curl(docker, sandbox.container, `-x '${drainUrl}' -k '${url}'`);
-  // A tunnel whose upstream answers late (/slow), open when the drain starts.
+  // A tunnel whose upstream answers late (/slow), open when the drain starts. Waited for at the
+  // upstream: an accepted socket whose CONNECT head has not arrived has nothing in flight, and the
+  // drain rightly closes it at once.
+  const hitsBefore = https.hits('allowed.test');
   const slow = via(`https://allowed.test:${https.port}/slow`);
-  await waitFor(async () => drainProxy.openConnections() > 0, 10_000, 'the tunnel to open');
+  await waitFor(async () => https.hits('allowed.test') > hitsBefore, 10_000, 'the tunnelled request to reach the upstream');
   const closing = drainProxy.close(15_000);
   const answered = await slow;
   assert.equal(answered.connectStatus, 200, JSON.stringify(answered));
