@@ -269,6 +269,38 @@ describe("a thread's diffs across turns (kept when the workspace did not move, r
   });
 });
 
+describe('a thread with no repository: the first turn makes one', () => {
+  test('its base is the workspace before the first turn, on the branch; the turn start is on a hidden ref; diffs work', async () => {
+    const ws = await newWorkspace(c, 'repo-none');
+    const e = await call('POST', '/v1/environments', ws.owner, { name: 'plain', image: c.image });
+    assert.equal(e.status, 201, JSON.stringify(e.json));
+    const t = await call('POST', '/v1/threads', ws.owner, { environment_id: e.json.id, config: {} });
+    assert.equal(t.status, 201, JSON.stringify(t.json));
+    const threadId = t.json.id as string;
+    const t1 = await turn(ws.owner, threadId, [{ cmd: 'printf "new\\n" > made.txt' }]);
+    assert.equal(t1.end.type, 'turn.completed', JSON.stringify(t1.end));
+    assert.ok(t1.end.type === 'turn.completed');
+    assert.deepEqual(t1.end.changes?.files, ['made.txt']);
+    const t2 = await turn(ws.owner, threadId, [
+      { cmd: 'git log --format=%s HEAD && git for-each-ref --format="%(refname)" refs/paddock && git status --porcelain' },
+    ]);
+    assert.equal(t2.end.type, 'turn.completed', JSON.stringify(t2.end));
+    const events = await jsonlEvents(c, ws.owner, threadId);
+    const out = events.flatMap((ev) =>
+      ev.type === 'item.completed' && ev.turn_id === t2.turnId && ev.item.type === 'command_execution' ? [ev.item] : [],
+    )[0];
+    assert.equal(out?.exit_code, 0, JSON.stringify(out));
+    const lines = out!.aggregated_output.trim().split('\n');
+    assert.equal(lines[0], 'the workspace before the first turn', 'the base commit is on the branch');
+    assert.ok(lines.includes('refs/paddock/base'), out!.aggregated_output);
+    assert.ok(lines.includes(`refs/paddock/turns/${t1.turnId}`), out!.aggregated_output);
+    assert.ok(lines.includes('?? made.txt'), 'the user\'s index is untouched: the turn\'s file is untracked');
+    const diff = await fetch(`${c.apiUrl}/v1/threads/${threadId}/diff`, { headers: { authorization: `Bearer ${ws.owner}` } });
+    assert.equal(diff.status, 200);
+    assert.match(await diff.text(), /^\+new$/m);
+  });
+});
+
 describe('a checkout that cannot succeed ends the turn naming the repository and the reason', () => {
   test('an unknown ref, a host off the list and an unknown credential', async () => {
     const ws = await newWorkspace(c, 'repo-fail');

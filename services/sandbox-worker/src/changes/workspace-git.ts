@@ -73,14 +73,25 @@ export class WorkspaceGit {
   /**
    * The turn's start, in one exec: the base commit (the checkout's refs/paddock/base, else HEAD of
    * a repository the setup made, else a first commit of what the workspace holds now, `git init`
-   * when there is no repository), then the turn's start recorded as a commit on a hidden ref.
+   * when there is no repository), then the turn's start recorded as a commit on a hidden ref (in a
+   * workspace that had no repository, the base commit itself: its tree is the start).
    * Answers the base and the start tree.
    */
   async beginTurn(turnId: string, known?: string): Promise<{ base: string; startTree: string }> {
     const out = await this.script(
       [
         'cd /workspace',
-        'if [ ! -d .git ]; then g init -q . >/dev/null; fi',
+        // No repository yet (the common first turn): init without the sample hooks, one snapshot is
+        // both the base and the start, and one ref transaction records base, branch and turn.
+        'if [ ! -d .git ]; then',
+        '  g init -q --template= . >/dev/null',
+        '  t=$(snap)',
+        '  c=$(g commit-tree "$t" -m "the workspace before the first turn")',
+        `  printf 'update refs/paddock/base %s\\nupdate HEAD %s\\nupdate ${TURN_REF_PREFIX}%s %s\\n' "$c" "$c" "$2" "$c" | g update-ref --stdin`,
+        '  echo "$c"',
+        '  echo "$t"',
+        '  exit 0',
+        'fi',
         'base() {',
         // The base the worker recorded wins over whatever the sandbox left on the ref since.
         '  if [ -n "$1" ] && g cat-file -e "$1^{commit}" 2>/dev/null; then g update-ref refs/paddock/base "$1"; echo "$1"; return; fi',
