@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { PaddockError } from '@paddock/platform';
 import type { Sandbox } from '../src/sandbox.ts';
+import { WorkspaceGit } from '../src/changes/workspace-git.ts';
 import { cleanup, fixture, sh } from './helpers.ts';
 
 let s: Sandbox;
@@ -93,6 +94,24 @@ describe('exec', () => {
     const r = await s.exec({ argv: ['no-such-command-here'], mode: 'read-only' });
     assert.equal(r.exitCode, 127);
     assert.match(r.stderr.text, /No such file or directory/);
+  });
+});
+
+describe('change tracking on the sandbox clock', () => {
+  test('each snapshot says when it began on the clock that stamps the files; the change check reads that clock', async () => {
+    const git = new WorkspaceGit((req) => s.exec(req), { bigFileBytes: 1024, changedSince: (ms) => s.workTreeChangedSince(ms) });
+    await git.beginTurn('turn-first'); // makes the repository (the work tree's root changes)
+    await s.exec({ argv: sh('sleep 0.2'), mode: 'workspace-write' });
+    const begun = await git.beginTurn('turn-clock');
+    assert.ok(begun.atMs !== undefined, 'bash in the image tells the time without a process');
+    assert.ok(Math.abs(begun.atMs - Date.now()) < 5_000, `one kernel, one clock: ${begun.atMs} vs ${Date.now()}`);
+    assert.equal(await git.changedSince(begun.atMs - 50), false, 'nothing changed since the turn start began');
+    await s.exec({ argv: sh('sleep 0.2; printf x > clock.txt; sleep 0.2'), mode: 'workspace-write' });
+    assert.equal(await git.changedSince(begun.atMs - 50), true, 'a write after the snapshot began is a change');
+    const snap = await git.snapshotSince(begun.startTree);
+    assert.deepEqual(snap.changes, [{ path: 'clock.txt', kind: 'add' }]);
+    assert.ok(snap.atMs !== undefined && snap.atMs >= begun.atMs + 300, `${snap.atMs} after ${begun.atMs}`);
+    assert.equal(await git.changedSince(snap.atMs - 50), false, 'nothing since the second snapshot began');
   });
 });
 

@@ -13,8 +13,19 @@ import type { EndDiff, FileChange, WorkspaceGit } from './workspace-git.ts';
 export const DIFF_TURNS_KEPT = 5;
 /** Paths named on turn.completed at most (the count is always exact). */
 const SUMMARY_MAX_FILES = 200;
-/** Files stamped up to this long before a snapshot began still count as changes after it (coarse clocks). */
-const CLOCK_MARGIN_MS = 1000;
+/**
+ * Files stamped up to this long before a snapshot began still count as changes after it. On the
+ * sandbox's own clock (the kernel's, which stamps its files from a coarse clock at most a tick
+ * behind) a small margin is enough; only when the sandbox cannot tell its time is the worker's
+ * clock used, with a second for an engine on another host.
+ */
+const SANDBOX_CLOCK_MARGIN_MS = 50;
+const WORKER_CLOCK_MARGIN_MS = 1000;
+
+/** The instant after which a status change means the work tree moved past a snapshot. */
+function changesAfter(sandboxAtMs: number | undefined, workerAtMs: number): number {
+  return sandboxAtMs !== undefined ? sandboxAtMs - SANDBOX_CLOCK_MARGIN_MS : workerAtMs - WORKER_CLOCK_MARGIN_MS;
+}
 /** How long a thread's stored diffs outlive their last write. */
 const DIFFS_TTL_S = 30 * 86_400;
 
@@ -28,8 +39,8 @@ export class TurnChanges {
   private startTree = '';
   private lastTree = '';
   private enabled = false;
-  /** When the snapshot behind lastTree began (worker clock): the next check looks for changes after it. */
-  private snapshotAtMs = 0;
+  /** Changes stamped after this instant (sandbox clock, margin taken) moved the work tree past lastTree. */
+  private changedAfterMs = 0;
   /** Whether startTree is on a ref (a turn's start commit), so a later turn may start from it unpruned. */
   private startReferenced = false;
 
@@ -47,19 +58,20 @@ export class TurnChanges {
       const key = keys.threadDiffs(this.o.threadId);
       // Recorded by the worker (the checkout's commit, or the first snapshot): the sandbox may move
       // refs/paddock/base, but not what the diff is taken against.
-      const [known, endTree, endAt, endReferenced] = await this.o.redis.hmget(key, 'base_commit', 'end_tree', 'end_at_ms', 'end_referenced');
+      const [known, endTree, endAfter, endReferenced] = await this.o.redis.hmget(key, 'base_commit', 'end_tree', 'end_changed_after_ms', 'end_referenced');
       // The previous turn's end still holds (nothing in the work tree changed since its snapshot, and
       // a ref keeps that tree from git's pruning): this turn starts there, with no exec at all.
-      const endAtMs = Number(endAt);
-      if (known && endTree && endReferenced === '1' && Number.isFinite(endAtMs) && !(await this.git.changedSince(endAtMs - CLOCK_MARGIN_MS))) {
+      const endAfterMs = Number(endAfter);
+      if (known && endTree && endReferenced === '1' && endAfter && Number.isFinite(endAfterMs) && !(await this.git.changedSince(endAfterMs))) {
         this.base = known;
         this.startTree = endTree;
-        this.snapshotAtMs = endAtMs;
+        this.changedAfterMs = endAfterMs;
         this.startReferenced = true;
       } else {
         const at = Date.now();
-        ({ base: this.base, startTree: this.startTree } = await this.git.beginTurn(this.o.turnId, known ?? undefined));
-        this.snapshotAtMs = at;
+        const begun = await this.git.beginTurn(this.o.turnId, known ?? undefined);
+        ({ base: this.base, startTree: this.startTree } = begun);
+        this.changedAfterMs = changesAfter(begun.atMs, at);
         this.startReferenced = true; // beginTurn put it on refs/paddock/turns/<id>
       }
       this.lastTree = this.startTree;
@@ -79,9 +91,9 @@ export class TurnChanges {
     // A command that changed nothing (most of them) costs one `find`, not a snapshot.
     if (!(await this.moved())) return [];
     const at = Date.now();
-    const { tree, changes } = await this.git.snapshotSince(this.lastTree);
+    const { tree, changes, atMs } = await this.git.snapshotSince(this.lastTree);
     this.lastTree = tree;
-    this.snapshotAtMs = at;
+    this.changedAfterMs = changesAfter(atMs, at);
     if (changes.length > 0)
       await this.o.events.completed({ id: this.o.events.newItemId(), type: 'file_change', changes, status });
     return changes;
@@ -91,16 +103,17 @@ export class TurnChanges {
   async absorb(): Promise<void> {
     if (!this.enabled) return;
     const at = Date.now();
-    this.lastTree = await this.git.snapshot();
-    this.snapshotAtMs = at;
+    const { tree, atMs } = await this.git.snapshot();
+    this.lastTree = tree;
+    this.changedAfterMs = changesAfter(atMs, at);
   }
 
   /**
-   * Whether the work tree may have changed since the last snapshot began (with a second's margin for
-   * the file system's coarse timestamps); false means lastTree is still the workspace's tree.
+   * Whether the work tree may have changed since the last snapshot began (with the clock's margin);
+   * false means lastTree is still the workspace's tree.
    */
   private async moved(): Promise<boolean> {
-    return this.git.changedSince(this.snapshotAtMs - CLOCK_MARGIN_MS);
+    return this.git.changedSince(this.changedAfterMs);
   }
 
   /** The turn's end: its changed files, and the thread's diffs stored for the diff route. */
@@ -158,7 +171,9 @@ export class TurnChanges {
     for (const t of dropped) m.hdel(key, `turn:${t}`, `start:${t}`);
     // Where this turn ended, for the next turn's start: the tree, when its snapshot began, and whether
     // a ref holds it (only the start tree is on one; a new end tree makes the next turn record its own).
-    m.hset(key, 'end_tree', end.tree, 'end_at_ms', String(settled ? this.snapshotAtMs : endStartedAt), 'end_referenced', end.tree === this.startTree && this.startReferenced ? '1' : '0');
+    const endAfterMs = settled ? this.changedAfterMs : changesAfter('atMs' in end ? end.atMs : undefined, endStartedAt);
+    m.hset(key, 'end_tree', end.tree, 'end_changed_after_ms', String(endAfterMs), 'end_referenced', end.tree === this.startTree && this.startReferenced ? '1' : '0');
+    m.hdel(key, 'end_at_ms'); // the worker-clock field of earlier versions
     m.hset(key, 'turns', JSON.stringify(turns)).expire(key, DIFFS_TTL_S);
     await m.exec();
     const files = end.sinceStart.map((c) => c.path);

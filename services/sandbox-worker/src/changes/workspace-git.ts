@@ -37,8 +37,21 @@ const SCRIPT_PRELUDE = [
   'export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0 GIT_OPTIONAL_LOCKS=0 LC_ALL=C',
   `g() { ${GIT.map((a) => `'${a}'`).join(' ')} "$@"; }`,
   // A private index: `git add -A` here never touches what the user staged.
+  // The sandbox's clock (the kernel's, which stamps its files) just before a snapshot reads the work
+  // tree, in microseconds: bash's own variable (no process), else date, else "-" (unknown).
+  'stamp() { at=${EPOCHREALTIME:-}; at=${at/[.,]/}; [ -n "$at" ] || at=$(date +%s%6N 2>/dev/null) || at=-; }',
   'snap() { GIT_INDEX_FILE=/workspace/.git/paddock-index g add -A -- . >/dev/null 2>&1 || GIT_INDEX_FILE=/workspace/.git/paddock-index g add -A --ignore-errors -- . >/dev/null 2>&1 || true; GIT_INDEX_FILE=/workspace/.git/paddock-index g write-tree; }',
 ].join('\n');
+
+/** A snapshot's tree and when it began reading the work tree, on the sandbox's clock (ms since the
+ * epoch; undefined when the sandbox could not say). */
+export type Stamped = { atMs: number | undefined };
+
+/** `stamp`'s microseconds → ms, or undefined. */
+function stampMs(raw: string | undefined): number | undefined {
+  const v = (raw ?? '').trim();
+  return /^[0-9]{13,19}$/.test(v) ? Math.floor(Number(v) / 1000) : undefined;
+}
 
 export class WorkspaceGit {
   private readonly exec: SandboxExec;
@@ -77,7 +90,7 @@ export class WorkspaceGit {
    * workspace that had no repository, the base commit itself: its tree is the start).
    * Answers the base and the start tree.
    */
-  async beginTurn(turnId: string, known?: string): Promise<{ base: string; startTree: string }> {
+  async beginTurn(turnId: string, known?: string): Promise<{ base: string; startTree: string } & Stamped> {
     const out = await this.script(
       [
         'cd /workspace',
@@ -85,11 +98,12 @@ export class WorkspaceGit {
         // both the base and the start, and one ref transaction records base, branch and turn.
         'if [ ! -d .git ]; then',
         '  g init -q --template= . >/dev/null',
-        '  t=$(snap)',
+        '  stamp; t=$(snap)',
         '  c=$(g commit-tree "$t" -m "the workspace before the first turn")',
         `  printf 'update refs/paddock/base %s\\nupdate HEAD %s\\nupdate ${TURN_REF_PREFIX}%s %s\\n' "$c" "$c" "$2" "$c" | g update-ref --stdin`,
         '  echo "$c"',
         '  echo "$t"',
+        '  echo "$at"',
         '  exit 0',
         'fi',
         'base() {',
@@ -105,17 +119,18 @@ export class WorkspaceGit {
         '  echo "$c"',
         '}',
         'b=$(base "$1")',
-        't=$(snap)',
+        'stamp; t=$(snap)',
         'c=$(g commit-tree "$t" -p "$b" -m "start of turn $2")',
         `g update-ref "${TURN_REF_PREFIX}$2" "$c"`,
         'echo "$b"',
         'echo "$t"',
+        'echo "$at"',
       ].join('\n'),
       [known && /^[0-9a-f]{40}$/.test(known) ? known : '', turnId],
     );
-    const [base, startTree] = out.trim().split('\n');
+    const [base, startTree, at] = out.trim().split('\n');
     if (!base || !startTree) throw new WorkspaceGitError('the turn start was not recorded');
-    return { base, startTree };
+    return { base, startTree, atMs: stampMs(at) };
   }
 
   /**
@@ -128,20 +143,22 @@ export class WorkspaceGit {
   }
 
   /** The tree of the workspace now (as `git add -A` sees it: .gitignore'd files are not tracked). */
-  async snapshot(): Promise<string> {
-    return (await this.script('cd /workspace\nsnap')).trim();
+  async snapshot(): Promise<{ tree: string } & Stamped> {
+    const [at, tree] = (await this.script('cd /workspace\nstamp; t=$(snap)\necho "$at"\necho "$t"')).trim().split('\n');
+    if (!tree || !/^[0-9a-f]{40,64}$/.test(tree)) throw new WorkspaceGitError('no snapshot of the workspace');
+    return { tree, atMs: stampMs(at) };
   }
 
   /** The workspace's tree now and, in the same exec, what changed since tree-ish `since`. */
-  async snapshotSince(since: string): Promise<{ tree: string; changes: FileChange[] }> {
+  async snapshotSince(since: string): Promise<{ tree: string; changes: FileChange[] } & Stamped> {
     const out = await this.script(
-      ['cd /workspace', 't=$(snap)', 'echo "$t"', 'if [ "$t" != "$1" ]; then g diff-tree -r -z --no-renames --name-status "$1" "$t"; fi'].join('\n'),
+      ['cd /workspace', 'stamp; t=$(snap)', 'echo "$at $t"', 'if [ "$t" != "$1" ]; then g diff-tree -r -z --no-renames --name-status "$1" "$t"; fi'].join('\n'),
       [since],
     );
     const nl = out.indexOf('\n');
-    const tree = (nl < 0 ? out : out.slice(0, nl)).trim();
+    const [at, tree = ''] = (nl < 0 ? out : out.slice(0, nl)).trim().split(' ');
     if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new WorkspaceGitError('no snapshot of the workspace');
-    return { tree, changes: tree === since ? [] : parseNameStatus(out.slice(nl + 1)) };
+    return { tree, changes: tree === since ? [] : parseNameStatus(out.slice(nl + 1)), atMs: stampMs(at) };
   }
 
   /**
@@ -157,12 +174,12 @@ export class WorkspaceGit {
     start: string;
     diffs: { from: string; keptTo?: string }[];
     maxBytes: number;
-  }): Promise<{ tree: string; sinceLast: FileChange[]; sinceStart: FileChange[]; diffs: EndDiff[] }> {
+  }): Promise<{ tree: string; sinceLast: FileChange[]; sinceStart: FileChange[]; diffs: EndDiff[] } & Stamped> {
     const out = await this.script(
       [
         'cd /workspace',
         'set +o pipefail', // head cutting a diff short is not a failure
-        't=$(snap); echo "$t"',
+        'stamp; t=$(snap); echo "$t $at"',
         'changes() { if [ "$1" != "$t" ]; then g diff-tree -r -z --no-renames --name-status "$1" "$t" | base64 -w0; fi; echo; }',
         'changes "$1"; changes "$2"; shift 2',
         'while [ $# -ge 2 ]; do',
@@ -176,7 +193,7 @@ export class WorkspaceGit {
       Math.ceil(((o.maxBytes + 1) * o.diffs.length * 4) / 3) + 256 * 1024,
     );
     const lines = out.split('\n');
-    const tree = lines[0]?.trim() ?? '';
+    const [tree = '', at] = (lines[0] ?? '').trim().split(' ');
     if (!/^[0-9a-f]{40,64}$/.test(tree) || lines.length < o.diffs.length + 3)
       throw new WorkspaceGitError('the turn\'s end was not recorded whole');
     const decoded = (i: number) => Buffer.from(lines[i] ?? '', 'base64');
@@ -194,6 +211,7 @@ export class WorkspaceGit {
       sinceLast: parseNameStatus(decoded(1).toString('utf8')),
       sinceStart: parseNameStatus(decoded(2).toString('utf8')),
       diffs,
+      atMs: stampMs(at),
     };
   }
 }
