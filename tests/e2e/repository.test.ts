@@ -251,7 +251,7 @@ describe("a thread's diffs across turns (kept when the workspace did not move, r
     // An edit whose modification time is set back (no directory changes with it), then a new file
     // dated 2001: the change check reads status-change times, which no process can set back, so
     // each is seen after its own command. The sleep puts the previous turn's edits outside the
-    // check's one-second margin.
+    // check's margin.
     const t4 = await turn(ws.owner, threadId, [
       { cmd: 'sleep 1.5' },
       { cmd: "printf 'b2\\n' >> b.txt && touch -d '2001-01-01' b.txt" },
