@@ -9,7 +9,7 @@
 // GUARDIAN_BENCH_DURATION_MS (5000 per phase), GUARDIAN_BENCH_DEADLINE_MS (1000),
 // GUARDIAN_BENCH_ANSWER_MARGIN_MS (50).
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { REPO_ROOT } from '@paddock/platform';
 import { freePort, startGuardianLb } from '@paddock/testing';
 import OpenAI from 'openai';
 import { type Sample, openLoop, percentile, postJson, round2 } from './open-loop.ts';
+import { cpuMs } from '../proc-cpu.ts';
 import { type Child, startAnnouncing, startGuardian } from './processes.ts';
 
 const num = (name: string, fallback: number) => {
@@ -133,16 +134,6 @@ function summarize(name: string, rate: number, samples: Sample<[Verdict, Sent]>[
   return result;
 }
 
-/** CPU time (user + system) a process has used so far, from /proc; NaN where unavailable. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
-  } catch {
-    return Number.NaN;
-  }
-}
-const CLOCK_TICKS_PER_S = 100;
 
 async function runGuardianPhase(name: string, url: URL, rate: number, guardianPids: (number | undefined)[]) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4096 });

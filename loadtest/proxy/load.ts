@@ -3,8 +3,9 @@
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 
-export type HttpResult = { requests: number; errors: number; rps: number; p50Ms: number; p99Ms: number };
-export type ConnectResult = { tunnels: number; errors: number; perSecond: number };
+/** `completed`: every request (or tunnel) that ended, warm-up and drain included: what CPU figures divide by. */
+export type HttpResult = { requests: number; errors: number; rps: number; p50Ms: number; p99Ms: number; completed: number };
+export type ConnectResult = { tunnels: number; errors: number; perSecond: number; completed: number };
 
 const percentile = (sorted: number[], p: number) =>
   sorted.length === 0
@@ -22,6 +23,7 @@ export async function loadHttp(opts: {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const latencies: number[] = [];
   let errors = 0;
+  let completed = 0;
   let measuring = false;
   let stop = false;
   const one = () =>
@@ -47,6 +49,7 @@ export async function loadHttp(opts: {
     while (!stop) {
       const t0 = performance.now();
       const ok = await one();
+      completed++;
       if (!measuring) continue;
       if (ok) latencies.push(performance.now() - t0);
       else errors++;
@@ -65,6 +68,7 @@ export async function loadHttp(opts: {
   latencies.sort((a, b) => a - b);
   return {
     requests: latencies.length,
+    completed,
     errors,
     rps: Math.round(latencies.length / elapsedS),
     p50Ms: Number(percentile(latencies, 50).toFixed(2)),
@@ -89,6 +93,7 @@ export async function loadConnect(opts: {
   const get = `GET / HTTP/1.1\r\nHost: ${opts.target}\r\nConnection: close\r\n\r\n`;
   let tunnels = 0;
   let errors = 0;
+  let completed = 0;
   let measuring = false;
   let stop = false;
   const one = () =>
@@ -126,6 +131,7 @@ export async function loadConnect(opts: {
   const worker = async () => {
     while (!stop) {
       const ok = await one();
+      completed++;
       if (!measuring) continue;
       if (ok) tunnels++;
       else errors++;
@@ -140,5 +146,5 @@ export async function loadConnect(opts: {
   const elapsedS = (performance.now() - startedAt) / 1000;
   stop = true;
   await Promise.all(workers);
-  return { tunnels, errors, perSecond: Math.round(tunnels / elapsedS) };
+  return { tunnels, errors, perSecond: Math.round(tunnels / elapsedS), completed };
 }

@@ -6,7 +6,7 @@
 // Last stdout line: one JSON object.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { egressKeys } from '@paddock/contracts';
@@ -15,6 +15,7 @@ import { freePort, startRedis, waitFor } from '@paddock/testing';
 import { REPO_ROOT } from '@paddock/platform';
 import { loadConnect, loadHttp } from './load.ts';
 import { startSquid } from './squid.ts';
+import { cpuMs } from '../proc-cpu.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
@@ -75,7 +76,7 @@ async function main() {
       '',
     ].join('\n'),
   );
-  await startChild([join(REPO_ROOT, 'services/egress-proxy/src/main.ts')], {
+  const paddock = await startChild([join(REPO_ROOT, 'services/egress-proxy/src/main.ts')], {
     PADDOCK_CONFIG: join(dir, 'paddock.toml'),
     PADDOCK_REDIS_URL: redis.url,
     PADDOCK_LOG_LEVEL: 'warn',
@@ -113,36 +114,51 @@ async function main() {
   const squid = await startSquid({ port: squidPort, allowedHost: HOST, address: '127.0.0.1', upstreamPort });
   cleanups.push(() => squid.stop());
 
+  /** A phase with the CPU each process spent in it: the proxy's, the upstream's, this load generator's. */
+  const measured = async <T>(proxyPid: number | undefined, run: () => Promise<T>) => {
+    const before = [cpuMs(proxyPid), cpuMs(upstream.proc.pid)];
+    const self = process.cpuUsage();
+    const t0 = performance.now();
+    const result = await run();
+    const wallMs = performance.now() - t0;
+    const used = process.cpuUsage(self);
+    return {
+      result,
+      proxyCpuMs: cpuMs(proxyPid) - before[0]!,
+      upstreamCpuMs: cpuMs(upstream.proc.pid) - before[1]!,
+      loadCpuMs: (used.user + used.system) / 1000,
+      wallMs,
+    };
+  };
+  /** CPU ms per 1,000 requests (or tunnels): the phase's CPU over everything that completed in it. */
+  const per1k = (cpu: number, completed: number) => Number(((cpu * 1000) / Math.max(1, completed)).toFixed(1));
+  /** How busy the machine's cores were in a phase with these three processes alone. */
+  const busy = (r: { proxyCpuMs: number; upstreamCpuMs: number; loadCpuMs: number; wallMs: number }) =>
+    Number(((r.proxyCpuMs + r.upstreamCpuMs + r.loadCpuMs) / (r.wallMs * availableParallelism())).toFixed(2));
   const url = `http://${HOST}:${upstreamPort}/`;
   const headers = { host: `${HOST}:${upstreamPort}`, 'proxy-authorization': auth };
   const timing = { durationMs: seconds * 1000, warmupMs: 1000 };
   // Alternating order so neither proxy always runs on a warmer machine.
   log(`plain HTTP, ${concurrency} concurrent, ${seconds}s each`);
-  const paddockHttp = await loadHttp({ proxyPort: paddockPort, url, headers, concurrency, ...timing });
-  const squidHttp = await loadHttp({ proxyPort: squidPort, url, headers, concurrency, ...timing });
-  const bareHttp = await loadHttp({ proxyPort: barePort, url, headers, concurrency, ...timing });
+  const paddockHttpRun = await measured(paddock.proc.pid, () => loadHttp({ proxyPort: paddockPort, url, headers, concurrency, ...timing }));
+  const squidHttpRun = await measured(squid.pid, () => loadHttp({ proxyPort: squidPort, url, headers, concurrency, ...timing }));
+  const bareHttpRun = await measured(bare.proc.pid, () => loadHttp({ proxyPort: barePort, url, headers, concurrency, ...timing }));
+  const [paddockHttp, squidHttp, bareHttp] = [paddockHttpRun.result, squidHttpRun.result, bareHttpRun.result];
   log(`CONNECT set-up, ${connectConcurrency} concurrent, ${seconds}s each`);
-  const squidConnect = await loadConnect({
-    proxyPort: squidPort,
-    target: `${HOST}:${upstreamPort}`,
-    headers: { 'proxy-authorization': auth },
-    concurrency: connectConcurrency,
-    ...timing,
-  });
-  const bareConnect = await loadConnect({
-    proxyPort: barePort,
-    target: `${HOST}:${upstreamPort}`,
-    headers: { 'proxy-authorization': auth },
-    concurrency: connectConcurrency,
-    ...timing,
-  });
-  const paddockConnect = await loadConnect({
-    proxyPort: paddockPort,
-    target: `${HOST}:${upstreamPort}`,
-    headers: { 'proxy-authorization': auth },
-    concurrency: connectConcurrency,
-    ...timing,
-  });
+  const connectTo = (proxyPid: number | undefined, proxyPort: number) =>
+    measured(proxyPid, () =>
+      loadConnect({
+        proxyPort,
+        target: `${HOST}:${upstreamPort}`,
+        headers: { 'proxy-authorization': auth },
+        concurrency: connectConcurrency,
+        ...timing,
+      }),
+    );
+  const squidConnectRun = await connectTo(squid.pid, squidPort);
+  const bareConnectRun = await connectTo(bare.proc.pid, barePort);
+  const paddockConnectRun = await connectTo(paddock.proc.pid, paddockPort);
+  const [squidConnect, bareConnect, paddockConnect] = [squidConnectRun.result, bareConnectRun.result, paddockConnectRun.result];
 
   // The proxy recorded its decisions (and refused none of these requests).
   await new Promise((r) => setTimeout(r, 300));
@@ -160,6 +176,17 @@ async function main() {
     bare_node_http_rps: bareHttp.rps,
     bare_node_http_p99_ms: bareHttp.p99Ms,
     bare_node_connect_per_s: bareConnect.perSecond,
+    // CPU per 1,000 requests / tunnels of each proxy process, and how busy the machine was (the
+    // proxy, the upstream and this load generator together, over all cores) in its HTTP phase.
+    paddock_http_cpu_ms_per_1k: per1k(paddockHttpRun.proxyCpuMs, paddockHttp.completed),
+    squid_http_cpu_ms_per_1k: per1k(squidHttpRun.proxyCpuMs, squidHttp.completed),
+    bare_node_http_cpu_ms_per_1k: per1k(bareHttpRun.proxyCpuMs, bareHttp.completed),
+    paddock_connect_cpu_ms_per_1k: per1k(paddockConnectRun.proxyCpuMs, paddockConnect.completed),
+    squid_connect_cpu_ms_per_1k: per1k(squidConnectRun.proxyCpuMs, squidConnect.completed),
+    load_generator_http_cpu_ms_per_1k: per1k(paddockHttpRun.loadCpuMs + squidHttpRun.loadCpuMs, paddockHttp.completed + squidHttp.completed),
+    upstream_http_cpu_ms_per_1k: per1k(paddockHttpRun.upstreamCpuMs + squidHttpRun.upstreamCpuMs, paddockHttp.completed + squidHttp.completed),
+    machine_busy_paddock_http: busy(paddockHttpRun),
+    machine_busy_squid_http: busy(squidHttpRun),
     paddock_errors: paddockHttp.errors + paddockConnect.errors,
     squid_errors: squidHttp.errors + squidConnect.errors,
     paddock_decisions_recorded: recorded,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@paddock/testing';
 
-export type Squid = { port: number; stop: () => Promise<void> };
+export type Squid = { port: number; pid: number | undefined; stop: () => Promise<void> };
 
 export async function startSquid(opts: {
   port: number;
@@ -67,6 +67,7 @@ export async function startSquid(opts: {
   }
   return {
     port: opts.port,
+    pid: proc.pid, // -N: the one process that serves
     stop: async () => {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));

@@ -116,6 +116,13 @@ test('address policy refuses every non-global range, IPv4-mapped too, unless an 
   assert.deepEqual(operator('127.0.0.2'), { allowed: true, address: '127.0.0.2' });
   assert.equal(operator('127.0.0.1').allowed, false);
   assert.equal(operator('fd12::1').allowed, true);
+  // Verdicts are remembered per policy: asking again answers the same, and one policy's operator
+  // ranges never answer for another's.
+  assert.deepEqual(check('127.0.0.2'), { allowed: false, range: 'loopback' });
+  assert.deepEqual(operator('127.0.0.2'), { allowed: true, address: '127.0.0.2' });
+  assert.deepEqual(check('127.0.0.2'), { allowed: false, range: 'loopback' });
+  for (let i = 0; i < 5000; i++) check(`93.184.${i >> 8}.${i & 255}`); // past the memo's bound
+  assert.equal(check('10.1.2.3').allowed, false, 'still refused after the memo was cleared');
 });
 
 test('address policy: IPv6 forms carrying an IPv4, site-local and space outside 2000::/3 are refused, naming what they embed', () => {
