@@ -36,10 +36,10 @@ const SCRIPT_PRELUDE = [
   'set -euo pipefail',
   'export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0 GIT_OPTIONAL_LOCKS=0 LC_ALL=C',
   `g() { ${GIT.map((a) => `'${a}'`).join(' ')} "$@"; }`,
-  // A private index: `git add -A` here never touches what the user staged.
   // The sandbox's clock (the kernel's, which stamps its files) just before a snapshot reads the work
   // tree, in microseconds: bash's own variable (no process), else date, else "-" (unknown).
   'stamp() { at=${EPOCHREALTIME:-}; at=${at/[.,]/}; [ -n "$at" ] || at=$(date +%s%6N 2>/dev/null) || at=-; }',
+  // A private index: `git add -A` here never touches what the user staged.
   'snap() { GIT_INDEX_FILE=/workspace/.git/paddock-index g add -A -- . >/dev/null 2>&1 || GIT_INDEX_FILE=/workspace/.git/paddock-index g add -A --ignore-errors -- . >/dev/null 2>&1 || true; GIT_INDEX_FILE=/workspace/.git/paddock-index g write-tree; }',
 ].join('\n');
 
