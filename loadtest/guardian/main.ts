@@ -134,7 +134,6 @@ function summarize(name: string, rate: number, samples: Sample<[Verdict, Sent]>[
   return result;
 }
 
-
 async function runGuardianPhase(name: string, url: URL, rate: number, guardianPids: (number | undefined)[]) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4096 });
   const run = randomUUID();

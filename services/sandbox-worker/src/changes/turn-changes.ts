@@ -148,6 +148,7 @@ export class TurnChanges {
           sinceLast: [],
           sinceStart: [],
           diffs: wanted.map((w): EndDiff => (w.from === this.lastTree ? { kind: 'same' } : { kind: 'kept' })),
+          atMs: undefined, // no snapshot taken: the last one's instant stands
         }
       : await this.git.endTurn({
           last: this.lastTree,
@@ -171,7 +172,7 @@ export class TurnChanges {
     for (const t of dropped) m.hdel(key, `turn:${t}`, `start:${t}`);
     // Where this turn ended, for the next turn's start: the tree, when its snapshot began, and whether
     // a ref holds it (only the start tree is on one; a new end tree makes the next turn record its own).
-    const endAfterMs = settled ? this.changedAfterMs : changesAfter('atMs' in end ? end.atMs : undefined, endStartedAt);
+    const endAfterMs = settled ? this.changedAfterMs : changesAfter(end.atMs, endStartedAt);
     m.hset(key, 'end_tree', end.tree, 'end_changed_after_ms', String(endAfterMs), 'end_referenced', end.tree === this.startTree && this.startReferenced ? '1' : '0');
     m.hdel(key, 'end_at_ms'); // the worker-clock field of earlier versions
     m.hset(key, 'turns', JSON.stringify(turns)).expire(key, DIFFS_TTL_S);
